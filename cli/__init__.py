@@ -1,0 +1,1 @@
+"""The `touchplan` command for ops and developers. Not shipped to Lambda."""

@@ -1,0 +1,26 @@
+"""Entry point of the `touchplan` command: one sub-command module per area."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from cli import keys, local, strategy
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="touchplan", description="touchplan: customer contact strategy engine")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local.register(commands)
+    keys.register(commands)
+    strategy.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
