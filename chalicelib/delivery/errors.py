@@ -157,3 +157,15 @@ def classify_exception(error: Exception) -> SendError:
     if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
         return CircuitOpenError("no_credentials", type(error).__name__)
     return SendOutcomeUnknownError("outcome_unknown", type(error).__name__)
+
+
+class FeedbackParseError(DeliveryError):
+    """A feedback message that cannot be read. The caller dead-letters it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("feedback_unparseable", message)
+
+
+class UnsupportedFeedbackError(FeedbackParseError):
+    """Well-formed, but not something we act on (SNS subscription confirmation, SES ``Subscription``
+    events, inbound mail...). The caller may acknowledge and drop it."""
