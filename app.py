@@ -1,0 +1,15 @@
+"""The Chalice app: settings, observability middleware, and the blueprints of functions/. Wiring only."""
+
+from chalice import Chalice
+
+from chalicelib.observability import attach
+from functions import auth, public_api, schedules
+
+app = Chalice(app_name="touchplan", configure_logs=False)
+app.api.cors = False
+attach(app)
+
+# The authorizer registers first: routes of the other blueprints refer to it.
+app.register_blueprint(auth.blueprint)
+for module in (public_api, schedules):
+    app.register_blueprint(module.blueprint)

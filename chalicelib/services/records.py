@@ -1,0 +1,89 @@
+"""Per-record failure handling for SQS consumers, without ReportBatchItemFailures.
+
+Chalice never turns on ReportBatchItemFailures (aws/chalice#2029), so a returned failure list is ignored and
+the whole batch is deleted on return. Each failing record is therefore re-enqueued by us with a delay and an
+attempt count, and sent to the queue's DLQ after MAX_ATTEMPTS, while its batch-mates complete. Only when
+re-enqueueing itself fails does the handler raise, so SQS redelivers the whole batch; every record handler
+is idempotent, so batch-mates that already succeeded are safe to see again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+MAX_ATTEMPTS = 5
+
+
+class PermanentRecordError(Exception):
+    """The record can never succeed (malformed, refers to nothing): dead-letter it at once."""
+
+
+class Requeue(Protocol):
+    def send(self, queue: str, body: dict[str, Any], delay_seconds: int = 0) -> None: ...
+
+
+@dataclass
+class Outcome:
+    done: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff_seconds(attempt: int) -> int:
+    return int(min(900, 30 * 2**attempt))
+
+
+def run_records(
+    bodies: Iterable[str],
+    queue: str,
+    handle: Callable[[dict[str, Any]], None],
+    requeue: Requeue,
+    log: Callable[..., None],
+) -> Outcome:
+    outcome = Outcome()
+    unrequeued: list[Exception] = []
+    for raw in bodies:
+        try:
+            body = _parse(raw)
+            handle(body)
+            outcome.done += 1
+        except Exception as exc:  # noqa: BLE001 - one record's failure must not fail its batch-mates
+            try:
+                _route_failure(raw, exc, queue, requeue, outcome)
+            except Exception as requeue_exc:  # noqa: BLE001
+                unrequeued.append(requeue_exc)
+            log("record failed", queue=queue, error=type(exc).__name__, detail=str(exc)[:200])
+    if unrequeued:
+        raise RuntimeError(f"{len(unrequeued)} failed records could not be re-enqueued") from unrequeued[0]
+    return outcome
+
+
+def _parse(raw: str) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise PermanentRecordError(f"body is not JSON: {exc}") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+        raise PermanentRecordError("body must be a JSON object with a 'kind'")
+    return body
+
+
+def _route_failure(raw: str, exc: Exception, queue: str, requeue: Requeue, outcome: Outcome) -> None:
+    outcome.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = {"kind": "unparseable", "raw": raw}
+    if not isinstance(body, dict):
+        body = {"kind": "unparseable", "raw": raw}
+    attempt = int(body.get("attempt", 0) or 0) + 1
+    if isinstance(exc, PermanentRecordError) or attempt >= MAX_ATTEMPTS:
+        requeue.send(f"{queue}-dlq", {**body, "attempt": attempt, "error": str(exc)[:500]})
+        outcome.dead_lettered += 1
+    else:
+        requeue.send(queue, {**body, "attempt": attempt}, delay_seconds=backoff_seconds(attempt))
+        outcome.retried += 1

@@ -1,0 +1,78 @@
+"""Configuration from the environment, read once. The only reader of os.environ in the app."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    version: str = VERSION
+    public_base_url: str = "http://127.0.0.1:8000"
+    cors_origins: tuple[str, ...] = ()
+    sender_email: str = "no-reply@example.com"
+    reply_to: str | None = None
+    sms_sender_id: str | None = None
+    sms_monthly_limit_usd: float = 100.0
+    push_platform_application_arn: str | None = None
+    tracing: bool = False
+    log_level: str = "INFO"
+    clock_speed: float = 1.0
+    clock_epoch: float | None = None
+    due_shards: int = 16
+
+    def table(self, name: str) -> str:
+        return f"{self.stage}-{name}"
+
+    def queue(self, name: str) -> str:
+        return f"{self.stage}-{name}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.stage}-{name}"
+
+    @property
+    def configuration_set(self) -> str:
+        return f"{self.stage}-touchplan"
+
+    @property
+    def token_secret_id(self) -> str:
+        return f"{self.stage}/touchplan/token-keys"
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _optional(value: str | None) -> str | None:
+    return value.strip() or None if value else None
+
+
+def from_environ(env: dict[str, str] | os._Environ[str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    epoch = env.get("TOUCHPLAN_CLOCK_EPOCH")
+    return Settings(
+        stage=env.get("TOUCHPLAN_STAGE", "local"),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "eu-west-1",
+        public_base_url=env.get("TOUCHPLAN_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        cors_origins=tuple(o.strip() for o in env.get("TOUCHPLAN_CORS_ORIGINS", "").split(",") if o.strip()),
+        sender_email=env.get("TOUCHPLAN_SENDER_EMAIL", "no-reply@example.com"),
+        reply_to=_optional(env.get("TOUCHPLAN_REPLY_TO")),
+        sms_sender_id=_optional(env.get("TOUCHPLAN_SMS_SENDER_ID")),
+        sms_monthly_limit_usd=float(env.get("TOUCHPLAN_SMS_MONTHLY_LIMIT_USD", "100")),
+        push_platform_application_arn=_optional(env.get("TOUCHPLAN_PUSH_PLATFORM_APPLICATION_ARN")),
+        tracing=_flag(env.get("TOUCHPLAN_TRACING")),
+        log_level=env.get("TOUCHPLAN_LOG_LEVEL", "INFO"),
+        clock_speed=float(env.get("TOUCHPLAN_CLOCK_SPEED", "1")),
+        clock_epoch=float(epoch) if epoch else None,
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    return from_environ()

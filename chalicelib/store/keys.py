@@ -1,0 +1,46 @@
+"""API keys: generated once, shown once, stored as a SHA-256 hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.store.models import ApiKeyModel
+
+from chalicelib.roles import POINT_MANAGER, ROLES
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    role: str
+    point_id: str | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeyRepository:
+    def create(self, role: str, point_id: str | None, label: str | None, now: datetime) -> tuple[ApiKey, str]:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        if (role == POINT_MANAGER) != bool(point_id):
+            raise ValueError("a point-manager key needs --point, and only a point-manager key takes one")
+        key_id = secrets.token_hex(4)
+        key = f"tp_{key_id}_{secrets.token_urlsafe(32)}"
+        ApiKeyModel(
+            key_hash=hash_key(key), key_id=key_id, role=role, point_id=point_id, label=label, created_at=now
+        ).save(condition=ApiKeyModel.key_hash.does_not_exist())
+        return ApiKey(key_id=key_id, role=role, point_id=point_id), key
+
+    def find(self, key: str) -> ApiKey | None:
+        try:
+            row = ApiKeyModel.get(hash_key(key), consistent_read=True)
+        except ApiKeyModel.DoesNotExist:
+            return None
+        if row.revoked:
+            return None
+        return ApiKey(key_id=row.key_id, role=row.role, point_id=row.point_id)

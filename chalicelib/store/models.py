@@ -1,0 +1,223 @@
+"""pynamodb models, one per table of infra/template.yaml (names `<stage>-<table>` from settings).
+
+The store package is the only pynamodb importer; repositories map these models to plain values.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.settings import get_settings
+
+_settings = get_settings()
+
+
+def _meta(table: str) -> type:
+    class Meta:
+        table_name = _settings.table(table)
+        region = _settings.region
+
+    return Meta
+
+
+def _index_meta(name: str) -> type:
+    class Meta:
+        index_name = name
+        projection = AllProjection()
+
+    return Meta
+
+
+class PointIndex(GlobalSecondaryIndex["ContactModel"]):
+    Meta = _index_meta("point-index")
+    point_id = UnicodeAttribute(hash_key=True)
+    contact_id = UnicodeAttribute(range_key=True)
+
+
+class ContactModel(Model):
+    Meta = _meta("contacts")
+    contact_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute(default="pending")  # pending | active | erased
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    timezone = UnicodeAttribute(null=True)
+    locale = UnicodeAttribute(null=True)
+    point_id = UnicodeAttribute(null=True)
+    external_id = UnicodeAttribute(null=True)
+    b2b = BooleanAttribute(default=False)
+    attributes = MapAttribute[str, object](default=dict)
+    # "<channel>:<purpose>" -> {"state": granted|pending|revoked, "at": iso, "text_id": ..., "source": ...}
+    consents = MapAttribute[str, object](default=dict)
+    segment = UnicodeAttribute(null=True)
+    orders_count = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)
+    first_order_at = UTCDateTimeAttribute(null=True)
+    last_order_at = UTCDateTimeAttribute(null=True)
+    last_activity_at = UTCDateTimeAttribute(null=True)
+    push_endpoint_arn = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+    point_index = PointIndex()
+
+
+class IdentityModel(Model):
+    """`email:<normalised>`, `phone:<E.164>` or `ext:<shop id>` -> contact. Also holds DOI send times."""
+
+    Meta = _meta("identities")
+    identity = UnicodeAttribute(hash_key=True)
+    contact_id = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    doi_sent_at = ListAttribute[float](of=NumberAttribute, default=list)
+
+
+class ConsentEventModel(Model):
+    """Append-only proof. Written with attribute_not_exists, never updated, no TTL."""
+
+    Meta = _meta("consent-ledger")
+    contact_id = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)  # "<iso at>#<event id>"
+    event_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # requested | confirmed | granted | revoked | bounced | complained | erased
+    at = UTCDateTimeAttribute()
+    channel = UnicodeAttribute(null=True)
+    purpose = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    ip_hash = UnicodeAttribute(null=True)
+    user_agent_hash = UnicodeAttribute(null=True)
+    text_id = UnicodeAttribute(null=True)
+    text_sha256 = UnicodeAttribute(null=True)
+    token_id = UnicodeAttribute(null=True)
+    detail = MapAttribute[str, object](default=dict)
+
+
+class ProviderMessageIndex(GlobalSecondaryIndex["TouchModel"]):
+    Meta = _index_meta("provider-message-index")
+    provider_message_id = UnicodeAttribute(hash_key=True)
+
+
+class TouchModel(Model):
+    """Every touch. `touch_key` is the idempotency key of the send: reserved before the provider call."""
+
+    Meta = _meta("touches")
+    contact_id = UnicodeAttribute(hash_key=True)
+    touch_key = UnicodeAttribute(range_key=True)
+    touch_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    occasion_id = UnicodeAttribute()
+    category = UnicodeAttribute()
+    chain_id = UnicodeAttribute(null=True)
+    step = NumberAttribute(null=True)
+    variant = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    decision = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    rule = UnicodeAttribute(null=True)
+    provider_message_id = UnicodeAttribute(null=True)
+    cost = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    actor = UnicodeAttribute(null=True)
+    comment = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+    provider_message_index = ProviderMessageIndex()
+
+
+class DueIndex(GlobalSecondaryIndex["EnrollmentModel"]):
+    """Sparse: only waiting enrolments carry due_shard/due_at, so the tick reads only due work."""
+
+    Meta = _index_meta("due-index")
+    due_shard = NumberAttribute(hash_key=True)
+    due_at = NumberAttribute(range_key=True)
+
+
+class EnrollmentModel(Model):
+    Meta = _meta("enrollments")
+    contact_id = UnicodeAttribute(hash_key=True)
+    chain_id = UnicodeAttribute(range_key=True)
+    step = NumberAttribute(default=0)
+    status = UnicodeAttribute()  # running | paused | exited | completed
+    reactions = MapAttribute[str, object](default=dict)
+    entered_at = UTCDateTimeAttribute()
+    step_started_at = UTCDateTimeAttribute(null=True)
+    due_shard = NumberAttribute(null=True)
+    due_at = NumberAttribute(null=True)
+    claim = UnicodeAttribute(null=True)
+    exit_reason = UnicodeAttribute(null=True)
+    entries = NumberAttribute(default=1)
+    updated_at = UTCDateTimeAttribute(null=True)
+    due_index = DueIndex()
+
+
+class OccasionModel(Model):
+    Meta = _meta("occasions")
+    occasion_id = UnicodeAttribute(hash_key=True)
+    category = UnicodeAttribute()
+    priority = NumberAttribute(null=True)
+    definition = MapAttribute[str, object](default=dict)
+    updated_at = UTCDateTimeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+
+
+class SuppressionModel(Model):
+    Meta = _meta("suppressions")
+    address = UnicodeAttribute(hash_key=True)  # "email:<normalised>" or "phone:<E.164>"
+    reason = UnicodeAttribute()  # hard_bounce | complaint | sms_stop | stop_list | manual
+    at = UTCDateTimeAttribute()
+    source = UnicodeAttribute(null=True)
+    feedback_id = UnicodeAttribute(null=True)
+
+
+class ApiKeyModel(Model):
+    """Bearer keys, stored as the SHA-256 of the whole key: a leaked table does not leak keys."""
+
+    Meta = _meta("api-keys")
+    key_hash = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+    point_id = UnicodeAttribute(null=True)
+    label = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    revoked = BooleanAttribute(default=False)
+
+
+class StatsModel(Model):
+    """Per chain x step x variant x day counters, incremented with ADD."""
+
+    Meta = _meta("stats")
+    counter_key = UnicodeAttribute(hash_key=True)  # "<chain>#<step>#<variant>"
+    day = UnicodeAttribute(range_key=True)  # YYYY-MM-DD
+    sent = NumberAttribute(default=0)
+    delivered = NumberAttribute(default=0)
+    opened = NumberAttribute(default=0)
+    clicked = NumberAttribute(default=0)
+    bounced = NumberAttribute(default=0)
+    complained = NumberAttribute(default=0)
+    unsubscribed = NumberAttribute(default=0)
+    converted = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    deferred = NumberAttribute(default=0)
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    ContactModel,
+    IdentityModel,
+    ConsentEventModel,
+    TouchModel,
+    EnrollmentModel,
+    OccasionModel,
+    SuppressionModel,
+    ApiKeyModel,
+    StatsModel,
+)

@@ -1,0 +1,59 @@
+"""SQS: the work queues between handlers. Bodies are JSON objects with a `kind` and an `attempt` count."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from chalicelib.settings import Settings
+
+BATCH = 10  # SQS SendMessageBatch limit
+
+
+class QueueSendError(Exception):
+    """Some messages were not accepted; the caller must not report them as enqueued."""
+
+
+class QueuePublisher:
+    def __init__(self, sqs: Any, settings: Settings) -> None:
+        self._sqs = sqs
+        self._settings = settings
+        self._urls: dict[str, str] = {}
+
+    def url(self, queue: str) -> str:
+        if queue not in self._urls:
+            name = self._settings.queue(queue)
+            self._urls[queue] = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return self._urls[queue]
+
+    def send(self, queue: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
+        self._sqs.send_message(
+            QueueUrl=self.url(queue),
+            MessageBody=json.dumps(body, separators=(",", ":"), default=str),
+            DelaySeconds=max(0, min(900, delay_seconds)),
+        )
+
+    def send_many(self, queue: str, bodies: Iterable[dict[str, Any]]) -> int:
+        sent = 0
+        chunk: list[dict[str, Any]] = []
+        for body in bodies:
+            chunk.append(body)
+            if len(chunk) == BATCH:
+                sent += self._send_chunk(queue, chunk)
+                chunk = []
+        if chunk:
+            sent += self._send_chunk(queue, chunk)
+        return sent
+
+    def _send_chunk(self, queue: str, chunk: Sequence[dict[str, Any]]) -> int:
+        response = self._sqs.send_message_batch(
+            QueueUrl=self.url(queue),
+            Entries=[
+                {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"), default=str)}
+                for i, body in enumerate(chunk)
+            ],
+        )
+        if response.get("Failed"):
+            raise QueueSendError(f"{len(response['Failed'])} of {len(chunk)} messages refused by {queue}")
+        return len(chunk)

@@ -1,0 +1,52 @@
+"""The composition root: the only place that builds real boto3 clients, repositories and services.
+
+Everything is built on first use (cold start stays lean) and cached for the life of the Lambda container.
+Tests call `reset()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.clock import Clock, ScaledClock, SystemClock
+from chalicelib.settings import get_settings
+
+if TYPE_CHECKING:
+    from chalicelib.store.keys import ApiKeyRepository
+    from chalicelib.store.queues import QueuePublisher
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=get_settings().region).client(service)
+
+
+@cache
+def clock() -> Clock:
+    settings = get_settings()
+    if settings.clock_speed != 1:
+        return ScaledClock(settings.clock_speed, settings.clock_epoch)
+    return SystemClock()
+
+
+@cache
+def api_keys() -> ApiKeyRepository:
+    from chalicelib.store.keys import ApiKeyRepository
+
+    return ApiKeyRepository()
+
+
+@cache
+def queues() -> QueuePublisher:
+    from chalicelib.store.queues import QueuePublisher
+
+    return QueuePublisher(client("sqs"), get_settings())
+
+
+def reset() -> None:
+    """Forget every built adapter (tests and the local stack change the environment between runs)."""
+    for built in (client, clock, api_keys, queues):
+        built.cache_clear()

@@ -1,0 +1,97 @@
+"""What every HTTP handler shares: the contract's JSON errors and the role check."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.services.errors import ClientError
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: str
+    point_id: str | None
+    key_id: str
+
+
+def error(status: int, code: str, message: str, field: str | None = None) -> Response:
+    return Response(
+        body=json.dumps({"error": code, "message": message, "field": field}),
+        status_code=status,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":"), default=str),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def html_response(body: str, status: int = 200) -> Response:
+    return Response(
+        body=body,
+        status_code=status,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+def json_body(request: Any) -> Any:
+    """The request body as JSON, or a ClientError naming what is wrong with it."""
+    raw = request.raw_body or b""
+    if not raw.strip():
+        raise ClientError("invalid_body", "The request body must be a JSON document.", None)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ClientError("invalid_json", f"The request body is not valid JSON: {exc}", None) from exc
+
+
+def require(blueprint: Any, *roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Lets the view run only for a key whose role is in `roles`; passes the Principal as `principal`."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            context = (blueprint.current_request.context or {}).get("authorizer") or {}
+            role = context.get("role", "anonymous")
+            if role == "anonymous":
+                return error(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.")
+            if role not in roles:
+                return error(403, "forbidden", f"The role {role} may not call this route.")
+            principal = Principal(role=role, point_id=context.get("point_id") or None, key_id=context["key_id"])
+            try:
+                return view(*args, principal=principal, **kwargs)
+            except ClientError as exc:
+                return error(exc.status, exc.code, exc.message, exc.field)
+
+        guarded.required_roles = roles  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+def client_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Maps a ClientError raised below a public view to the contract's JSON error."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except ClientError as exc:
+            return error(exc.status, exc.code, exc.message, exc.field)
+
+    return wrapped

@@ -1,0 +1,17 @@
+"""Test-wide environment: set before anything imports the app (pynamodb reads table names at import)."""
+
+import os
+
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "TOUCHPLAN_STAGE": "test",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "touchplan",
+        "POWERTOOLS_DEV": "false",
+    }
+)
