@@ -19,6 +19,10 @@ __all__ = ["EmailSender", "OutboundEmail", "build_mime", "email_tags", "ses_clie
 ONE_CLICK = "List-Unsubscribe=One-Click"
 _TAG_VALUE_DISALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_MAX = 256
+_HEADER_URL = re.compile(r"^[\x21-\x7e]{1,900}$")
+# Program-set headers are folded at 78 columns; raw ones (set_raw) are left as they are, so the
+# List-Unsubscribe URL stays on one line: "List-Unsubscribe: <https://...>" (under 998, RFC 5322).
+_POLICY = SMTP.clone(refold_source="none", cte_type="7bit")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class OutboundEmail:
                 raise ValueError(f"{name} must not contain line breaks")
         if self.marketing and not (self.unsubscribe_url or "").startswith("https://"):
             raise ValueError("marketing email needs an https:// unsubscribe_url")
+        if self.unsubscribe_url is not None and not _HEADER_URL.match(self.unsubscribe_url):
+            raise ValueError("unsubscribe_url must be printable ASCII without spaces, at most 900 characters")
 
 
 def sanitise_tag_value(value: object) -> str:
@@ -86,15 +92,15 @@ def _with_preheader(html: str, preheader: str) -> str:
 
 def build_mime(message: OutboundEmail) -> bytes:
     """multipart/alternative (text, then HTML), UTF-8, CRLF; RFC 8058 headers on marketing mail only."""
-    mime = MimeMessage(policy=SMTP)
+    mime = MimeMessage(policy=_POLICY)
     mime["From"] = message.from_address
     mime["To"] = message.to
     if message.reply_to:
         mime["Reply-To"] = message.reply_to
     mime["Subject"] = message.subject
     if message.marketing and message.unsubscribe_url:
-        mime["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-        mime["List-Unsubscribe-Post"] = ONE_CLICK
+        mime.set_raw("List-Unsubscribe", f"<{message.unsubscribe_url}>")
+        mime.set_raw("List-Unsubscribe-Post", ONE_CLICK)
     mime.set_content(message.text, subtype="plain", charset="utf-8")
     mime.add_alternative(_with_preheader(message.html, message.preheader), subtype="html", charset="utf-8")
     return mime.as_bytes()

@@ -36,8 +36,13 @@ def marketing_email(**overrides) -> OutboundEmail:
 
 def doi_email() -> OutboundEmail:
     return marketing_email(
-        touch_id="doi-c-42", chain=None, step=None, marketing=False, unsubscribe_url=None,
-        subject="Confirm your subscription", preheader="",
+        touch_id="doi-c-42",
+        chain=None,
+        step=None,
+        marketing=False,
+        unsubscribe_url=None,
+        subject="Confirm your subscription",
+        preheader="",
     )
 
 
@@ -141,7 +146,9 @@ def test_throttled_then_accepted_sends_one_mail(ses, sent_mail, call_log):
     sender = EmailSender(ses, CONFIG_SET)
     log = call_log(ses)
     with Stubber(ses) as stub:
-        stub.add_client_error("send_email", service_error_code="TooManyRequestsException", http_status_code=429)
+        stub.add_client_error(
+            "send_email", service_error_code="TooManyRequestsException", http_status_code=429
+        )
         with pytest.raises(RetryableSendError):
             sender.send(marketing_email())
     sender.send(marketing_email())
