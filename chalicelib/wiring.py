@@ -13,6 +13,8 @@ from chalicelib.clock import Clock, ScaledClock, SystemClock
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.delivery.email import EmailSender
+    from chalicelib.delivery.sms import SmsSender
     from chalicelib.store.keys import ApiKeyRepository
     from chalicelib.store.queues import QueuePublisher
 
@@ -46,7 +48,31 @@ def queues() -> QueuePublisher:
     return QueuePublisher(client("sqs"), get_settings())
 
 
+@cache
+def email_sender() -> EmailSender:
+    from chalicelib.delivery.clients import ses_client_for_sending
+    from chalicelib.delivery.email import EmailSender
+
+    settings = get_settings()
+    return EmailSender(ses_client_for_sending(region_name=settings.region), settings.configuration_set)
+
+
+@cache
+def sms_sender() -> SmsSender:
+    from decimal import Decimal
+
+    from chalicelib.delivery.clients import sns_client_for_sending
+    from chalicelib.delivery.sms import SmsSender
+
+    settings = get_settings()
+    return SmsSender(
+        sns_client_for_sending(region_name=settings.region),
+        sender_id=settings.sms_sender_id,
+        monthly_limit=Decimal(str(settings.sms_monthly_limit_usd)),
+    )
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
-    for built in (client, clock, api_keys, queues):
+    for built in (client, clock, api_keys, queues, email_sender, sms_sender):
         built.cache_clear()
