@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.store.enrollments import DueItem
+if TYPE_CHECKING:
+    from chalicelib.store.enrollments import DueItem
 
 
 class DueWork(Protocol):
