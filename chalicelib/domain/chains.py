@@ -149,7 +149,7 @@ def advance(chain: Chain, state: Enrollment, contact: ContactView, now: datetime
                 return Transition(replace(current, due_at=deadline))
         elif isinstance(step, ExitStep):
             if step.condition is None:
-                return Transition(leave(current, ExitReason.EXIT_STEP, now))
+                return Transition(_end(current, "completed", ExitReason.EXIT_STEP, now))
             if step.condition.holds(current.flags, contact.attributes):
                 return Transition(leave(current, f"{ExitReason.GOAL}:{step.condition.describe()}", now))
             current = _at_step(current, index + 1, current.step_started_at)

@@ -40,7 +40,7 @@ def _graph(chain: Chain, strategy: Strategy) -> tuple[list[_Node], list[_Edge]]:
             occasion = strategy.occasions[step.occasion]
             variants = occasion.variants("email")
             ab = f"\\nA/B: {', '.join(variants)}" if variants else ""
-            sms = {"never": "", "allowed": "\\nSMS allowed", "on_no_reaction": "\\nSMS if no reaction"}[step.sms]
+            sms = _SMS_NOTE[step.sms]
             nodes.append(_Node(here, f"send {occasion.id}\\n{' > '.join(step.channels)}{sms}{ab}", "step"))
             edges.append(_Edge(here, following))
         elif isinstance(step, BranchStep):
@@ -67,6 +67,7 @@ def _trigger_label(event: str, tests: list[str]) -> str:
     return f"{event} ({', '.join(tests)})" if tests else event
 
 
+_SMS_NOTE = {"never": "", "allowed": "\\nSMS allowed", "on_no_reaction": "\\nSMS if no reaction"}
 _MERMAID_SHAPES = {"start": '(["{}"])', "step": '["{}"]', "wait": '[/"{}"/]', "branch": '{{"{}"}}',
                    "end": '(("{}"))'}
 

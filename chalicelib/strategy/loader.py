@@ -1,0 +1,79 @@
+"""Read a strategy file and validate it: the only place that touches the file system or YAML."""
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from chalicelib.domain.model import Strategy
+from chalicelib.domain.strategy import StrategyError, parse_strategy
+
+DEFAULT_PATH = Path(__file__).with_name("default.yaml")
+
+__all__ = ["DEFAULT_PATH", "StrategyError", "load_strategy", "read_strategy"]
+
+
+def load_strategy(path: str | None = None) -> Strategy:
+    """The validated strategy at `path` (None: the shipped default, read once per process).
+
+    Raises StrategyError whose `.errors` lists every problem as `path: message`."""
+    if path is None:
+        return _default()
+    return read_strategy(Path(path))
+
+
+@lru_cache(maxsize=1)
+def _default() -> Strategy:
+    return read_strategy(DEFAULT_PATH)
+
+
+def read_strategy(path: Path) -> Strategy:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise StrategyError([f"{path}: cannot read the file ({_describe(error)})"]) from None
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(error, "problem", None) or str(error)
+        raise StrategyError([f"{where}: not valid YAML ({problem})"]) from None
+    errors = _template_errors(data)
+    try:
+        strategy = parse_strategy(data)
+    except StrategyError as error:
+        raise StrategyError(error.errors + errors) from None
+    if errors:
+        raise StrategyError(errors)
+    return strategy
+
+
+def _describe(error: Exception) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+
+
+def _template_errors(data: object) -> list[str]:
+    """Jinja syntax errors in every template text, by path; shape errors are the validator's business."""
+    occasions = data.get("occasions") if isinstance(data, dict) else None
+    if not isinstance(occasions, dict):
+        return []
+    environment = jinja2.Environment(autoescape=True)
+    errors = []
+    for path, text in _texts(occasions, "occasions"):
+        try:
+            environment.parse(text)
+        except jinja2.TemplateSyntaxError as error:
+            errors.append(f"{path}: template error on line {error.lineno}: {error.message}")
+    return errors
+
+
+def _texts(node: object, path: str) -> list[tuple[str, str]]:
+    if isinstance(node, str):
+        return [(path, node)] if ".templates." in path else []
+    if isinstance(node, dict):
+        return [pair for key, value in node.items() for pair in _texts(value, f"{path}.{key}")]
+    if isinstance(node, list):
+        return [pair for i, value in enumerate(node) for pair in _texts(value, f"{path}[{i}]")]
+    return []
