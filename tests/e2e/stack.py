@@ -1,0 +1,76 @@
+"""Helpers to start the local stack as a user does: `touchplan run` in a subprocess on free ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 90
+
+
+@dataclass
+class RunningStack:
+    api: str
+    moto: str
+    key: str
+    process: subprocess.Popen[str]
+
+
+def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
+    banner: dict[str, str] = {}
+    deadline = time.monotonic() + START_TIMEOUT
+    assert process.stdout is not None
+    while time.monotonic() < deadline and "service-manager key" not in banner:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                raise RuntimeError(f"touchplan run exited with {process.returncode}")
+            continue
+        name, sep, value = line.partition(": ")
+        if sep:
+            banner[name.strip()] = value.strip()
+    if "service-manager key" not in banner:
+        raise RuntimeError("touchplan run did not print its banner in time")
+    return banner
+
+
+def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOUCHPLAN_", "AWS_"))}
+    env.update({"TOUCHPLAN_API_PORT": "0", "TOUCHPLAN_MOTO_PORT": "0", **(extra_env or {})})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    try:
+        banner = _read_banner(process)
+    except Exception:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return RunningStack(banner["API"], banner["moto"], banner["service-manager key"], process)
+
+
+def stop_stack(stack: RunningStack) -> int:
+    stack.process.send_signal(signal.SIGINT)
+    try:
+        return stack.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(stack.process.pid, signal.SIGKILL)
+        stack.process.wait()
+        raise
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
