@@ -26,6 +26,7 @@ class Settings:
     clock_speed: float = 1.0
     clock_epoch: float | None = None
     due_shards: int = 16
+    strategy_path: str | None = None  # None: the shipped chalicelib/strategy/default.yaml
 
     def table(self, name: str) -> str:
         return f"{self.stage}-{name}"
@@ -70,6 +71,7 @@ def from_environ(env: dict[str, str] | os._Environ[str] | None = None) -> Settin
         log_level=env.get("TOUCHPLAN_LOG_LEVEL", "INFO"),
         clock_speed=float(env.get("TOUCHPLAN_CLOCK_SPEED", "1")),
         clock_epoch=float(epoch) if epoch else None,
+        strategy_path=_optional(env.get("TOUCHPLAN_STRATEGY")),
     )
 
 

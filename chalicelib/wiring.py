@@ -13,6 +13,7 @@ from chalicelib.clock import Clock, ScaledClock, SystemClock
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.domain.model import Strategy
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.store.keys import ApiKeyRepository
@@ -72,7 +73,14 @@ def sms_sender() -> SmsSender:
     )
 
 
+@cache
+def strategy() -> Strategy:
+    from chalicelib.strategy.loader import load_strategy
+
+    return load_strategy(get_settings().strategy_path)
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
-    for built in (client, clock, api_keys, queues, email_sender, sms_sender):
+    for built in (client, clock, api_keys, queues, email_sender, sms_sender, strategy):
         built.cache_clear()
