@@ -11,6 +11,7 @@ from chalicelib.domain.model import Strategy
 from chalicelib.strategy.loader import DEFAULT_PATH, StrategyError, read_strategy
 
 _FORMATS = ("mermaid", "dot", "png")
+_STRATEGY_HELP = "strategy file (default: the shipped one)"
 _SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".md": "mermaid", ".dot": "dot", ".gv": "dot",
              ".png": "png"}
 
@@ -19,10 +20,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser = commands.add_parser("strategy", help="check or draw the contact strategy")
     actions = parser.add_subparsers(dest="strategy_command", required=True, metavar="ACTION")
     check = actions.add_parser("check", help="validate a strategy file; lists every error")
-    check.add_argument("--strategy", default=str(DEFAULT_PATH), help="strategy file (default: the shipped one)")
+    check.add_argument("--strategy", default=str(DEFAULT_PATH), help=_STRATEGY_HELP)
     check.set_defaults(func=run_check)
     draw = actions.add_parser("map", help="draw the communication map (chains, steps, waits, branches)")
-    draw.add_argument("--strategy", default=str(DEFAULT_PATH), help="strategy file (default: the shipped one)")
+    draw.add_argument("--strategy", default=str(DEFAULT_PATH), help=_STRATEGY_HELP)
     draw.add_argument("--out", help="output file (default: standard output; PNG needs a file)")
     draw.add_argument("--format", choices=_FORMATS,
                       help="mermaid, dot or png (default: from --out's suffix, else mermaid)")

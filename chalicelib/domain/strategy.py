@@ -484,10 +484,12 @@ def _check_variants_agree(r: _Reader, by_locale: Mapping[str, Template], path: s
 
 
 def _condition(r: _Reader, value: object, path: str) -> Condition | None:
-    if isinstance(value, str | list):
-        names = [value] if isinstance(value, str) else value
-        reactions = frozenset(n for p, v in r.items(names, path) if (n := r.choice(v, p, REACTIONS)))
-        return Condition(reactions=reactions) if reactions and len(reactions) == len(names) else None
+    if isinstance(value, str):
+        reaction = r.choice(value, path, REACTIONS)
+        return Condition(reactions=frozenset({reaction})) if reaction else None
+    if isinstance(value, list):
+        reactions = frozenset(n for p, v in r.items(value, path) if (n := r.choice(v, p, REACTIONS)))
+        return Condition(reactions=reactions) if reactions and len(reactions) == len(value) else None
     spec = r.mapping(value, path, required=("attribute",), optional=("equals", "present"))
     if spec is None:
         return None
