@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import html as html_lib
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage as MimeMessage
-from email.policy import SMTP
+from email.header import Header
+from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,10 +21,12 @@ __all__ = ["EmailSender", "OutboundEmail", "build_mime", "email_tags", "ses_clie
 ONE_CLICK = "List-Unsubscribe=One-Click"
 _TAG_VALUE_DISALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_MAX = 256
-_HEADER_URL = re.compile(r"^[\x21-\x7e]{1,900}$")
-# Program-set headers are folded at 78 columns; raw ones (set_raw) are left as they are, so the
-# List-Unsubscribe URL stays on one line: "List-Unsubscribe: <https://...>" (under 998, RFC 5322).
-_POLICY = SMTP.clone(refold_source="none", cte_type="7bit")
+_HEADER_URL = re.compile(r"^[!#-;=?-~]{1,900}$")  # printable ASCII without space, '"', '<' or '>'
+_MAX_LINE = 78
+CRLF = "\r\n"
+# Both parts are base64, which never contains "_", so no line of a part can match this delimiter
+# (RFC 2046 5.1.1). A constant boundary makes the MIME a pure function of the message.
+BOUNDARY = "=_touchplan_alternative_="
 
 
 @dataclass(frozen=True)
@@ -90,20 +94,79 @@ def _with_preheader(html: str, preheader: str) -> str:
     return html[: body.end()] + hidden + html[body.end() :]
 
 
+@lru_cache(maxsize=1024)
+def _split_address(value: str) -> tuple[str, str]:
+    name, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or not local.isascii():
+        raise ValueError(f"not a deliverable address: {value!r}")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"bad domain in {value!r}") from exc
+    return name, f"{local}@{domain}"
+
+
+def encode_address(value: str) -> str:
+    """An address SES accepts in API parameters: 7-bit, display name as RFC 2047, domain as Punycode."""
+    return formataddr(_split_address(value), charset="utf-8")
+
+
+def _header_text(field: str, value: str) -> str:
+    """Folded at 78 columns; non-ASCII as RFC 2047 encoded words."""
+    if value.isascii():
+        if len(field) + 2 + len(value) <= _MAX_LINE:
+            return value
+        return Header(value, "us-ascii", maxlinelen=_MAX_LINE, header_name=field).encode(linesep=CRLF)
+    return Header(value, "utf-8", maxlinelen=76, header_name=field).encode(linesep=CRLF)
+
+
+def _address_header(field: str, value: str) -> str:
+    name, address = _split_address(value)
+    if not name or name.isascii():
+        return formataddr((name, address))
+    encoded = _header_text(field, name)
+    lines = encoded.split(CRLF)
+    used = len(lines[-1]) + (len(field) + 2 if len(lines) == 1 else 0)
+    separator = " " if used + len(address) + 3 <= _MAX_LINE else CRLF + " "
+    return f"{encoded}{separator}<{address}>"
+
+
+def _base64_lines(text: str) -> str:
+    return base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", CRLF)
+
+
 def build_mime(message: OutboundEmail) -> bytes:
-    """multipart/alternative (text, then HTML), UTF-8, CRLF; RFC 8058 headers on marketing mail only."""
-    mime = MimeMessage(policy=_POLICY)
-    mime["From"] = message.from_address
-    mime["To"] = message.to
+    """multipart/alternative (text, then HTML), UTF-8 in base64, CRLF, 7-bit clean.
+
+    Written out by hand rather than through ``email.message`` (which cost ~2 ms a message): fast,
+    deterministic, and the List-Unsubscribe URL stays on one unfolded line ("List-Unsubscribe: <https://...>",
+    under 998 characters, RFC 5322). RFC 8058 headers go on marketing mail only.
+    """
+    boundary = BOUNDARY
+    headers = [
+        f"From: {_address_header('From', message.from_address)}",
+        f"To: {_address_header('To', message.to)}",
+    ]
     if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject
+        headers.append(f"Reply-To: {_address_header('Reply-To', message.reply_to)}")
+    headers.append(f"Subject: {_header_text('Subject', message.subject)}")
     if message.marketing and message.unsubscribe_url:
-        mime.set_raw("List-Unsubscribe", f"<{message.unsubscribe_url}>")
-        mime.set_raw("List-Unsubscribe-Post", ONE_CLICK)
-    mime.set_content(message.text, subtype="plain", charset="utf-8")
-    mime.add_alternative(_with_preheader(message.html, message.preheader), subtype="html", charset="utf-8")
-    return mime.as_bytes()
+        headers.append(f"List-Unsubscribe: <{message.unsubscribe_url}>")
+        headers.append(f"List-Unsubscribe-Post: {ONE_CLICK}")
+    headers.append("MIME-Version: 1.0")
+    headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    chunks = [CRLF.join(headers), CRLF, CRLF]
+    html = _with_preheader(message.html, message.preheader)
+    for subtype, body in (("plain", message.text), ("html", html)):
+        chunks += [
+            f"--{boundary}{CRLF}",
+            f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}',
+            f"Content-Transfer-Encoding: base64{CRLF}{CRLF}",
+            _base64_lines(body),
+        ]
+    chunks.append(f"--{boundary}--{CRLF}")
+    return "".join(chunks).encode("ascii")
 
 
 class EmailSender:
@@ -124,8 +187,8 @@ class EmailSender:
         except (ValueError, TypeError) as exc:
             raise PermanentSendError("invalid_message", f"cannot build MIME: {exc}") from exc
         return {
-            "FromEmailAddress": message.from_address,
-            "Destination": {"ToAddresses": [message.to]},
+            "FromEmailAddress": encode_address(message.from_address),
+            "Destination": {"ToAddresses": [encode_address(message.to)]},
             "Content": {"Raw": {"Data": raw}},
             "EmailTags": email_tags(message),
             "ConfigurationSetName": self._configuration_set,

@@ -101,4 +101,3 @@ class PushSender:
             return getattr(self._client, operation)(**params)
         except (ClientError, BotoCoreError) as exc:
             raise classify_exception(exc) from exc
-

@@ -221,4 +221,3 @@ class SmsSender:
             return getattr(self._client, operation)(**params)
         except (ClientError, BotoCoreError) as exc:
             raise classify_exception(exc) from exc
-
