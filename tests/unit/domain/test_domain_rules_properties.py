@@ -5,6 +5,7 @@ import random
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo, available_timezones
 
 from domain_builders import contact, send
@@ -25,7 +26,7 @@ def transitions(zone_name: str, year: int) -> tuple[datetime, ...]:
     zone = ZoneInfo(zone_name)
     probes = [datetime(year, m, 1, tzinfo=UTC) for m in range(1, 13)] + [datetime(year + 1, 1, 1, tzinfo=UTC)]
     found = []
-    for low, high in zip(probes, probes[1:], strict=False):
+    for low, high in pairwise(probes):
         if low.astimezone(zone).utcoffset() != high.astimezone(zone).utcoffset():
             lo, hi = int(low.timestamp()), int(high.timestamp())
             first = low.astimezone(zone).utcoffset()
