@@ -62,7 +62,7 @@ def correlation_id(event: Any) -> str:
     headers = getattr(event, "headers", None)
     if headers is not None and headers.get("x-correlation-id"):
         return str(headers["x-correlation-id"])[:64]
-    raw = getattr(event, "to_dict", lambda: {})()
+    raw: dict[str, Any] = getattr(event, "to_dict", dict)()
     records = raw.get("Records") or []
     if records:
         attributes = records[0].get("messageAttributes") or {}

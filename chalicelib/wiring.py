@@ -13,15 +13,18 @@ from chalicelib.clock import Clock, ScaledClock, SystemClock
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
-    from chalicelib.domain.model import Strategy
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
+    from chalicelib.domain.model import Strategy
+    from chalicelib.services.outbound import Outbound
+    from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.keys import ApiKeyRepository
     from chalicelib.store.queues import QueuePublisher
+    from chalicelib.store.touches import TouchRepository
 
 
 @cache
-def client(service: str) -> Any:
+def client(service: Any) -> Any:
     import boto3
 
     return boto3.session.Session(region_name=get_settings().region).client(service)
@@ -80,7 +83,38 @@ def strategy() -> Strategy:
     return load_strategy(get_settings().strategy_path)
 
 
+@cache
+def enrollments() -> EnrollmentRepository:
+    from chalicelib.store.enrollments import EnrollmentRepository
+
+    return EnrollmentRepository(get_settings().due_shards)
+
+
+@cache
+def touches() -> TouchRepository:
+    from chalicelib.store.touches import TouchRepository
+
+    return TouchRepository()
+
+
+@cache
+def outbound() -> Outbound:
+    from chalicelib.delivery.clients import sns_client_for_sending
+    from chalicelib.delivery.push import PushSender
+    from chalicelib.delivery.templates import TemplateRenderer
+    from chalicelib.services.outbound import Outbound
+
+    settings = get_settings()
+    return Outbound(
+        email=email_sender(), sms=sms_sender(),
+        push=PushSender(sns_client_for_sending(region_name=settings.region)),
+        renderer=TemplateRenderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
+        default_locale=strategy().locales[0],
+    )
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
-    for built in (client, clock, api_keys, queues, email_sender, sms_sender, strategy):
+    for built in (client, clock, api_keys, queues, email_sender, sms_sender, strategy,
+                  enrollments, touches, outbound):
         built.cache_clear()

@@ -13,9 +13,7 @@ blueprint = Blueprint(__name__)
 
 @blueprint.schedule("rate(1 minute)")
 def tick(event: CloudWatchEvent) -> dict[str, object]:
-    from chalicelib.store.enrollments import EnrollmentRepository
-
-    result = run_tick(EnrollmentRepository(), wiring.queues(), get_settings().due_shards, wiring.clock().now())
+    result = run_tick(wiring.enrollments(), wiring.queues(), get_settings().due_shards, wiring.clock().now())
     metrics.add_metric(name="StepsClaimed", unit="Count", value=result.claimed)
     logger.info("tick", claimed=result.claimed, lost_races=result.lost_races, more_waiting=result.more_waiting)
     return {"claimed": result.claimed, "more_waiting": result.more_waiting}

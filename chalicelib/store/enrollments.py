@@ -1,14 +1,27 @@
-"""Enrolments: a contact's place in a chain, and the sparse due index the tick reads."""
+"""Enrolments: a contact's place in a chain, and the sparse due index the tick reads.
+
+Only waiting enrolments carry `due_shard` and `due_at`, so the tick's query touches due work only. Every
+write is conditional on the revision that was read (optimistic locking); the step worker additionally
+holds a claim that the tick set, so one due step is worked on by one message.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.chains import Enrollment
 from chalicelib.store.models import EnrollmentModel
+
+FLAGS = ("opened", "clicked", "ordered", "survey_answered", "visited")
+
+
+class EnrollmentConflict(Exception):
+    """Someone else wrote the enrolment since it was read: read again and redo the work."""
 
 
 @dataclass(frozen=True)
@@ -19,12 +32,33 @@ class DueItem:
     due_at: int
 
 
+@dataclass(frozen=True)
+class Stored:
+    state: Enrollment
+    revision: int
+    claim: str | None
+
+
 def shard_of(contact_id: str, shards: int) -> int:
     # A stable spread of contacts over shards; hash() is salted per process, so use a checksum.
     return sum(contact_id.encode()) % shards
 
 
+def _state(row: EnrollmentModel) -> Enrollment:
+    reactions = row.reactions.as_dict() if hasattr(row.reactions, "as_dict") else dict(row.reactions or {})
+    return Enrollment(
+        contact_id=row.contact_id, chain_id=row.chain_id, step=int(row.step), status=row.status,  # type: ignore[arg-type]
+        entered_at=row.entered_at, step_started_at=row.step_started_at or row.entered_at,
+        due_at=None if row.due_at is None else datetime.fromtimestamp(int(row.due_at), UTC),
+        exit_reason=row.exit_reason, ended_at=row.ended_at,
+        **{flag: bool(reactions.get(flag)) for flag in FLAGS},
+    )
+
+
 class EnrollmentRepository:
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+
     def due(self, shard: int, now_epoch: int, limit: int) -> Iterator[DueItem]:
         for row in EnrollmentModel.due_index.query(
             shard, EnrollmentModel.due_at <= now_epoch, limit=limit, page_size=min(limit, 100)
@@ -34,13 +68,13 @@ class EnrollmentRepository:
     def claim(self, item: DueItem) -> str | None:
         """Takes the item off the due index if it is still due at the same instant; None if another took it."""
         claim = secrets.token_hex(8)
-        row = EnrollmentModel(item.contact_id, item.chain_id)
         try:
-            row.update(
+            EnrollmentModel(item.contact_id, item.chain_id).update(
                 actions=[
                     EnrollmentModel.due_shard.remove(),
                     EnrollmentModel.due_at.remove(),
                     EnrollmentModel.claim.set(claim),
+                    EnrollmentModel.revision.add(1),
                 ],
                 condition=(EnrollmentModel.due_at == item.due_at) & (EnrollmentModel.step == item.step),
             )
@@ -50,3 +84,42 @@ class EnrollmentRepository:
             raise
         return claim
 
+    def get(self, contact_id: str, chain_id: str) -> Stored | None:
+        try:
+            row = EnrollmentModel.get(contact_id, chain_id, consistent_read=True)
+        except EnrollmentModel.DoesNotExist:
+            return None
+        return Stored(_state(row), int(row.revision or 0), row.claim)
+
+    def for_contact(self, contact_id: str) -> dict[str, Stored]:
+        return {
+            row.chain_id: Stored(_state(row), int(row.revision or 0), row.claim)
+            for row in EnrollmentModel.query(contact_id, consistent_read=True)
+        }
+
+    def save(self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None) -> None:
+        """Writes `state` if the row is still as `expected` (None: must not exist). Releases the claim.
+
+        Raises EnrollmentConflict otherwise; with `claim`, the row must also still hold that claim.
+        """
+        due = state.due_at if state.status == "running" else None
+        row = EnrollmentModel(
+            state.contact_id, state.chain_id, step=state.step, status=state.status,
+            reactions={flag: getattr(state, flag) for flag in FLAGS}, entered_at=state.entered_at,
+            step_started_at=state.step_started_at, exit_reason=state.exit_reason, ended_at=state.ended_at,
+            due_shard=None if due is None else shard_of(state.contact_id, self.shards),
+            due_at=None if due is None else int(due.timestamp()),
+            revision=(expected.revision + 1) if expected else 1, updated_at=now,
+        )
+        if expected is None:
+            condition = EnrollmentModel.chain_id.does_not_exist()
+        else:
+            condition = EnrollmentModel.revision == expected.revision
+            if claim is not None:
+                condition &= EnrollmentModel.claim == claim
+        try:
+            row.save(condition=condition)
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile") from exc
+            raise

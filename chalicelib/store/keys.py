@@ -7,9 +7,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from chalicelib.store.models import ApiKeyModel
-
 from chalicelib.roles import POINT_MANAGER, ROLES
+from chalicelib.store.models import ApiKeyModel
 
 
 @dataclass(frozen=True)

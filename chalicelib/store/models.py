@@ -154,7 +154,9 @@ class EnrollmentModel(Model):
     due_at = NumberAttribute(null=True)
     claim = UnicodeAttribute(null=True)
     exit_reason = UnicodeAttribute(null=True)
-    entries = NumberAttribute(default=1)
+    ended_at = UTCDateTimeAttribute(null=True)
+    # Bumped on every write: concurrent writers (a step, an event) never overwrite each other unseen.
+    revision = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute(null=True)
     due_index = DueIndex()
 

@@ -68,9 +68,9 @@ def stop_stack(stack: RunningStack) -> int:
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback URLs only
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback URLs only
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

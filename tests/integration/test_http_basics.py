@@ -33,7 +33,8 @@ def test_the_authorizer_identifies_a_stored_key_and_not_a_made_up_one(aws) -> No
     _, key = ApiKeyRepository().create("point-manager", "msk-01", None, datetime.now(UTC))
     granted = bearer_key.func(AuthRequest("TOKEN", f"Bearer {key}", "arn:aws:execute-api:eu-west-1:1:a/api/GET/x"))
     assert granted.context["role"] == "point-manager" and granted.context["point_id"] == "msk-01"
-    forged = bearer_key.func(AuthRequest("TOKEN", f"Bearer {key[:-2]}xx", "arn:aws:execute-api:eu-west-1:1:a/api/GET/x"))
+    arn = "arn:aws:execute-api:eu-west-1:1:a/api/GET/x"
+    forged = bearer_key.func(AuthRequest("TOKEN", f"Bearer {key[:-2]}xx", arn))
     assert forged.context["role"] == "anonymous"
 
 

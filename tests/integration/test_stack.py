@@ -66,5 +66,6 @@ def test_every_model_round_trips_through_its_table(aws: provision.Stack) -> None
                                   range_key and sample._range_key_attribute().deserialize(range_key))
         assert loaded.to_simple_dict() == sample.to_simple_dict(), type(sample).__name__
     assert [t.touch_id for t in models.TouchModel.provider_message_index.query("m-1")] == ["t-1"]
-    assert [e.contact_id for e in models.EnrollmentModel.due_index.query(3, models.EnrollmentModel.due_at <= 1700000000)] == ["c-1"]
+    due = models.EnrollmentModel.due_index.query(3, models.EnrollmentModel.due_at <= 1700000000)
+    assert [e.contact_id for e in due] == ["c-1"]
     assert [c.contact_id for c in models.ContactModel.point_index.query("msk-01")] == ["c-1"]

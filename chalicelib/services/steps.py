@@ -1,0 +1,201 @@
+"""The step worker: one due enrolment step, decided by the domain and acted on at most once.
+
+For a send, the touch row is reserved with a conditional write before the provider call and marked sent
+after; a retried message finds the reservation and never calls the provider again (at-most-once for
+marketing messages). Only a touch whose attempt provably never reached the provider (throttled, circuit
+open) is `held` and may be tried again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.delivery.errors import (
+    CircuitOpenError,
+    PermanentSendError,
+    RetryableSendError,
+    TemplateRenderError,
+)
+from chalicelib.domain.chains import Enrollment, HookAction, SendAction, Transition, advance, leave, postpone
+from chalicelib.domain.model import Strategy
+from chalicelib.domain.rules import (
+    ContactView,
+    Decision,
+    RuleContext,
+    Suppression,
+    Touch,
+    decide,
+    longest_window,
+    request_for,
+)
+from chalicelib.services.outbound import Envelope, Outbound, Recipient
+from chalicelib.services.records import PermanentRecordError
+from chalicelib.store.enrollments import EnrollmentRepository, Stored
+from chalicelib.store.snapshots import ContactSnapshot
+from chalicelib.store.touches import TouchRecord, TouchRepository
+
+CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "push": "push_endpoint"}
+
+
+class SendHeld(Exception):
+    """The provider did not take the message (throttled, circuit open): retry this step later."""
+
+
+def touch_key(state: Enrollment, step: int) -> str:
+    """The send's idempotency key: one per enrolment entry and step, whatever retries happen."""
+    return f"{state.chain_id}#{int(state.entered_at.timestamp())}#{step}"
+
+
+def contact_view(snapshot: ContactSnapshot) -> ContactView:
+    addresses = frozenset(c for c, attr in CHANNEL_ADDRESS.items() if getattr(snapshot, attr))
+    return ContactView(
+        contact_id=snapshot.contact_id, confirmed=snapshot.status == "active",
+        data_processing=snapshot.data_processing, consents=snapshot.consents, addresses=addresses,
+        time_zone=snapshot.timezone, phone=snapshot.phone, segment=snapshot.segment, b2b=snapshot.b2b,
+        locale=(snapshot.locale or "ru").split("-")[0], attributes=snapshot.attributes,
+    )
+
+
+def recipient(snapshot: ContactSnapshot) -> Recipient:
+    return Recipient(
+        contact_id=snapshot.contact_id, email=snapshot.email, phone=snapshot.phone,
+        push_endpoint=snapshot.push_endpoint, locale=snapshot.locale, attributes=snapshot.attributes,
+    )
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    status: str  # the enrolment's status after the step
+    decision: str | None = None  # send | defer | skip | exit, when a send was due
+    reason: str | None = None
+    touch_status: str | None = None
+
+
+@dataclass
+class StepWorker:
+    strategy: Strategy
+    enrollments: EnrollmentRepository
+    touches: TouchRepository
+    snapshots: Callable[[str], ContactSnapshot | None]
+    outbound: Outbound
+    links: Callable[[str], Mapping[str, str]]  # contact id -> unsubscribe_url, preferences_url
+    clock: Clock
+    on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
+
+    def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
+        try:
+            contact_id, chain_id, claim = str(body["contact_id"]), str(body["chain_id"]), str(body["claim"])
+        except KeyError as exc:
+            raise PermanentRecordError(f"step message without {exc}") from exc
+        stored = self.enrollments.get(contact_id, chain_id)
+        if stored is None or stored.claim != claim:
+            return None  # handled before (a redelivered message) or re-claimed by a later tick
+        now = self.clock.now()
+        state, outcome = self._decide_and_act(stored, now)
+        self.enrollments.save(state, stored, now, claim=claim)
+        return outcome
+
+    def _decide_and_act(self, stored: Stored, now: datetime) -> tuple[Enrollment, StepOutcome]:
+        state = stored.state
+        chain = self.strategy.chains.get(state.chain_id)
+        if chain is None:
+            gone = leave(state, "chain_removed", now)
+            return gone, StepOutcome(gone.status)
+        snapshot = self.snapshots(state.contact_id)
+        if snapshot is None or snapshot.status == "erased":
+            gone = leave(state, "contact_erased", now)
+            return gone, StepOutcome(gone.status)
+        transition = advance(chain, state, contact_view(snapshot), now)
+        if isinstance(transition.action, SendAction):
+            return self._send(transition, transition.action, snapshot, now)
+        if isinstance(transition.action, HookAction):
+            self._record_hook(transition, transition.action, now)
+        return transition.state, StepOutcome(transition.state.status)
+
+    def _send(
+        self, transition: Transition, action: SendAction, snapshot: ContactSnapshot, now: datetime
+    ) -> tuple[Enrollment, StepOutcome]:
+        at_step = transition.pending or transition.state
+        key = touch_key(at_step, action.step)
+        request = request_for(
+            self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
+            channels=action.channels, sms_allowed=action.sms_allowed,
+        )
+        decision = decide(request, self._context(snapshot, now), self.strategy, now)
+        touch = TouchRecord(
+            contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
+            channel=decision.channel or action.channels[0], occasion_id=action.occasion,
+            category=request.category, status=_status_of(decision), created_at=now, chain_id=action.chain_id,
+            step=action.step, variant=decision.variant, decision=decision.action, reason=decision.reason,
+            rule=decision.rule,
+        )
+        if decision.action == "defer":
+            self.touches.record_decision(touch)
+            assert decision.at is not None
+            return postpone(transition, decision.at), _outcome(transition.state, decision, "deferred")
+        if decision.action == "skip":
+            self.touches.record_decision(touch)
+            return transition.state, _outcome(transition.state, decision, "skipped")
+        if decision.action == "exit":
+            self.touches.record_decision(touch)
+            gone = leave(transition.state, decision.reason, now)
+            return gone, _outcome(gone, decision, "skipped")
+        if not self.touches.reserve(touch):
+            existing = self.touches.get(touch.contact_id, key)
+            return transition.state, _outcome(transition.state, decision, existing.status if existing else None)
+        delivered = self._deliver(touch, request.purpose, snapshot, now)
+        return transition.state, _outcome(transition.state, decision, delivered)
+
+    def _deliver(self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, now: datetime) -> str:
+        occasion = self.strategy.occasions[touch.occasion_id]
+        envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
+        try:
+            sent = self.outbound.send(
+                touch.channel, occasion, recipient(snapshot), envelope, self.links(snapshot.contact_id), now
+            )
+        except (RetryableSendError, CircuitOpenError) as exc:
+            self.touches.mark(touch.contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")
+            raise SendHeld(str(exc)) from exc
+        except (PermanentSendError, TemplateRenderError) as exc:
+            # Reported on the touch; the chain moves on rather than sending a broken or refused message.
+            code = getattr(exc, "code", "template_error")
+            self.touches.mark(touch.contact_id, touch.touch_key, "failed", now, error=f"{code}: {exc}")
+            return "failed"
+        self.touches.mark(
+            touch.contact_id, touch.touch_key, "sent", now, provider_message_id=sent.provider_message_id,
+            cost=float(sent.cost),
+        )
+        self.on_sent(touch, now)
+        return "sent"
+
+    def _context(self, snapshot: ContactSnapshot, now: datetime) -> RuleContext:
+        history = tuple(
+            Touch(t.updated_at or t.created_at, t.channel, t.category, t.status, t.occasion_id)
+            for t in self.touches.recent(snapshot.contact_id, now, longest_window(self.strategy))
+        )
+        return RuleContext(
+            contact=contact_view(snapshot),
+            suppression=Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
+            history=history,
+        )
+
+    def _record_hook(self, transition: Transition, action: HookAction, now: datetime) -> None:
+        at_step = transition.pending or transition.state
+        self.touches.record_decision(TouchRecord(
+            contact_id=at_step.contact_id, touch_key=touch_key(at_step, action.step), touch_id=str(uuid.uuid4()),
+            channel="hook", occasion_id=action.hook, category="hook", status="done", created_at=now,
+            chain_id=action.chain_id, step=action.step, decision="hook", reason=action.hook, rule="chain",
+        ))
+
+
+def _status_of(decision: Decision) -> str:
+    return {"defer": "deferred", "skip": "skipped", "exit": "skipped"}.get(decision.action, "reserved")
+
+
+def _outcome(state: Enrollment, decision: Decision, touch_status: str | None) -> StepOutcome:
+    return StepOutcome(state.status, decision.action, decision.reason, touch_status)

@@ -1,0 +1,79 @@
+"""What the contact rules read about one contact, loaded in as few requests as possible."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.store.models import ContactModel, SuppressionModel
+
+DATA_PROCESSING = "data_processing"
+STOP_LIST = "stop_list"
+
+
+@dataclass(frozen=True)
+class ContactSnapshot:
+    contact_id: str
+    status: str
+    email: str | None
+    phone: str | None
+    push_endpoint: str | None
+    timezone: str | None
+    locale: str | None
+    segment: str | None
+    b2b: bool
+    attributes: Mapping[str, object]
+    consents: Mapping[tuple[str, str], bool]  # (channel, purpose) -> granted; absent: never asked
+    data_processing: bool
+    suppressed_channels: frozenset[str] = field(default_factory=frozenset)
+    stop_listed: bool = False
+
+
+def consent_states(raw: Mapping[str, object]) -> tuple[dict[tuple[str, str], bool], bool]:
+    """Splits the stored `<channel>:<purpose>` map into communication consents and the data-processing one."""
+    consents: dict[tuple[str, str], bool] = {}
+    data_processing = False
+    for key, value in raw.items():
+        state = value.get("state") if isinstance(value, Mapping) else value
+        if state not in ("granted", "revoked"):
+            continue  # requested but never confirmed: not a consent yet
+        channel, _, purpose = key.rpartition(":")
+        if purpose == DATA_PROCESSING:
+            data_processing = state == "granted"
+        else:
+            consents[(channel, purpose)] = state == "granted"
+    return consents, data_processing
+
+
+def suppression_address(channel: str, address: str) -> str:
+    return f"{'email' if channel == 'email' else 'phone'}:{address.strip().lower() if channel == 'email' else address}"
+
+
+def load_snapshot(contact_id: str) -> ContactSnapshot | None:
+    try:
+        row = ContactModel.get(contact_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+    consents, data_processing = consent_states(row.consents.as_dict() if hasattr(row.consents, "as_dict")
+                                               else dict(row.consents or {}))
+    keys = {}
+    if row.email:
+        keys["email"] = suppression_address("email", row.email)
+    if row.phone:
+        keys["sms"] = suppression_address("sms", row.phone)
+    suppressed: set[str] = set()
+    if keys:
+        found = {s.address: s for s in SuppressionModel.batch_get(list(set(keys.values())))}
+        suppressed = {channel for channel, address in keys.items() if address in found}
+        stop_listed = any(s.reason == STOP_LIST for s in found.values())
+    else:
+        stop_listed = False
+    attributes = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})
+    return ContactSnapshot(
+        contact_id=row.contact_id, status=row.status, email=row.email, phone=row.phone,
+        push_endpoint=row.push_endpoint_arn, timezone=row.timezone, locale=row.locale, segment=row.segment,
+        b2b=bool(row.b2b), attributes=attributes, consents=consents, data_processing=data_processing,
+        suppressed_channels=frozenset(suppressed), stop_listed=stop_listed,
+    )
