@@ -39,9 +39,7 @@ def ses_client_for_sending(
     endpoint_url: str | None = None,
 ) -> Any:
     """An SES v2 client whose calls are never retried by botocore (one attempt per call)."""
-    return _session(session).client(
-        "sesv2", config=send_config(), region_name=region_name, endpoint_url=endpoint_url
-    )
+    return _session(session).client("sesv2", config=send_config(), region_name=region_name, endpoint_url=endpoint_url)
 
 
 def sns_client_for_sending(
@@ -51,6 +49,4 @@ def sns_client_for_sending(
     endpoint_url: str | None = None,
 ) -> Any:
     """An SNS client (SMS and mobile push) whose calls are never retried by botocore."""
-    return _session(session).client(
-        "sns", config=send_config(), region_name=region_name, endpoint_url=endpoint_url
-    )
+    return _session(session).client("sns", config=send_config(), region_name=region_name, endpoint_url=endpoint_url)

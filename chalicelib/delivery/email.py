@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.delivery.clients import ses_client_for_sending
-from chalicelib.delivery.errors import PermanentSendError, classify_exception
+from chalicelib.delivery.errors import InvalidMessageError, classify_exception
 
 __all__ = ["EmailSender", "OutboundEmail", "build_mime", "email_tags", "ses_client_for_sending"]
 
@@ -33,6 +33,8 @@ BOUNDARY = "=_touchplan_alternative_="
 class OutboundEmail:
     """One rendered email for one recipient. Marketing mail must carry an HTTPS one-click unsubscribe URL;
     transactional mail (DOI, service) never gets List-Unsubscribe headers, whatever ``unsubscribe_url`` says.
+    Line breaks in the subject are folded into spaces; in addresses or the URL they are refused
+    (``InvalidMessageError``, a ``PermanentSendError`` and ``ValueError``, raised before any provider call).
     """
 
     touch_id: str
@@ -50,14 +52,16 @@ class OutboundEmail:
     unsubscribe_url: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("to", "from_address", "reply_to", "subject", "unsubscribe_url"):
+        for name in ("to", "from_address", "reply_to", "unsubscribe_url"):
             value = getattr(self, name)
             if value is not None and ("\r" in value or "\n" in value):
-                raise ValueError(f"{name} must not contain line breaks")
+                raise InvalidMessageError(f"{name} must not contain line breaks")
         if self.marketing and not (self.unsubscribe_url or "").startswith("https://"):
-            raise ValueError("marketing email needs an https:// unsubscribe_url")
+            raise InvalidMessageError("marketing email needs an https:// unsubscribe_url")
         if self.unsubscribe_url is not None and not _HEADER_URL.match(self.unsubscribe_url):
-            raise ValueError("unsubscribe_url must be printable ASCII without spaces, at most 900 characters")
+            raise InvalidMessageError(
+                "unsubscribe_url must be printable ASCII without spaces, quotes or <>, at most 900 characters"
+            )
 
 
 def sanitise_tag_value(value: object) -> str:
@@ -132,6 +136,12 @@ def _address_header(field: str, value: str) -> str:
     return f"{encoded}{separator}<{address}>"
 
 
+def _one_line(text: str) -> str:
+    if "\r" not in text and "\n" not in text:
+        return text
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def _base64_lines(text: str) -> str:
     return base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", CRLF)
 
@@ -150,7 +160,7 @@ def build_mime(message: OutboundEmail) -> bytes:
     ]
     if message.reply_to:
         headers.append(f"Reply-To: {_address_header('Reply-To', message.reply_to)}")
-    headers.append(f"Subject: {_header_text('Subject', message.subject)}")
+    headers.append(f"Subject: {_header_text('Subject', _one_line(message.subject))}")
     if message.marketing and message.unsubscribe_url:
         headers.append(f"List-Unsubscribe: <{message.unsubscribe_url}>")
         headers.append(f"List-Unsubscribe-Post: {ONE_CLICK}")
@@ -184,8 +194,10 @@ class EmailSender:
         """The exact ``send_email`` parameters for ``message`` (no call made)."""
         try:
             raw = build_mime(message)
+        except InvalidMessageError:
+            raise
         except (ValueError, TypeError) as exc:
-            raise PermanentSendError("invalid_message", f"cannot build MIME: {exc}") from exc
+            raise InvalidMessageError(f"cannot build MIME: {exc}") from exc
         return {
             "FromEmailAddress": encode_address(message.from_address),
             "Destination": {"ToAddresses": [encode_address(message.to)]},

@@ -50,6 +50,14 @@ class CircuitOpenError(SendError):
     pass
 
 
+class InvalidMessageError(PermanentSendError, ValueError):
+    """The message itself is unsendable (bad address, header injection, missing unsubscribe URL).
+    Raised before any provider call; also a ``ValueError`` for callers that validate input."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_message", message)
+
+
 class TemplateRenderError(DeliveryError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__("template_render_failed", f"{field}: {message}")

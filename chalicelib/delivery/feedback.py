@@ -94,9 +94,7 @@ class InboundSms:
         return is_stop_keyword(self.body) or is_stop_keyword(self.keyword)
 
 
-STOP_KEYWORDS = frozenset(
-    {"stop", "stopall", "стоп", "отписка", "unsubscribe", "quit", "cancel", "end", "optout"}
-)
+STOP_KEYWORDS = frozenset({"stop", "stopall", "стоп", "отписка", "unsubscribe", "quit", "cancel", "end", "optout"})
 _KEYWORD_NOISE = re.compile(r"[\s\-_]+")
 
 

@@ -74,9 +74,7 @@ class PushSender:
             )
         return arn
 
-    def publish(
-        self, endpoint_arn: str, title: str, body: str, data: Mapping[str, object] | None = None
-    ) -> str:
+    def publish(self, endpoint_arn: str, title: str, body: str, data: Mapping[str, object] | None = None) -> str:
         response = self._call(
             "publish",
             TargetArn=endpoint_arn,

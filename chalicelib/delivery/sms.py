@@ -190,7 +190,10 @@ class SmsSender:
             raise PermanentSendError("empty_message", "SMS body is empty")
         if parts.segments > self._max_segments:
             raise PermanentSendError("message_too_long", f"{parts.segments} segments > {self._max_segments}")
-        sms_type = sms_type_for(message.category)
+        try:
+            sms_type = sms_type_for(message.category)
+        except ValueError as exc:
+            raise PermanentSendError("unknown_category", str(exc)) from exc
         cost = sms_cost(parts, self._price)
         month = month_key(now)
         if self._limit is not None and self._spend.month_spend(month) + cost > self._limit:
@@ -201,9 +204,7 @@ class SmsSender:
         attributes: dict[str, Any] = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": sms_type}}
         if self._sender_id:
             attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self._sender_id}
-        response = self._call(
-            "publish", PhoneNumber=message.to, Message=message.body, MessageAttributes=attributes
-        )
+        response = self._call("publish", PhoneNumber=message.to, Message=message.body, MessageAttributes=attributes)
         self._spend.add(month, cost)
         return SmsSendResult(message_id=str(response["MessageId"]), segments=parts, cost=cost)
 

@@ -38,9 +38,7 @@ class TemplateRenderer:
         env = self._html_env if autoescape else self._text_env
         return env.from_string(source)
 
-    def render(
-        self, template_source_by_field: Mapping[str, str], context: Mapping[str, Any]
-    ) -> dict[str, str]:
+    def render(self, template_source_by_field: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, str]:
         """Render every field; the first failure raises ``TemplateRenderError`` naming that field."""
         rendered: dict[str, str] = {}
         for field, source in template_source_by_field.items():

@@ -9,7 +9,12 @@ from botocore.stub import Stubber
 
 from chalicelib.delivery.clients import ses_client_for_sending
 from chalicelib.delivery.email import EmailSender, OutboundEmail
-from chalicelib.delivery.errors import CircuitOpenError, PermanentSendError, RetryableSendError
+from chalicelib.delivery.errors import (
+    CircuitOpenError,
+    InvalidMessageError,
+    PermanentSendError,
+    RetryableSendError,
+)
 
 CONFIG_SET = "touchplan-test"
 UNSUBSCRIBE = "https://api.shop.example/v1/unsubscribe?token=k1.abc-DEF_123"
@@ -107,9 +112,24 @@ def test_marketing_mail_without_https_unsubscribe_url_is_refused():
         marketing_email(unsubscribe_url="http://api.shop.example/v1/unsubscribe")
 
 
-def test_header_injection_is_refused():
-    with pytest.raises(ValueError, match="line breaks"):
-        marketing_email(subject="Hi\r\nBcc: victim@example.com")
+def test_header_injection_is_refused_before_any_call():
+    with pytest.raises(InvalidMessageError, match="line breaks"):
+        marketing_email(to="anna@example.com\r\nBcc: victim@example.com")
+
+
+def test_line_breaks_in_a_rendered_subject_fold_into_spaces(ses, sent_mail):
+    EmailSender(ses, CONFIG_SET).send(marketing_email(subject="Hi\r\nBcc: victim@example.com\n"))
+    mime = parse(sent_mail()[0].raw_data)
+    assert mime["Subject"] == "Hi Bcc: victim@example.com"
+    assert "Bcc" not in mime
+
+
+def test_undeliverable_address_is_a_permanent_error_without_a_call(ses, call_log):
+    log = call_log(ses)
+    with pytest.raises(PermanentSendError) as caught:
+        EmailSender(ses, CONFIG_SET).send(marketing_email(to="анна@example.com"))
+    assert caught.value.code == "invalid_message"
+    assert log.calls == []
 
 
 def test_unverified_sender_is_a_permanent_error(ses, sent_mail):
@@ -146,9 +166,7 @@ def test_throttled_then_accepted_sends_one_mail(ses, sent_mail, call_log):
     sender = EmailSender(ses, CONFIG_SET)
     log = call_log(ses)
     with Stubber(ses) as stub:
-        stub.add_client_error(
-            "send_email", service_error_code="TooManyRequestsException", http_status_code=429
-        )
+        stub.add_client_error("send_email", service_error_code="TooManyRequestsException", http_status_code=429)
         with pytest.raises(RetryableSendError):
             sender.send(marketing_email())
     sender.send(marketing_email())

@@ -141,3 +141,11 @@ def test_moto_opt_out_stub_is_honoured_end_to_end(sns, sent_sms):
 def test_bad_sender_id_is_refused_at_construction(sns):
     with pytest.raises(ValueError, match="sender id"):
         SmsSender(sns, sender_id="Shop & Co Ltd")
+
+
+def test_unknown_category_stops_the_touch_without_a_call(sns, call_log):
+    log = call_log(sns)
+    with pytest.raises(PermanentSendError) as caught:
+        SmsSender(sns).send(sms(category="newsletter"), now=NOW)
+    assert caught.value.code == "unknown_category"
+    assert log.calls == []

@@ -285,9 +285,7 @@ def test_a_whole_sqs_record_is_accepted():
         "[1, 2]",
         json.dumps({"hello": "world"}),
         json.dumps({"eventType": "Bounce"}),  # no mail
-        json.dumps(
-            {"eventType": "Bounce", "mail": {"messageId": MESSAGE_ID}, "bounce": {"bounceType": "Permanent"}}
-        ),
+        json.dumps({"eventType": "Bounce", "mail": {"messageId": MESSAGE_ID}, "bounce": {"bounceType": "Permanent"}}),
         json.dumps({"eventType": "Open", "mail": {"destination": ["a@example.com"]}}),  # no messageId
         json.dumps(
             {
@@ -306,9 +304,7 @@ def test_unparseable_input_raises_feedback_parse_error(body):
 @pytest.mark.parametrize(
     "body",
     [
-        json.dumps(
-            {"Type": "SubscriptionConfirmation", "TopicArn": "arn:aws:sns:eu-west-1:1:t", "Message": "x"}
-        ),
+        json.dumps({"Type": "SubscriptionConfirmation", "TopicArn": "arn:aws:sns:eu-west-1:1:t", "Message": "x"}),
         json.dumps({"notificationType": "AmazonSnsSubscriptionSucceeded", "message": "ok"}),
         json.dumps({"eventType": "Subscription", "mail": event_mail(), "subscription": {}}),
     ],
