@@ -115,10 +115,12 @@ class Dispatcher:
                     continue
                 try:
                     handler(sqs_event(arn, messages), LambdaContext())
-                except Exception:  # noqa: BLE001 - as in Lambda: the batch returns to the queue
+                except Exception:
                     traceback.print_exc()
                     for m in messages:
-                        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=5)
+                        sqs.change_message_visibility(
+                            QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=5
+                        )
                     continue
                 sqs.delete_message_batch(
                     QueueUrl=url,
@@ -135,7 +137,7 @@ class Dispatcher:
             while not self.stopping.wait(interval):
                 try:
                     handler(scheduled_event(rule), LambdaContext())
-                except Exception:  # noqa: BLE001 - a failed tick is retried by the next one, as in AWS
+                except Exception:
                     traceback.print_exc()
 
         return loop

@@ -128,7 +128,7 @@ class LocalStack:
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler API
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         config = Config.create(chalice_stage="local", app_name="touchplan", lambda_timeout=29)

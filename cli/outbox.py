@@ -11,7 +11,6 @@ import email.policy
 import html
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

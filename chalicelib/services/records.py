@@ -51,10 +51,10 @@ def run_records(
             body = _parse(raw)
             handle(body)
             outcome.done += 1
-        except Exception as exc:  # noqa: BLE001 - one record's failure must not fail its batch-mates
+        except Exception as exc:
             try:
                 _route_failure(raw, exc, queue, requeue, outcome)
-            except Exception as requeue_exc:  # noqa: BLE001
+            except Exception as requeue_exc:
                 unrequeued.append(requeue_exc)
             log("record failed", queue=queue, error=type(exc).__name__, detail=str(exc)[:200])
     if unrequeued:
