@@ -40,7 +40,7 @@ def _parse_raw(message_id: str, source: str, destinations: list[str], raw: str) 
     return CapturedMail(
         message_id=message_id,
         source=source,
-        to=list(destinations) or [str(parsed.get("To", ""))],
+        to=[str(parsed.get("To", ""))] if parsed.get("To") else list(destinations),
         subject=str(parsed.get("Subject", "")),
         text=text,
         headers={k: str(v) for k, v in parsed.items()},

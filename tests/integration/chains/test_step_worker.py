@@ -1,0 +1,152 @@
+"""The step worker on moto: a due welcome step is decided, sent once, and the chain moves on."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.stub import Stubber
+
+from chalicelib import wiring
+from chalicelib.clock import FixedClock
+from chalicelib.domain.chains import start
+from chalicelib.services.steps import SendHeld, StepWorker
+from chalicelib.services.tick import tick
+from chalicelib.store.models import ContactModel, SuppressionModel, TouchModel
+from chalicelib.store.snapshots import load_snapshot
+from cli.outbox import sent_mail
+
+# A Wednesday, 10:00 in Moscow: inside every channel's allowed hours.
+NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+LINKS = {"unsubscribe_url": "https://touchplan.example.com/v1/unsubscribe?token=t",
+         "preferences_url": "https://touchplan.example.com/v1/preferences?token=t"}
+
+
+def _contact(contact_id: str = "c-1", **consents: str) -> None:
+    states = {"email:marketing": "granted", "any:data_processing": "granted", **consents}
+    ContactModel(
+        contact_id, status="active", email=f"{contact_id}@example.com", timezone="Europe/Moscow", locale="ru-RU",
+        created_at=NOW, attributes={"first_name": "Anna"},
+        consents={key: {"state": state, "at": NOW.isoformat()} for key, state in states.items()},
+    ).save()
+
+
+def _worker(clock: FixedClock) -> StepWorker:
+    return StepWorker(
+        strategy=wiring.strategy(), enrollments=wiring.enrollments(), touches=wiring.touches(),
+        snapshots=load_snapshot, outbound=wiring.outbound(), links=lambda _: LINKS, clock=clock,
+    )
+
+
+def _enrol(contact_id: str = "c-1", chain_id: str = "welcome") -> None:
+    chain = wiring.strategy().chains[chain_id]
+    state = start(chain, None, contact_id, NOW)
+    assert state is not None
+    wiring.enrollments().save(state, None, NOW)
+
+
+def _due_messages(clock: FixedClock) -> list[dict]:
+    sent: list[dict] = []
+
+    class Capture:
+        def send_many(self, queue: str, bodies) -> int:
+            sent.extend(bodies)
+            return len(sent)
+
+    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
+    return sent
+
+
+def test_a_due_welcome_step_sends_one_email_and_schedules_the_next_in_two_days(aws) -> None:
+    _contact()
+    _enrol()
+    clock = FixedClock(NOW)
+    [message] = _due_messages(clock)
+    outcome = _worker(clock).handle(message)
+    assert (outcome.decision, outcome.touch_status) == ("send", "sent")
+    [mail] = sent_mail()
+    assert mail.to == ["c-1@example.com"]
+    assert mail.headers["List-Unsubscribe"] == f"<{LINKS['unsubscribe_url']}>"
+    stored = wiring.enrollments().get("c-1", "welcome")
+    assert stored.state.step == 1 and stored.state.due_at == NOW + timedelta(days=2)  # the 2-day wait
+    assert stored.claim is None
+    [touch] = wiring.touches().for_contact("c-1")
+    assert (touch.status, touch.chain_id, touch.step) == ("sent", "welcome", 0)
+
+
+def test_a_redelivered_step_message_never_sends_twice(aws) -> None:
+    _contact()
+    _enrol()
+    clock = FixedClock(NOW)
+    [message] = _due_messages(clock)
+    worker = _worker(clock)
+    worker.handle(message)
+    assert worker.handle(message) is None
+    assert len(sent_mail()) == 1
+
+
+def test_throttling_holds_the_touch_and_the_retry_sends_exactly_one_mail(aws) -> None:
+    _contact()
+    _enrol()
+    clock = FixedClock(NOW)
+    [message] = _due_messages(clock)
+    worker = _worker(clock)
+    ses = worker.outbound.email._client
+    with Stubber(ses) as stub:
+        stub.add_client_error("send_email", "TooManyRequestsException", http_status_code=429)
+        with pytest.raises(SendHeld):
+            worker.handle(message)
+        stub.assert_no_pending_responses()
+    assert [t.status for t in wiring.touches().for_contact("c-1")] == ["held"]
+    outcome = worker.handle(message)
+    assert outcome.touch_status == "sent"
+    assert len(sent_mail()) == 1
+
+
+def test_quiet_hours_defer_the_step_to_eight_in_the_morning_local(aws) -> None:
+    _contact()
+    night = datetime(2026, 11, 25, 20, 30, tzinfo=UTC)  # 23:30 in Moscow
+    chain = wiring.strategy().chains["welcome"]
+    state = start(chain, None, "c-1", night)
+    wiring.enrollments().save(state, None, night)
+    clock = FixedClock(night)
+    [message] = _due_messages(clock)
+    outcome = _worker(clock).handle(message)
+    assert outcome.decision == "defer"
+    assert sent_mail() == []
+    stored = wiring.enrollments().get("c-1", "welcome")
+    assert stored.state.step == 0
+    assert stored.state.due_at == datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 08:00 Moscow
+
+
+def test_a_revoked_consent_is_rechecked_at_send_time(aws) -> None:
+    _contact()
+    _enrol()
+    clock = FixedClock(NOW)
+    [message] = _due_messages(clock)
+    row = ContactModel.get("c-1")
+    row.consents = {**row.consents.as_dict(), "email:marketing": {"state": "revoked"}}
+    row.save()
+    outcome = _worker(clock).handle(message)
+    assert outcome.touch_status is None or outcome.touch_status == "skipped"
+    assert sent_mail() == []
+
+
+def test_a_suppressed_address_gets_nothing(aws) -> None:
+    _contact()
+    SuppressionModel("email:c-1@example.com", reason="hard_bounce", at=NOW).save()
+    _enrol()
+    clock = FixedClock(NOW)
+    [message] = _due_messages(clock)
+    _worker(clock).handle(message)
+    assert sent_mail() == []
+    [touch] = TouchModel.query("c-1")
+    assert (touch.status, touch.reason) == ("skipped", "suppressed")
+
+
+def test_step_messages_are_json_the_queue_accepts(aws) -> None:
+    _contact()
+    _enrol()
+    [message] = _due_messages(FixedClock(NOW))
+    assert json.loads(json.dumps(message))["kind"] == "step"
