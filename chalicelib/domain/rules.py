@@ -169,16 +169,16 @@ def _schedule(request: SendRequest, context: RuleContext, strategy: Strategy, no
     b2b = strategy.b2b if contact.b2b and strategy.b2b else None
     if b2b is not None and request.category not in b2b.categories:
         b2b = None
-    caps = [
-        (cap, sorted(t.at for t in context.history if _counts_toward(t, cap.categories, cap.channels)))
-        for cap in strategy.caps if request.category in cap.categories and channel in cap.channels
-    ]
+    applicable = [c for c in strategy.caps if request.category in c.categories and channel in c.channels]
     arbitration = strategy.arbitration
     arbitrated = arbitration is not None and request.category in arbitration.categories
-    slot_touches = sorted(
-        t.at for t in context.history
-        if arbitration is not None and arbitrated and _counts_toward(t, arbitration.categories, None)
-    )
+    # Instants only move forward from now, so touches older than the longest window never matter.
+    spans = [c.per for c in applicable] + ([arbitration.slot] if arbitration and arbitrated else [])
+    horizon = now - max(spans, default=timedelta())
+    recent = [t for t in context.history if t.at > horizon and t.status in COUNTED] if spans else []
+    caps = [(cap, sorted(t.at for t in recent if t.category in cap.categories and t.channel in cap.channels))
+            for cap in applicable]
+    slot_touches = sorted(t.at for t in recent if arbitration and t.category in arbitration.categories)
 
     def hold(at: datetime) -> tuple[datetime | None, _Block | None]:
         """The first rule that forbids `at`, and the earliest instant it would allow."""
@@ -221,11 +221,6 @@ def _schedule(request: SendRequest, context: RuleContext, strategy: Strategy, no
     variant = assign_variant(contact.contact_id, request.chain_id or request.occasion_id, request.step,
                              variants) if variants else None
     return Decision("send", now, Reason.CLEAR, Rule.ALL, channel, variant)
-
-
-def _counts_toward(touch: Touch, categories: frozenset[str], channels: frozenset[str] | None) -> bool:
-    return (touch.status in COUNTED and touch.category in categories
-            and (channels is None or touch.channel in channels))
 
 
 def _cap_room(cap: Cap, counted: Sequence[datetime], at: datetime) -> datetime:
