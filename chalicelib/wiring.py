@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
+    from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.outbound import Outbound
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.keys import ApiKeyRepository
@@ -113,8 +114,16 @@ def outbound() -> Outbound:
     )
 
 
+@cache
+def chain_events() -> ChainEvents:
+    from chalicelib.services.chain_events import ChainEvents
+    from chalicelib.store.snapshots import load_snapshot
+
+    return ChainEvents(strategy(), enrollments(), load_snapshot)
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
     for built in (client, clock, api_keys, queues, email_sender, sms_sender, strategy,
-                  enrollments, touches, outbound):
+                  enrollments, touches, outbound, chain_events):
         built.cache_clear()

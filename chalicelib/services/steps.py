@@ -35,11 +35,12 @@ from chalicelib.domain.rules import (
 )
 from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
-from chalicelib.store.enrollments import EnrollmentRepository, Stored
+from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
 from chalicelib.store.touches import TouchRecord, TouchRepository
 
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "push": "push_endpoint"}
+CONFLICT_ATTEMPTS = 3
 
 
 class SendHeld(Exception):
@@ -92,13 +93,21 @@ class StepWorker:
             contact_id, chain_id, claim = str(body["contact_id"]), str(body["chain_id"]), str(body["claim"])
         except KeyError as exc:
             raise PermanentRecordError(f"step message without {exc}") from exc
-        stored = self.enrollments.get(contact_id, chain_id)
-        if stored is None or stored.claim != claim:
-            return None  # handled before (a redelivered message) or re-claimed by a later tick
-        now = self.clock.now()
-        state, outcome = self._decide_and_act(stored, now)
-        self.enrollments.save(state, stored, now, claim=claim)
-        return outcome
+        for attempt in range(CONFLICT_ATTEMPTS):
+            stored = self.enrollments.get(contact_id, chain_id)
+            if stored is None or stored.claim != claim:
+                return None  # handled before (a redelivered message) or re-claimed by a later tick
+            now = self.clock.now()
+            state, outcome = self._decide_and_act(stored, now)
+            try:
+                self.enrollments.save(state, stored, now, claim=claim)
+            except EnrollmentConflict:
+                # An event changed the enrolment meanwhile; deciding again is safe, the touch is reserved.
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                continue
+            return outcome
+        return None
 
     def _decide_and_act(self, stored: Stored, now: datetime) -> tuple[Enrollment, StepOutcome]:
         state = stored.state

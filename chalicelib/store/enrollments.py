@@ -97,10 +97,14 @@ class EnrollmentRepository:
             for row in EnrollmentModel.query(contact_id, consistent_read=True)
         }
 
-    def save(self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None) -> None:
-        """Writes `state` if the row is still as `expected` (None: must not exist). Releases the claim.
+    def save(
+        self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None,
+        keep_claim: bool = False,
+    ) -> None:
+        """Writes `state` if the row is still as `expected` (None: must not exist).
 
-        Raises EnrollmentConflict otherwise; with `claim`, the row must also still hold that claim.
+        Raises EnrollmentConflict otherwise. With `claim` (the step worker), the row must still hold that
+        claim, which the write releases; with `keep_claim` (event paths), a step in flight keeps its claim.
         """
         due = state.due_at if state.status == "running" else None
         row = EnrollmentModel(
@@ -110,6 +114,7 @@ class EnrollmentRepository:
             due_shard=None if due is None else shard_of(state.contact_id, self.shards),
             due_at=None if due is None else int(due.timestamp()),
             revision=(expected.revision + 1) if expected else 1, updated_at=now,
+            claim=expected.claim if keep_claim and expected else None,
         )
         if expected is None:
             condition = EnrollmentModel.chain_id.does_not_exist()
