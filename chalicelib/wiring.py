@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
     from chalicelib.services.chain_events import ChainEvents
+    from chalicelib.services.contact_events import EventWorker
     from chalicelib.services.outbound import Outbound
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.keys import ApiKeyRepository
@@ -122,8 +123,17 @@ def chain_events() -> ChainEvents:
     return ChainEvents(strategy(), enrollments(), load_snapshot)
 
 
+@cache
+def event_worker() -> EventWorker:
+    from chalicelib.services.contact_events import EventWorker
+    from chalicelib.store.profiles import ProfileRepository
+
+    return EventWorker(strategy(), ProfileRepository(), chain_events(), clock())
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
     for built in (client, clock, api_keys, queues, email_sender, sms_sender, strategy,
-                  enrollments, touches, outbound, chain_events):
+                  enrollments, touches, outbound, chain_events,
+                  event_worker):
         built.cache_clear()

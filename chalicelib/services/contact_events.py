@@ -1,0 +1,98 @@
+"""The event worker: what one ingested event changes for its contact.
+
+In order: the contact's chains react (idempotent), then the contact's facts and the event's once-only
+marker are written in one transaction, then the effects that must happen once (conversion, push endpoint)
+follow the marker. A resent event id changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.domain.lifecycle import OrderFacts, segment
+from chalicelib.domain.model import Strategy
+from chalicelib.services.chain_events import ChainEvents
+from chalicelib.services.records import PermanentRecordError
+from chalicelib.store.profiles import AlreadyApplied, Facts, FactsChange, ProfileRepository
+
+ACTIVITY = frozenset({"order_placed", "site_visit", "email_opened", "email_clicked", "survey_completed",
+                      "product_viewed", "search_performed", "favorite_added", "cart_updated"})
+PROFILE_FIELDS = ("timezone", "locale", "point_id")
+
+
+def facts_change(event_type: str, properties: Mapping[str, Any], at: datetime) -> FactsChange:
+    change = FactsChange(activity_at=at if event_type in ACTIVITY else None)
+    if event_type == "order_placed":
+        change = replace(change, orders=1, revenue=float(properties["amount"]), order_at=at)
+    elif event_type == "survey_completed":
+        change = replace(change, attributes={"interests": properties["answers"]})
+    elif event_type == "profile_updated":
+        attributes = dict(properties["attributes"])
+        fields = {name: str(attributes.pop(name)) if attributes.get(name) else None for name in PROFILE_FIELDS}
+        change = replace(
+            change, attributes=attributes or None, timezone=fields["timezone"], locale=fields["locale"],
+            point_id=fields["point_id"],
+        )
+    return change
+
+
+def order_facts(facts: Facts, change: FactsChange) -> OrderFacts:
+    orders = [t for t in (facts.first_order_at, facts.last_order_at, change.order_at) if t is not None]
+    return OrderFacts(
+        orders=facts.orders_count + change.orders, first_order_at=min(orders, default=None),
+        last_order_at=max(orders, default=None),
+        last_activity_at=max(filter(None, (facts.last_activity_at, change.activity_at)), default=None),
+    )
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    status: str  # applied | duplicate | unmatched
+    contact_id: str | None = None
+    chains: tuple[str, ...] = ()
+
+
+@dataclass
+class EventWorker:
+    strategy: Strategy
+    profiles: ProfileRepository
+    chains: ChainEvents
+    clock: Clock
+    on_order: Callable[[str, float, datetime], None] = lambda contact_id, amount, at: None
+    on_push_token: Callable[[str, str, str], None] = lambda contact_id, platform, token: None
+
+    def handle(self, body: Mapping[str, Any]) -> EventOutcome:
+        event = body.get("event")
+        if not isinstance(event, dict):
+            raise PermanentRecordError("event message without an event")
+        (kind, value), = event["contact"].items()
+        contact_id = self.profiles.resolve(kind, value)
+        if contact_id is None:
+            return EventOutcome("unmatched")
+        if self.profiles.was_applied(event["id"]):
+            return EventOutcome("duplicate", contact_id)
+        loaded = self.profiles.facts(contact_id)
+        if loaded is None:
+            return EventOutcome("unmatched")
+        facts, row = loaded
+        now = self.clock.now()
+        at = datetime.fromisoformat(event["occurred_at"])
+        properties = dict(event.get("properties") or {})
+        change = facts_change(event["type"], properties, at)
+        after = order_facts(facts, change)
+        if event["type"] == "order_placed":
+            properties["order_number"] = after.orders  # the Nth-purchase chain starts on it
+        changed = self.chains.apply(contact_id, event["type"], at, now, properties)
+        try:
+            self.profiles.apply(row, change, event["id"], now, segment(after, self.strategy.lifecycle, now))
+        except AlreadyApplied:
+            return EventOutcome("duplicate", contact_id)
+        if event["type"] == "order_placed":
+            self.on_order(contact_id, float(properties["amount"]), at)
+        if event["type"] == "push_token_registered":
+            self.on_push_token(contact_id, str(properties["platform"]), str(properties["token"]))
+        return EventOutcome("applied", contact_id, tuple(changed))

@@ -1,0 +1,164 @@
+"""POST /v1/events: server-to-server events, validated at the edge and queued for the event worker.
+
+Validation names the exact field (`events[3].properties.amount`) so a back end can fix its payload; a
+batch with one bad event is refused whole, so nothing is half-accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from chalicelib.services.errors import ClientError
+
+MAX_BATCH = 100
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@#/-]{1,128}$")
+CONTACT_KEYS = ("email", "phone", "contact_id", "external_id")
+
+
+def _number(minimum: float = 0) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= minimum
+        return None if ok else f"must be a number >= {minimum:g}"
+
+    return check
+
+
+def _text(value: object) -> str | None:
+    return None if isinstance(value, str) and 0 < len(value) <= 500 else "must be a non-empty string (<= 500)"
+
+
+def _items(value: object) -> str | None:
+    if not isinstance(value, list) or len(value) > 500:
+        return "must be a list of at most 500 items"
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("sku"), str):
+            return "each item must be an object with a string sku"
+    return None
+
+
+def _object(value: object) -> str | None:
+    return None if isinstance(value, dict) else "must be an object"
+
+
+def _attributes(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return "must be an object"
+    zone = value.get("timezone")
+    if zone is not None:
+        try:
+            ZoneInfo(str(zone))
+        except (ZoneInfoNotFoundError, ValueError):
+            return f"has an unknown timezone {str(zone)[:64]!r} (expected an IANA name like Europe/Moscow)"
+    birthday = value.get("birthday")
+    if birthday is not None:
+        try:
+            date.fromisoformat(str(birthday))
+        except ValueError:
+            return "has a birthday that is not a date like 1990-05-17"
+    return None
+
+
+def _count(value: object) -> str | None:
+    return None if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else "must be a count >= 0"
+
+
+# type -> {property: (required, check)}
+EVENT_TYPES: Mapping[str, Mapping[str, tuple[bool, Callable[[object], str | None]]]] = {
+    "order_placed": {"amount": (True, _number()), "items": (False, _items), "order_id": (False, _text)},
+    "cart_updated": {"items": (True, _items)},
+    "cart_abandoned": {"items": (False, _items), "cart_id": (False, _text)},
+    "product_viewed": {"sku": (True, _text)},
+    "search_performed": {"query": (True, _text)},
+    "favorite_added": {"sku": (True, _text), "favorites_count": (False, _count)},
+    "site_visit": {"url": (False, _text)},
+    "email_opened": {"touch_id": (False, _text), "chain_id": (False, _text)},
+    "email_clicked": {"touch_id": (False, _text), "chain_id": (False, _text), "link": (False, _text)},
+    "survey_completed": {"answers": (True, _object)},
+    "profile_updated": {"attributes": (True, _attributes)},
+    "push_token_registered": {"platform": (True, _text), "token": (True, _text)},
+}
+
+
+@dataclass(frozen=True)
+class IngestEvent:
+    type: str
+    id: str
+    contact: dict[str, str]
+    occurred_at: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def message(self) -> dict[str, Any]:
+        return {"kind": "event", "event": asdict(self), "attempt": 0}
+
+
+def _fail(path: str, message: str) -> ClientError:
+    return ClientError("invalid_field", f"{path} {message}.", path)
+
+
+def parse_event(raw: object, path: str) -> IngestEvent:
+    if not isinstance(raw, dict):
+        raise _fail(path or "$", "must be an event object")
+    prefix = f"{path}." if path else ""
+    kind = raw.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        known = ", ".join(sorted(EVENT_TYPES))
+        raise ClientError("unknown_event_type", f"{prefix}type must be one of: {known}.", f"{prefix}type")
+    event_id = raw.get("id")
+    if not isinstance(event_id, str) or not ID_PATTERN.match(event_id):
+        raise _fail(f"{prefix}id", "must be a client event id of 1-128 letters, digits or ._:@#/-")
+    contact = raw.get("contact")
+    if not isinstance(contact, dict) or len(contact) != 1 or next(iter(contact)) not in CONTACT_KEYS:
+        raise _fail(f"{prefix}contact", f"must name the contact by exactly one of {', '.join(CONTACT_KEYS)}")
+    (key, value), = contact.items()
+    if not isinstance(value, str) or not value.strip() or len(value) > 320:
+        raise _fail(f"{prefix}contact.{key}", "must be a non-empty string")
+    occurred_at = raw.get("occurred_at")
+    try:
+        parsed = datetime.fromisoformat(str(occurred_at))
+    except ValueError:
+        parsed = None
+    if not isinstance(occurred_at, str) or parsed is None or parsed.tzinfo is None:
+        raise _fail(f"{prefix}occurred_at", "must be an ISO-8601 time with a UTC offset")
+    properties = raw.get("properties", {})
+    if not isinstance(properties, dict):
+        raise _fail(f"{prefix}properties", "must be an object")
+    for name, (required, check) in EVENT_TYPES[kind].items():
+        if name not in properties:
+            if required:
+                raise _fail(f"{prefix}properties.{name}", f"is required for {kind}")
+            continue
+        problem = check(properties[name])
+        if problem:
+            raise _fail(f"{prefix}properties.{name}", problem)
+    unknown = set(raw) - {"type", "id", "contact", "occurred_at", "properties"}
+    if unknown:
+        raise _fail(f"{prefix}{sorted(unknown)[0]}", "is not a field of an event")
+    return IngestEvent(kind, event_id, {key: value.strip()}, occurred_at, dict(properties))
+
+
+def parse_batch(body: object) -> list[IngestEvent]:
+    """One event, or {"events": [...]} with 1 to 100 events."""
+    if isinstance(body, dict) and "events" in body:
+        events = body["events"]
+        if set(body) != {"events"}:
+            extra = sorted(set(body) - {"events"})[0]
+            raise _fail(extra, "is not a field of an event batch")
+        if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
+            raise _fail("events", f"must be a list of 1 to {MAX_BATCH} events")
+        return [parse_event(event, f"events[{i}]") for i, event in enumerate(events)]
+    return [parse_event(body, "")]
+
+
+class EventQueue(Protocol):
+    def send_many(self, queue: str, bodies: Any) -> int: ...
+
+
+def accept(body: object, queue: EventQueue) -> dict[str, Any]:
+    events = parse_batch(body)
+    queue.send_many("events", (event.message() for event in events))
+    return {"accepted": len(events), "ids": [event.id for event in events]}

@@ -1,0 +1,131 @@
+"""The contact facts that events change (orders, activity, profile), and the once-only event marker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.settings import get_settings
+from chalicelib.store.models import ContactModel, IdentityModel
+
+_settings = get_settings()
+PROCESSED_FOR = timedelta(days=30)  # a client may resend an event id within this time and be ignored
+
+
+class ProcessedEventModel(Model):
+    """A marker per applied event id in the idempotency table (TTL `expiration`)."""
+
+    class Meta:
+        table_name = _settings.table("idempotency")
+        region = _settings.region
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute()
+
+
+@dataclass(frozen=True)
+class Facts:
+    orders_count: int
+    revenue: float
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    last_activity_at: datetime | None
+    attributes: dict[str, Any]
+    timezone: str | None
+    locale: str | None
+    point_id: str | None
+
+
+@dataclass(frozen=True)
+class FactsChange:
+    orders: int = 0
+    revenue: float = 0.0
+    order_at: datetime | None = None
+    activity_at: datetime | None = None
+    attributes: dict[str, Any] | None = None
+    timezone: str | None = None
+    locale: str | None = None
+    point_id: str | None = None
+
+
+class AlreadyApplied(Exception):
+    """The event id was applied before: a client resent it."""
+
+
+def identity_key(kind: str, value: str) -> str:
+    prefix = {"email": "email", "phone": "phone", "external_id": "ext"}[kind]
+    return f"{prefix}:{value.strip().lower() if kind == 'email' else value.strip()}"
+
+
+class ProfileRepository:
+    def resolve(self, kind: str, value: str) -> str | None:
+        """The contact id an event names, or None when no such contact is known."""
+        if kind == "contact_id":
+            try:
+                ContactModel.get(value, attributes_to_get=["contact_id"])
+            except DoesNotExist:
+                return None
+            return value
+        try:
+            return str(IdentityModel.get(identity_key(kind, value), consistent_read=True).contact_id)
+        except DoesNotExist:
+            return None
+
+    def facts(self, contact_id: str) -> tuple[Facts, ContactModel] | None:
+        try:
+            row = ContactModel.get(contact_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        attributes = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})
+        return Facts(
+            orders_count=int(row.orders_count or 0), revenue=float(row.revenue or 0),
+            first_order_at=row.first_order_at, last_order_at=row.last_order_at,
+            last_activity_at=row.last_activity_at, attributes=attributes, timezone=row.timezone,
+            locale=row.locale, point_id=row.point_id,
+        ), row
+
+    def apply(self, row: ContactModel, change: FactsChange, event_id: str, now: datetime, segment: str) -> None:
+        """Writes the change and the event's marker in one transaction (raises AlreadyApplied on a resend).
+
+        The contact's version attribute makes a concurrent writer fail the transaction; the caller retries.
+        """
+        row.orders_count = int(row.orders_count or 0) + change.orders
+        row.revenue = float(row.revenue or 0) + change.revenue
+        if change.order_at is not None:
+            row.first_order_at = min(filter(None, (row.first_order_at, change.order_at)))
+            row.last_order_at = max(filter(None, (row.last_order_at, change.order_at)))
+        if change.activity_at is not None:
+            row.last_activity_at = max(filter(None, (row.last_activity_at, change.activity_at)))
+        if change.attributes:
+            merged = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})
+            merged.update(change.attributes)
+            row.attributes = merged
+        for name in ("timezone", "locale", "point_id"):
+            if getattr(change, name):
+                setattr(row, name, getattr(change, name))
+        row.segment = segment
+        row.updated_at = now
+        marker = ProcessedEventModel(f"event#{event_id}", expiration=int((now + PROCESSED_FOR).timestamp()))
+        try:
+            with TransactWrite(connection=Connection(region=_settings.region)) as transaction:
+                transaction.save(row)
+                transaction.save(marker, condition=ProcessedEventModel.id.does_not_exist())
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise AlreadyApplied(event_id) from exc
+            raise
+
+    def was_applied(self, event_id: str) -> bool:
+        try:
+            ProcessedEventModel.get(f"event#{event_id}", consistent_read=True)
+        except DoesNotExist:
+            return False
+        return True
