@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 class DueWork(Protocol):
     def due(self, shard: int, now_epoch: int, limit: int) -> Any: ...
-    def claim(self, item: DueItem) -> str | None: ...
+    def claim(self, item: DueItem, now_epoch: int) -> str | None: ...
 
 
 class StepQueue(Protocol):
@@ -39,7 +39,7 @@ def tick(work: DueWork, steps: StepQueue, shards: int, now: datetime, budget: in
             if seen > budget:
                 more = True
                 break
-            claim = work.claim(item)
+            claim = work.claim(item, now_epoch)
             if claim is None:
                 lost += 1
                 continue
@@ -53,6 +53,6 @@ def tick(work: DueWork, steps: StepQueue, shards: int, now: datetime, budget: in
                     "attempt": 0,
                 }
             )
-        # A claimed item whose message fails to send stays claimed; housekeeping re-arms stale claims.
+        # A claimed item whose message fails to send falls due again when its lease ends.
         claimed += steps.send_many("steps", messages)
     return TickResult(claimed=claimed, lost_races=lost, more_waiting=more)

@@ -3,6 +3,9 @@
 Only waiting enrolments carry `due_shard` and `due_at`, so the tick's query touches due work only. Every
 write is conditional on the revision that was read (optimistic locking); the step worker additionally
 holds a claim that the tick set, so one due step is worked on by one message.
+
+A claim is a lease: claiming moves `due_at` LEASE seconds ahead instead of removing it, so a step whose
+worker died (or whose message was dead-lettered) falls due again and the next tick claims it afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from chalicelib.domain.chains import Enrollment
 from chalicelib.store.models import EnrollmentModel
 
 FLAGS = ("opened", "clicked", "ordered", "survey_answered", "visited")
+LEASE = 1800  # seconds: longer than all retries of one step message (60 + 120 + 240 + 480 s of delays)
 
 
 class EnrollmentConflict(Exception):
@@ -65,14 +69,13 @@ class EnrollmentRepository:
         ):
             yield DueItem(row.contact_id, row.chain_id, int(row.step), int(row.due_at))
 
-    def claim(self, item: DueItem) -> str | None:
-        """Takes the item off the due index if it is still due at the same instant; None if another took it."""
+    def claim(self, item: DueItem, now_epoch: int) -> str | None:
+        """Leases the item if it is still due at the same instant; None if another tick took it first."""
         claim = secrets.token_hex(8)
         try:
             EnrollmentModel(item.contact_id, item.chain_id).update(
                 actions=[
-                    EnrollmentModel.due_shard.remove(),
-                    EnrollmentModel.due_at.remove(),
+                    EnrollmentModel.due_at.set(now_epoch + LEASE),
                     EnrollmentModel.claim.set(claim),
                     EnrollmentModel.revision.add(1),
                 ],

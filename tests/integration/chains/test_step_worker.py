@@ -13,6 +13,7 @@ from chalicelib.clock import FixedClock
 from chalicelib.domain.chains import start
 from chalicelib.services.steps import SendHeld, StepWorker
 from chalicelib.services.tick import tick
+from chalicelib.store.enrollments import LEASE, EnrollmentRepository
 from chalicelib.store.models import ContactModel, SuppressionModel, TouchModel
 from chalicelib.store.snapshots import load_snapshot
 from cli.outbox import sent_mail
@@ -150,3 +151,44 @@ def test_step_messages_are_json_the_queue_accepts(aws) -> None:
     _enrol()
     [message] = _due_messages(FixedClock(NOW))
     assert json.loads(json.dumps(message))["kind"] == "step"
+
+
+def test_a_second_tick_does_not_claim_what_the_first_claimed(aws) -> None:
+    _contact()
+    _enrol()
+    clock = FixedClock(NOW)
+    assert len(_due_messages(clock)) == 1
+    assert _due_messages(clock) == []
+
+
+def test_a_step_whose_worker_died_falls_due_again_when_the_lease_ends(aws) -> None:
+    _contact()
+    _enrol()
+    clock = FixedClock(NOW)
+    [lost] = _due_messages(clock)
+    clock.advance(seconds=LEASE + 1)
+    [again] = _due_messages(clock)
+    assert again["claim"] != lost["claim"]
+    worker = _worker(clock)
+    assert worker.handle(lost) is None  # the stale message finds another claim and does nothing
+    assert worker.handle(again).touch_status == "sent"
+    assert len(sent_mail()) == 1
+
+
+def test_the_tick_leaves_work_beyond_its_budget_for_the_next_tick(aws) -> None:
+    one_shard = EnrollmentRepository(shards=1)
+    for n in range(5):
+        _contact(f"c-{n}")
+        one_shard.save(start(wiring.strategy().chains["welcome"], None, f"c-{n}", NOW), None, NOW)
+    sent: list[dict] = []
+
+    class Capture:
+        def send_many(self, queue: str, bodies) -> int:
+            sent.extend(bodies)
+            return len(bodies)
+
+    result = tick(one_shard, Capture(), 1, NOW, budget=3)
+    assert (result.claimed, result.more_waiting) == (3, True)
+    result = tick(one_shard, Capture(), 1, NOW, budget=3)
+    assert (result.claimed, result.more_waiting) == (2, False)
+    assert len({(m["contact_id"], m["chain_id"]) for m in sent}) == 5
