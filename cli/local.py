@@ -74,6 +74,7 @@ class LocalStack:
         self._moto: Any = None
         self._api: Any = None
         self.key = ""
+        self.ingest_key = ""
 
     def start(self) -> None:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -100,7 +101,9 @@ class LocalStack:
         from chalicelib import wiring
         from chalicelib.store.keys import ApiKeyRepository
 
-        _, self.key = ApiKeyRepository().create("service-manager", None, "local stack", wiring.clock().now())
+        keys = ApiKeyRepository()
+        _, self.key = keys.create("service-manager", None, "local stack", wiring.clock().now())
+        _, self.ingest_key = keys.create("ingest", None, "local stack", wiring.clock().now())
 
     def _start_api(self) -> None:
         from chalice.config import Config
@@ -176,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"API: http://127.0.0.1:{stack.api_port}", flush=True)
     print(f"moto: http://127.0.0.1:{stack.moto_port}", flush=True)
     print(f"service-manager key: {stack.key}", flush=True)
+    print(f"ingest key: {stack.ingest_key}", flush=True)
     print(f"outbox: http://127.0.0.1:{stack.api_port}{LOCAL_PREFIX}outbox", flush=True)
     finished.wait()
     print("stopping", flush=True)
