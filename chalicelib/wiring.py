@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Strategy
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.contact_events import EventWorker
+    from chalicelib.services.doi import DoubleOptIn
+    from chalicelib.services.erasure import Erasure
     from chalicelib.services.outbound import Outbound
+    from chalicelib.services.preferences import PreferenceCentre
+    from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
+    from chalicelib.services.tokens import Links, TokenKeys
+    from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.keys import ApiKeyRepository
     from chalicelib.store.queues import QueuePublisher
@@ -131,9 +137,74 @@ def event_worker() -> EventWorker:
     return EventWorker(strategy(), ProfileRepository(), chain_events(), clock())
 
 
+@cache
+def token_keys() -> TokenKeys:
+    """The link-signing keys, fetched once per container (rotation: a new container, or reset())."""
+    from chalicelib.services.tokens import TokenKeys
+
+    secret = client("secretsmanager").get_secret_value(SecretId=get_settings().token_secret_id)
+    return TokenKeys.from_secret(secret["SecretString"])
+
+
+@cache
+def links() -> Links:
+    """confirm / preferences / unsubscribe URLs; the step worker uses `links().for_contact(contact_id)`."""
+    from chalicelib.services.tokens import Links
+
+    return Links(token_keys(), get_settings().public_base_url, clock())
+
+
+@cache
+def contacts() -> ContactRepository:
+    from chalicelib.store.contacts import ContactRepository
+
+    settings = get_settings()
+    return ContactRepository(settings.region, settings.due_shards)
+
+
+@cache
+def captcha() -> CaptchaVerifier:
+    from chalicelib.services.subscriptions import NoCaptcha
+
+    return NoCaptcha()
+
+
+@cache
+def subscriptions() -> Subscriptions:
+    from chalicelib.services.subscriptions import Subscriptions
+
+    return Subscriptions(contacts(), queues(), strategy(), token_keys(), clock(), captcha())
+
+
+@cache
+def double_opt_in() -> DoubleOptIn:
+    from chalicelib.services.doi import DoubleOptIn
+    from chalicelib.store.suppressions import SuppressionRepository
+
+    return DoubleOptIn(contacts(), SuppressionRepository(), enrollments(), strategy(), token_keys(), links(),
+                       outbound(), clock())
+
+
+@cache
+def preference_centre() -> PreferenceCentre:
+    from chalicelib.services.preferences import PreferenceCentre
+
+    return PreferenceCentre(contacts(), enrollments(), strategy(), token_keys(), links(), clock())
+
+
+@cache
+def erasure() -> Erasure:
+    from chalicelib.services.erasure import Erasure
+    from chalicelib.store.ledger import LedgerRepository
+    from chalicelib.store.suppressions import SuppressionRepository
+
+    return Erasure(contacts(), LedgerRepository(), enrollments(), touches(), SuppressionRepository(), clock())
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
-    for built in (client, clock, api_keys, queues, email_sender, sms_sender, strategy,
+    for built in (token_keys, links, contacts, captcha, subscriptions, double_opt_in, preference_centre, erasure,
+                  client, clock, api_keys, queues, email_sender, sms_sender, strategy,
                   enrollments, touches, outbound, chain_events,
                   event_worker):
         built.cache_clear()

@@ -58,6 +58,11 @@ class ContactModel(Model):
     attributes = MapAttribute[str, object](default=dict)
     # "<channel>:<purpose>" -> {"state": granted|pending|revoked, "at": iso, "text_id": ..., "source": ...}
     consents = MapAttribute[str, object](default=dict)
+    # Asked for, not yet confirmed: "<channel>:<purpose>" -> {"at", "text_id", "source"}. Kept apart from
+    # `consents` so an unconfirmed (possibly forged) sign-up never touches a consent already given.
+    requested = MapAttribute[str, object](default=dict)
+    pending_request = UnicodeAttribute(null=True)  # the open double opt-in request; its id is the DOI token id
+    confirmed_at = UTCDateTimeAttribute(null=True)
     segment = UnicodeAttribute(null=True)
     orders_count = NumberAttribute(default=0)
     revenue = NumberAttribute(default=0)

@@ -1,0 +1,89 @@
+"""GDPR / 152-FZ data-subject requests: export everything held about a contact, or erase it.
+
+Erasure removes the personal data (addresses, profile, identities) and keeps a tombstone row plus the
+consent ledger, with a `revoked` entry for every consent still given and one `erased` entry: the proof that
+consent existed and was withdrawn outlives the data, and holds no address (IP and user agent are hashed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.domain.chains import leave
+from chalicelib.services.consent import Proof, event, record
+from chalicelib.services.errors import ClientError
+from chalicelib.store.contacts import Contact, ContactChanged, ContactRepository
+from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
+from chalicelib.store.ledger import LedgerRepository
+from chalicelib.store.suppressions import SuppressionRepository, address_key
+from chalicelib.store.touches import TouchRepository
+
+ERASED = "contact_erased"
+_ATTEMPTS = 5
+
+
+class Erasure:
+    def __init__(
+        self, contacts: ContactRepository, ledger: LedgerRepository, enrollments: EnrollmentRepository,
+        touches: TouchRepository, suppressions: SuppressionRepository, clock: Clock,
+    ) -> None:
+        self.contacts = contacts
+        self.ledger = ledger
+        self.enrollments = enrollments
+        self.touches = touches
+        self.suppressions = suppressions
+        self.clock = clock
+
+    def find(self, contact_id: str, point_id: str | None) -> Contact:
+        """The contact, if the caller may see it: a point manager (`point_id`) only sees their point's."""
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            raise ClientError("not_found", "No contact with this id.", None, status=404)
+        if point_id is not None and contact.point_id != point_id:
+            raise ClientError("forbidden", "This contact belongs to another point.", None, status=403)
+        return contact
+
+    def export(self, contact_id: str, point_id: str | None) -> dict[str, Any]:
+        contact = self.find(contact_id, point_id)
+        addresses = [address_key(c, a) for c, a in (("email", contact.email), ("sms", contact.phone)) if a]
+        return {
+            "contact": {**asdict(contact), "identities": contact.identity_keys()},
+            "consent_history": [{**asdict(e), "at": e.at.isoformat()} for e in self.ledger.history(contact_id)],
+            "enrollments": [asdict(s.state) for s in self.enrollments.for_contact(contact_id).values()],
+            "touches": [asdict(t) for t in self.touches.for_contact(contact_id)],
+            "suppressions": self.suppressions.reasons(addresses),
+        }
+
+    def erase(self, contact_id: str, point_id: str | None, actor: str) -> dict[str, str]:
+        contact = self.find(contact_id, point_id)
+        for _ in range(_ATTEMPTS):
+            if contact.status == "erased":
+                return {"contact_id": contact_id, "status": "erased"}
+            now = self.clock.now()
+            proof = Proof("erasure", None, None)
+            granted = [k for k, r in contact.consents.items() if r.state == "granted"]
+            revoked = {k: record("revoked", now, None, "erasure") for k in granted}
+            events = [event("revoked", now, k, proof, actor=actor) for k in granted]
+            events.append(event("erased", now, "any:data_processing", proof, actor=actor))
+            try:
+                self.contacts.erase(contact, revoked, events, now)
+            except ContactChanged:
+                contact = self.find(contact_id, point_id)
+                continue
+            self._exit_chains(contact_id)
+            return {"contact_id": contact_id, "status": "erased"}
+        raise RuntimeError("erasure kept racing other writes")
+
+    def _exit_chains(self, contact_id: str) -> None:
+        for _ in range(_ATTEMPTS):
+            now = self.clock.now()
+            stored = self.enrollments.for_contact(contact_id)
+            try:
+                for s in stored.values():
+                    if s.state.active:
+                        self.enrollments.save(leave(s.state, ERASED, now), s, now)
+            except EnrollmentConflict:
+                continue
+            return

@@ -1,0 +1,198 @@
+"""The preference centre and one-click unsubscribe: withdrawing is as easy as giving, and immediate.
+
+Every change is one ledger entry (granted or revoked, with the token id and hashed origin) written in the
+same transaction as the consent itself. Right after, running chains that can no longer reach the contact
+are paused or exited (per chain) and taken off the due index, so a queued step finds nothing to send;
+the step worker re-checks consent at send time as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.clock import Clock
+from chalicelib.domain.chains import CONSENT_CHANGED, ContactEvent, react
+from chalicelib.domain.model import Strategy
+from chalicelib.services.consent import (
+    DATA_PROCESSING,
+    Origin,
+    current_text,
+    event,
+    key_of,
+    mask_email,
+    mask_phone,
+    proof_of,
+    record,
+    split_key,
+    text_locale,
+)
+from chalicelib.services.doi import contact_view
+from chalicelib.services.errors import ClientError
+from chalicelib.services.tokens import PREFERENCES, UNSUBSCRIBE, InvalidToken, Links, Token, TokenKeys, verify
+from chalicelib.store.contacts import ConsentRecord, Contact, ContactChanged, ContactRepository
+from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
+from chalicelib.store.ledger import ConsentEvent
+
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Switch:
+    key: str  # "<channel>:<purpose>"
+    channel: str
+    purpose: str
+    on: bool
+
+
+@dataclass(frozen=True)
+class PreferencesView:
+    contact_id: str
+    locale: str
+    email: str | None  # masked
+    phone: str | None  # masked
+    switches: tuple[Switch, ...]
+    preferences_url: str
+
+
+@dataclass
+class PreferenceCentre:
+    contacts: ContactRepository
+    enrollments: EnrollmentRepository
+    strategy: Strategy
+    keys: TokenKeys
+    links: Links
+    clock: Clock
+
+    def open(self, raw_token: str | None, scope: str = PREFERENCES) -> tuple[Token, Contact]:
+        """The token's contact. InvalidToken for a bad token *or* an unknown/erased contact (same answer);
+        ExpiredToken for a genuine, expired one."""
+        token = verify(self.keys, raw_token, scope, self.clock.now())
+        contact = self.contacts.get(token.contact_id)
+        if contact is None or contact.status == "erased":
+            raise InvalidToken("unknown contact")
+        return token, contact
+
+    def view(self, raw_token: str | None) -> PreferencesView:
+        _, contact = self.open(raw_token)
+        return self._view(contact)
+
+    def apply(self, raw_token: str | None, wanted: Mapping[str, bool], origin: Origin) -> PreferencesView:
+        """Sets the switches named in `wanted` ("<channel>:<purpose>" -> on); ClientError for a switch the
+        contact does not have."""
+        token, contact = self.open(raw_token)
+        known = {s.key for s in self._switches(contact)}
+        for key in wanted:
+            if key not in known:
+                raise ClientError("unknown_switch", f"There is no switch {key!r} for this contact.", f"consents.{key}")
+        contact = self._change(token, contact, lambda c: dict(wanted), _from(origin, "preference-centre"))
+        return self._view(contact)
+
+    def everything_off(self, raw_token: str | None, origin: Origin) -> PreferencesView:
+        token, contact = self.open(raw_token)
+        contact = self._change(token, contact, lambda c: {s.key: False for s in self._switches(c)},
+                               _from(origin, "preference-centre"))
+        return self._view(contact)
+
+    def check_unsubscribe(self, raw_token: str | None) -> PreferencesView:
+        """For the GET confirm page: the token is checked, nothing changes."""
+        _, contact = self.open(raw_token, UNSUBSCRIBE)
+        return self._view(contact)
+
+    def unsubscribe(self, raw_token: str | None, origin: Origin) -> PreferencesView:
+        """RFC 8058 one-click: every opt-in (marketing) consent off, on the token's channel or on all."""
+        token, contact = self.open(raw_token, UNSUBSCRIBE)
+
+        def marketing_off(c: Contact) -> dict[str, bool]:
+            return {s.key: False for s in self._switches(c)
+                    if self.strategy.purposes[s.purpose].opt_in and token.channel in (None, s.channel)}
+
+        contact = self._change(token, contact, marketing_off, _from(origin, "one-click-unsubscribe"))
+        return self._view(contact)
+
+    def _change(
+        self, token: Token, contact: Contact, wanted_of: Callable[[Contact], Mapping[str, bool]], origin: Origin
+    ) -> Contact:
+        for _ in range(_ATTEMPTS):
+            wanted = wanted_of(contact)
+            now = self.clock.now()
+            changes, events, drop = self._diff(contact, wanted, token, origin, now)
+            if not changes and not drop:
+                return contact
+            try:
+                self.contacts.change_consents(contact, changes, drop, events, now)
+            except ContactChanged:
+                reread = self.contacts.get(contact.contact_id)
+                if reread is None or reread.status == "erased":
+                    raise InvalidToken("contact erased meanwhile") from None
+                contact = reread
+                continue
+            updated = self.contacts.get(contact.contact_id) or contact
+            self._settle_chains(updated, now)
+            return updated
+        raise RuntimeError("consent change kept racing other writes")
+
+    def _diff(
+        self, contact: Contact, wanted: Mapping[str, bool], token: Token, origin: Origin, now: datetime
+    ) -> tuple[dict[str, ConsentRecord], list[ConsentEvent], list[str]]:
+        proof = proof_of(self.keys, origin, token.token_id)
+        locale = text_locale(self.strategy, contact.locale)
+        changes: dict[str, ConsentRecord] = {}
+        events: list[ConsentEvent] = []
+        drop: list[str] = []
+        for key, on in wanted.items():
+            channel, purpose = split_key(key)
+            if not on and key in contact.requested:
+                drop.append(key)  # an unconfirmed request withdrawn before its DOI click
+            if self._is_on(contact, key) == on:
+                continue
+            # A grant proves agreement to today's text; a withdrawal names the text it withdraws.
+            given = contact.consents.get(key)
+            text = (current_text(self.strategy, channel, purpose) if on
+                    else self.strategy.consent_texts.get(given.text_id or "") if given else None)
+            if on and text is None and self.strategy.purposes[purpose].opt_in:
+                raise ClientError("no_consent_text", f"No consent text is registered for {channel} {purpose}.",
+                                  f"consents.{key}")
+            changes[key] = record("granted" if on else "revoked", now, text.id if text else None, origin.source)
+            events.append(event("granted" if on else "revoked", now, key, proof, text, locale))
+        return changes, events, drop
+
+    def _is_on(self, contact: Contact, key: str) -> bool:
+        state = contact.consents.get(key)
+        if self.strategy.purposes[split_key(key)[1]].opt_in:
+            return state is not None and state.state == "granted"
+        return state is None or state.state != "revoked"
+
+    def _switches(self, contact: Contact) -> tuple[Switch, ...]:
+        return tuple(
+            Switch(key_of(channel, purpose), channel, purpose, self._is_on(contact, key_of(channel, purpose)))
+            for channel in self.strategy.channels if contact.address(channel)
+            for purpose in self.strategy.purposes if purpose != DATA_PROCESSING
+        )
+
+    def _view(self, contact: Contact) -> PreferencesView:
+        return PreferencesView(
+            contact_id=contact.contact_id, locale=text_locale(self.strategy, contact.locale),
+            email=mask_email(contact.email) if contact.email else None,
+            phone=mask_phone(contact.phone) if contact.phone else None,
+            switches=self._switches(contact), preferences_url=self.links.preferences_url(contact.contact_id),
+        )
+
+    def _settle_chains(self, contact: Contact, now: datetime) -> None:
+        """Pauses or exits running chains the contact can no longer be reached by; resumes paused ones."""
+        for _ in range(_ATTEMPTS):
+            stored = self.enrollments.for_contact(contact.contact_id)
+            changed = react(self.strategy, ContactEvent(CONSENT_CHANGED, now), contact_view(contact, contact.consents),
+                            {chain: s.state for chain, s in stored.items()}, now)
+            try:
+                for state in changed:
+                    self.enrollments.save(state, stored.get(state.chain_id), now)
+            except EnrollmentConflict:
+                continue  # a step or the tick wrote meanwhile: decide again on what is there now
+            return
+        raise RuntimeError("enrolments kept changing while consent was withdrawn")
+
+
+def _from(origin: Origin, source: str) -> Origin:
+    return Origin(source, origin.ip, origin.user_agent)

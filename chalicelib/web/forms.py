@@ -1,0 +1,47 @@
+"""Reading what a browser or a mail client posts: url-encoded and multipart forms, or JSON."""
+
+from __future__ import annotations
+
+import json
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qsl
+
+from chalicelib.services.errors import ClientError
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+JSON = "application/json"
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or JSON).split(";", 1)[0].strip().lower()
+
+
+def read_form(content_type: str | None, raw: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs in posting order; a name may repeat (the last one wins for a switch)."""
+    kind = media_type(content_type)
+    if kind == FORM:
+        return parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    if kind == MULTIPART:
+        header = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+        message = BytesParser(policy=HTTP).parsebytes(header + raw)
+        pairs = []
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            if isinstance(name, str):
+                payload = part.get_payload(decode=True)
+                text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+                pairs.append((name, text))
+        return pairs
+    raise ClientError("unsupported_media_type", f"Send a form or JSON, not {kind}.", None, status=415)
+
+
+def read_json(raw: bytes) -> Any:
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ClientError("invalid_json", f"The request body is not valid JSON: {exc}", None) from exc

@@ -1,0 +1,32 @@
+"""Admin routes for data-subject requests: export everything held about a contact, or erase it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib import wiring
+from chalicelib.roles import POINT_MANAGER, SERVICE_MANAGER
+from functions.auth import bearer_key
+from functions.http import Principal, json_response, require
+
+blueprint = Blueprint(__name__)
+
+
+def _point(principal: Principal) -> str | None:
+    """The point a caller is limited to; None for a service manager. A point manager without a point sees
+    nothing (no contact has the empty point)."""
+    return (principal.point_id or "") if principal.role == POINT_MANAGER else None
+
+
+@blueprint.route("/v1/admin/contacts/{contact_id}/export", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def export_contact(contact_id: str, principal: Principal) -> Any:
+    return json_response(wiring.erasure().export(contact_id, _point(principal)))
+
+
+@blueprint.route("/v1/admin/contacts/{contact_id}", methods=["DELETE"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def erase_contact(contact_id: str, principal: Principal) -> Any:
+    return json_response(wiring.erasure().erase(contact_id, _point(principal), principal.key_id))
