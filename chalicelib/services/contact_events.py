@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from chalicelib.clock import Clock
-from chalicelib.domain.lifecycle import OrderFacts, segment
+from chalicelib.domain.lifecycle import CoursePurchase, OrderFacts, segment, timers
 from chalicelib.domain.model import Strategy
 from chalicelib.services.chain_events import ChainEvents
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.profiles import AlreadyApplied, Facts, FactsChange, ProfileRepository
+from chalicelib.store.timers import TimerRepository
 
 ACTIVITY = frozenset({"order_placed", "site_visit", "email_opened", "email_clicked", "survey_completed",
                       "product_viewed", "search_performed", "favorite_added", "cart_updated"})
@@ -40,12 +42,31 @@ def facts_change(event_type: str, properties: Mapping[str, Any], at: datetime) -
     return change
 
 
-def order_facts(facts: Facts, change: FactsChange) -> OrderFacts:
+def _birthday(attributes: Mapping[str, Any]) -> date | None:
+    try:
+        return date.fromisoformat(str(attributes["birthday"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _courses(event_type: str, properties: Mapping[str, Any], at: datetime) -> tuple[CoursePurchase, ...]:
+    """Course-based products in an order (items with `course_days`) start a refill timer."""
+    if event_type != "order_placed":
+        return ()
+    return tuple(
+        CoursePurchase(str(item["sku"]), at, int(item["course_days"]))
+        for item in properties.get("items") or ()
+        if isinstance(item.get("course_days"), int) and item["course_days"] > 0
+    )
+
+
+def order_facts(facts: Facts, change: FactsChange, courses: tuple[CoursePurchase, ...] = ()) -> OrderFacts:
     orders = [t for t in (facts.first_order_at, facts.last_order_at, change.order_at) if t is not None]
     return OrderFacts(
         orders=facts.orders_count + change.orders, first_order_at=min(orders, default=None),
         last_order_at=max(orders, default=None),
         last_activity_at=max(filter(None, (facts.last_activity_at, change.activity_at)), default=None),
+        birthday=_birthday({**facts.attributes, **(change.attributes or {})}), courses=courses,
     )
 
 
@@ -61,6 +82,7 @@ class EventWorker:
     strategy: Strategy
     profiles: ProfileRepository
     chains: ChainEvents
+    timers: TimerRepository
     clock: Clock
     on_order: Callable[[str, float, datetime], None] = lambda contact_id, amount, at: None
     on_push_token: Callable[[str, str, str], None] = lambda contact_id, platform, token: None
@@ -83,7 +105,7 @@ class EventWorker:
         at = datetime.fromisoformat(event["occurred_at"])
         properties = dict(event.get("properties") or {})
         change = facts_change(event["type"], properties, at)
-        after = order_facts(facts, change)
+        after = order_facts(facts, change, _courses(event["type"], properties, at))
         if event["type"] == "order_placed":
             properties["order_number"] = after.orders  # the Nth-purchase chain starts on it
         changed = self.chains.apply(contact_id, event["type"], at, now, properties)
@@ -91,6 +113,10 @@ class EventWorker:
             self.profiles.apply(row, change, event["id"], now, segment(after, self.strategy.lifecycle, now))
         except AlreadyApplied:
             return EventOutcome("duplicate", contact_id)
+        # Timers follow the facts: the next leaving / stop-list / birthday / refill instants, each once.
+        zone = ZoneInfo(change.timezone or facts.timezone or "UTC")
+        for timer in timers(after, self.strategy.lifecycle, zone, now):
+            self.timers.arm(contact_id, timer, now)
         if event["type"] == "order_placed":
             self.on_order(contact_id, float(properties["amount"]), at)
         if event["type"] == "push_token_registered":

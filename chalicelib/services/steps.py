@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
 from chalicelib.delivery.errors import (
@@ -37,7 +37,11 @@ from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
+from chalicelib.store.timers import TimerRepository, is_timer
 from chalicelib.store.touches import TouchRecord, TouchRepository
+
+if TYPE_CHECKING:
+    from chalicelib.services.chain_events import ChainEvents
 
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "push": "push_endpoint"}
 CONFLICT_ATTEMPTS = 3
@@ -86,6 +90,9 @@ class StepWorker:
     outbound: Outbound
     links: Callable[[str], Mapping[str, str]]  # contact id -> unsubscribe_url, preferences_url
     clock: Clock
+    timers: TimerRepository
+    chain_events: ChainEvents
+    suppress: Callable[[ContactSnapshot, str, datetime], None]  # (contact, reason, now): the stop-list hook
     on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
@@ -93,6 +100,8 @@ class StepWorker:
             contact_id, chain_id, claim = str(body["contact_id"]), str(body["chain_id"]), str(body["claim"])
         except KeyError as exc:
             raise PermanentRecordError(f"step message without {exc}") from exc
+        if is_timer(chain_id):
+            return self._fire_timer(contact_id, chain_id, claim)
         for attempt in range(CONFLICT_ATTEMPTS):
             stored = self.enrollments.get(contact_id, chain_id)
             if stored is None or stored.claim != claim:
@@ -109,6 +118,15 @@ class StepWorker:
             return outcome
         return None
 
+    def _fire_timer(self, contact_id: str, chain_id: str, claim: str) -> StepOutcome | None:
+        timer = self.timers.get(contact_id, chain_id)
+        if timer is None or timer.claim != claim:
+            return None
+        now = self.clock.now()
+        started = self.chain_events.apply(contact_id, timer.event, timer.due_at, now, timer.properties)
+        self.timers.fired(timer, claim, now)
+        return StepOutcome("completed", reason=f"{timer.event}: {', '.join(started) or 'no chain started'}")
+
     def _decide_and_act(self, stored: Stored, now: datetime) -> tuple[Enrollment, StepOutcome]:
         state = stored.state
         chain = self.strategy.chains.get(state.chain_id)
@@ -123,7 +141,7 @@ class StepWorker:
         if isinstance(transition.action, SendAction):
             return self._send(transition, transition.action, snapshot, now)
         if isinstance(transition.action, HookAction):
-            self._record_hook(transition, transition.action, now)
+            self._hook(transition, transition.action, snapshot, now)
         return transition.state, StepOutcome(transition.state.status)
 
     def _send(
@@ -193,12 +211,18 @@ class StepWorker:
             history=history,
         )
 
-    def _record_hook(self, transition: Transition, action: HookAction, now: datetime) -> None:
+    def _hook(self, transition: Transition, action: HookAction, snapshot: ContactSnapshot, now: datetime) -> None:
+        """A hook is not a message: the stop list suppresses the contact; an audience hook records the
+        membership (until when) on the contact's touches, where exports and support read it."""
+        if action.hook == "stop_list":
+            self.suppress(snapshot, "stop_list", now)
         at_step = transition.pending or transition.state
+        until = f" until {action.until.isoformat()}" if action.until else ""
         self.touches.record_decision(TouchRecord(
             contact_id=at_step.contact_id, touch_key=touch_key(at_step, action.step), touch_id=str(uuid.uuid4()),
             channel="hook", occasion_id=action.hook, category="hook", status="done", created_at=now,
-            chain_id=action.chain_id, step=action.step, decision="hook", reason=action.hook, rule="chain",
+            chain_id=action.chain_id, step=action.step, decision="hook", reason=f"{action.hook}{until}",
+            rule="chain",
         ))
 
 

@@ -163,6 +163,10 @@ class EnrollmentModel(Model):
     # Bumped on every write: concurrent writers (a step, an event) never overwrite each other unseen.
     revision = NumberAttribute(default=0)
     updated_at = UTCDateTimeAttribute(null=True)
+    # Lifecycle timers live here too (chain_id "timer:<kind>"), so the same due index drives them.
+    timer_key = UnicodeAttribute(null=True)  # the occurrence the timer stands for: fires once per key
+    timer_event = UnicodeAttribute(null=True)
+    timer_properties = MapAttribute[str, object](null=True)
     due_index = DueIndex()
 
 
@@ -215,6 +219,7 @@ class StatsModel(Model):
     revenue = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
     deferred = NumberAttribute(default=0)
+    spend = NumberAttribute(default=0)  # the month's SMS spend, on the "sms-spend" x "YYYY-MM" row only
 
 
 ALL_MODELS: tuple[type[Model], ...] = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -77,3 +78,10 @@ def load_snapshot(contact_id: str) -> ContactSnapshot | None:
         b2b=bool(row.b2b), attributes=attributes, consents=consents, data_processing=data_processing,
         suppressed_channels=frozenset(suppressed), stop_listed=stop_listed,
     )
+
+
+def suppress_contact(snapshot: ContactSnapshot, reason: str, now: datetime) -> None:
+    """Suppresses every address of the contact (the stop list: a year without return)."""
+    for channel, address in (("email", snapshot.email), ("sms", snapshot.phone)):
+        if address:
+            SuppressionModel(suppression_address(channel, address), reason=reason, at=now, source="chain").save()

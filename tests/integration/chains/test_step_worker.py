@@ -15,7 +15,7 @@ from chalicelib.services.steps import SendHeld, StepWorker
 from chalicelib.services.tick import tick
 from chalicelib.store.enrollments import LEASE, EnrollmentRepository
 from chalicelib.store.models import ContactModel, SuppressionModel, TouchModel
-from chalicelib.store.snapshots import load_snapshot
+from chalicelib.store.snapshots import load_snapshot, suppress_contact
 from cli.outbox import sent_mail
 
 # A Wednesday, 10:00 in Moscow: inside every channel's allowed hours.
@@ -37,6 +37,7 @@ def _worker(clock: FixedClock) -> StepWorker:
     return StepWorker(
         strategy=wiring.strategy(), enrollments=wiring.enrollments(), touches=wiring.touches(),
         snapshots=load_snapshot, outbound=wiring.outbound(), links=lambda _: LINKS, clock=clock,
+        timers=wiring.timers(), chain_events=wiring.chain_events(), suppress=suppress_contact,
     )
 
 
@@ -192,3 +193,25 @@ def test_the_tick_leaves_work_beyond_its_budget_for_the_next_tick(aws) -> None:
     result = tick(one_shard, Capture(), 1, NOW, budget=3)
     assert (result.claimed, result.more_waiting) == (2, False)
     assert len({(m["contact_id"], m["chain_id"]) for m in sent}) == 5
+
+
+def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_later(aws) -> None:
+    from chalicelib.services.contact_events import EventWorker
+    from chalicelib.store.models import IdentityModel
+    from chalicelib.store.profiles import ProfileRepository
+
+    _contact()
+    IdentityModel("email:c-1@example.com", contact_id="c-1", created_at=NOW).save()
+    order = {"type": "order_placed", "id": "o-1", "contact": {"email": "c-1@example.com"},
+             "occurred_at": NOW.isoformat(), "properties": {"amount": 500}}
+    clock = FixedClock(NOW)
+    EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), clock).handle(
+        {"kind": "event", "event": order})
+    assert [m["chain_id"] for m in _due_messages(clock)] == ["nps"]  # the order starts the NPS chain at once
+    clock.advance(days=160, hours=1)
+    due = _due_messages(clock)
+    timer = next(m for m in due if m["chain_id"] == "timer:leaving")
+    outcome = _worker(clock).handle(timer)
+    assert outcome.status == "completed" and "reactivation" in (outcome.reason or "")
+    assert wiring.enrollments().get("c-1", "reactivation").state.status == "running"
+    assert _worker(clock).handle(timer) is None  # fired once

@@ -96,7 +96,7 @@ def _contact() -> None:
 
 
 def _worker() -> EventWorker:
-    return EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), FixedClock(NOW))
+    return EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), FixedClock(NOW))
 
 
 def test_an_order_ends_the_welcome_chain_and_counts_once_even_when_resent(aws) -> None:

@@ -1,0 +1,94 @@
+"""Lifecycle timers (leaving, stop list, birthday, refill) as due rows of the enrolments table.
+
+One row per contact and timer (`timer:<kind>`, `timer:refill:<sku>`). Arming a timer whose occurrence key
+is already stored changes nothing, so recomputing timers after every event never fires one twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from chalicelib.domain.lifecycle import Timer
+from chalicelib.store.enrollments import EnrollmentConflict, shard_of
+from chalicelib.store.models import EnrollmentModel
+
+PREFIX = "timer:"
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    contact_id: str
+    chain_id: str
+    key: str
+    event: str
+    due_at: datetime
+    properties: dict[str, object]
+    claim: str | None
+    revision: int
+
+
+def timer_id(timer: Timer) -> str:
+    sku = timer.properties.get("sku")
+    return f"{PREFIX}{timer.kind}" + (f":{sku}" if sku else "")
+
+
+def is_timer(chain_id: str) -> bool:
+    return chain_id.startswith(PREFIX)
+
+
+class TimerRepository:
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+
+    def arm(self, contact_id: str, timer: Timer, now: datetime) -> bool:
+        """Stores the timer unless this occurrence is already stored (pending or fired)."""
+        chain_id = timer_id(timer)
+        try:
+            existing = EnrollmentModel.get(contact_id, chain_id, consistent_read=True)
+        except DoesNotExist:
+            existing = None
+        if existing is not None and existing.timer_key == timer.key:
+            return False
+        row = EnrollmentModel(
+            contact_id, chain_id, step=0, status="running", entered_at=now, step_started_at=now,
+            due_shard=shard_of(contact_id, self.shards), due_at=int(timer.due_at.timestamp()),
+            timer_key=timer.key, timer_event=timer.event, timer_properties=dict(timer.properties),
+            revision=int(existing.revision or 0) + 1 if existing else 1, updated_at=now,
+        )
+        condition = (
+            EnrollmentModel.revision == existing.revision if existing else EnrollmentModel.chain_id.does_not_exist()
+        )
+        try:
+            row.save(condition=condition)
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise EnrollmentConflict(f"{contact_id}/{chain_id} changed meanwhile") from exc
+            raise
+        return True
+
+    def get(self, contact_id: str, chain_id: str) -> DueTimer | None:
+        try:
+            row = EnrollmentModel.get(contact_id, chain_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        if row.status != "running" or row.due_at is None:
+            return None
+        properties = row.timer_properties.as_dict() if row.timer_properties is not None else {}
+        return DueTimer(
+            contact_id, chain_id, row.timer_key or "", row.timer_event or "",
+            datetime.fromtimestamp(int(row.due_at), UTC), properties, row.claim, int(row.revision or 0),
+        )
+
+    def fired(self, timer: DueTimer, claim: str, now: datetime) -> None:
+        """Marks the timer done (off the due index) if this claim still holds it."""
+        EnrollmentModel(timer.contact_id, timer.chain_id).update(
+            actions=[
+                EnrollmentModel.status.set("completed"), EnrollmentModel.due_at.remove(),
+                EnrollmentModel.due_shard.remove(), EnrollmentModel.claim.remove(),
+                EnrollmentModel.ended_at.set(now), EnrollmentModel.revision.add(1),
+            ],
+            condition=EnrollmentModel.claim == claim,
+        )
