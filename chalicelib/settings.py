@@ -20,6 +20,9 @@ class Settings:
     reply_to: str | None = None
     sms_sender_id: str | None = None
     sms_monthly_limit_usd: float = 100.0
+    # What SNS charges per SMS segment, for the spend guard (the strategy's channel costs are in its own
+    # currency and rank channels; they are not the bill). Set it per stage to the destination country's price.
+    sms_price_per_segment_usd: float = 0.05
     push_platform_application_arn: str | None = None
     tracing: bool = False
     log_level: str = "INFO"
@@ -66,6 +69,7 @@ def from_environ(env: dict[str, str] | os._Environ[str] | None = None) -> Settin
         reply_to=_optional(env.get("TOUCHPLAN_REPLY_TO")),
         sms_sender_id=_optional(env.get("TOUCHPLAN_SMS_SENDER_ID")),
         sms_monthly_limit_usd=float(env.get("TOUCHPLAN_SMS_MONTHLY_LIMIT_USD", "100")),
+        sms_price_per_segment_usd=float(env.get("TOUCHPLAN_SMS_PRICE_PER_SEGMENT_USD", "0.05")),
         push_platform_application_arn=_optional(env.get("TOUCHPLAN_PUSH_PLATFORM_APPLICATION_ARN")),
         tracing=_flag(env.get("TOUCHPLAN_TRACING")),
         log_level=env.get("TOUCHPLAN_LOG_LEVEL", "INFO"),

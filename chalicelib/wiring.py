@@ -20,8 +20,12 @@ if TYPE_CHECKING:
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.services.doi import DoubleOptIn
     from chalicelib.services.erasure import Erasure
+    from chalicelib.services.feedback import FeedbackService, ProviderWithdrawal
+    from chalicelib.services.inbound_sms import InboundSmsService
     from chalicelib.services.outbound import Outbound
     from chalicelib.services.preferences import PreferenceCentre
+    from chalicelib.services.push import PushTokens
+    from chalicelib.services.stats import StatsService
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
     from chalicelib.store.contacts import ContactRepository
@@ -75,12 +79,16 @@ def sms_sender() -> SmsSender:
 
     from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.sms import SmsSender
+    from chalicelib.store.sms_state import StoredOptOutCache, StoredSpendCounter
 
     settings = get_settings()
     return SmsSender(
         sns_client_for_sending(region_name=settings.region),
         sender_id=settings.sms_sender_id,
+        price_per_segment=Decimal(str(settings.sms_price_per_segment_usd)),
         monthly_limit=Decimal(str(settings.sms_monthly_limit_usd)),
+        spend=StoredSpendCounter(),
+        opt_out_cache=StoredOptOutCache(clock()),
     )
 
 
@@ -201,10 +209,59 @@ def erasure() -> Erasure:
     return Erasure(contacts(), LedgerRepository(), enrollments(), touches(), SuppressionRepository(), clock())
 
 
+@cache
+def stats() -> StatsService:
+    """Counters behind GET /v1/admin/stats; `stats().sent` / `.decided` are the step worker's hooks and
+    `stats().attribute_order` the event worker's `on_order`."""
+    from chalicelib.services.stats import StatsService
+    from chalicelib.store.stats import StatsRepository
+
+    return StatsService(strategy(), StatsRepository(), touches())
+
+
+@cache
+def withdrawal() -> ProviderWithdrawal:
+    from chalicelib.services.feedback import ProviderWithdrawal
+
+    return ProviderWithdrawal(strategy(), contacts(), chain_events(), clock())
+
+
+@cache
+def feedback() -> FeedbackService:
+    from chalicelib.services.feedback import FeedbackService
+    from chalicelib.store.feedback import FeedbackRecords
+
+    return FeedbackService(touches(), FeedbackRecords(), stats(), chain_events(), withdrawal(), clock())
+
+
+@cache
+def inbound_sms() -> InboundSmsService:
+    from chalicelib.services.inbound_sms import InboundSmsService
+    from chalicelib.store.feedback import FeedbackRecords
+    from chalicelib.store.snapshots import load_snapshot
+
+    return InboundSmsService(strategy(), FeedbackRecords(), touches(), load_snapshot, outbound(),
+                             links().for_contact, withdrawal(), stats(), clock())
+
+
+@cache
+def push_tokens() -> PushTokens:
+    """`push_tokens().register_push_token` is the event worker's `on_push_token`."""
+    from chalicelib.delivery.clients import sns_client_for_sending
+    from chalicelib.delivery.push import PushSender
+    from chalicelib.services.push import PushTokens
+    from chalicelib.store.feedback import FeedbackRecords
+
+    settings = get_settings()
+    return PushTokens(PushSender(sns_client_for_sending(region_name=settings.region)), FeedbackRecords(),
+                      settings.push_platform_application_arn, clock())
+
+
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
     for built in (token_keys, links, contacts, captcha, subscriptions, double_opt_in, preference_centre, erasure,
                   client, clock, api_keys, queues, email_sender, sms_sender, strategy,
                   enrollments, touches, outbound, chain_events,
-                  event_worker):
+                  event_worker,
+                  stats, withdrawal, feedback, inbound_sms, push_tokens):
         built.cache_clear()

@@ -43,12 +43,15 @@ def run_records(
     handle: Callable[[dict[str, Any]], None],
     requeue: Requeue,
     log: Callable[..., None],
+    parse: Callable[[str], dict[str, Any]] | None = None,
 ) -> Outcome:
+    """Handles each body in turn; ``parse`` reads a body (default: our own work messages, with a ``kind``)."""
+    read = parse or _parse
     outcome = Outcome()
     unrequeued: list[Exception] = []
     for raw in bodies:
         try:
-            body = _parse(raw)
+            body = read(raw)
             handle(body)
             outcome.done += 1
         except Exception as exc:
@@ -62,12 +65,20 @@ def run_records(
     return outcome
 
 
-def _parse(raw: str) -> dict[str, Any]:
+def json_object(raw: str) -> dict[str, Any]:
+    """Any JSON object: for bodies written by others (SNS envelopes of provider feedback), which have no ``kind``."""
     try:
         body = json.loads(raw)
     except ValueError as exc:
         raise PermanentRecordError(f"body is not JSON: {exc}") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+    if not isinstance(body, dict):
+        raise PermanentRecordError("body must be a JSON object")
+    return body
+
+
+def _parse(raw: str) -> dict[str, Any]:
+    body = json_object(raw)
+    if not isinstance(body.get("kind"), str):
         raise PermanentRecordError("body must be a JSON object with a 'kind'")
     return body
 

@@ -1,0 +1,120 @@
+"""Stats: what chain steps achieve, per chain x step x variant x day, and the same as CloudWatch metrics.
+
+Counts land on the day the outcome happened (sent, opened, ordered...), so a period's row reads "what
+happened in it". Only chain touches are counted; DOI and other one-off messages have no step to credit.
+A conversion is an order within the strategy's attribution window after a click on a chain touch, or else
+after an open; it credits that touch's step and variant with one conversion and the order's amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from chalicelib.domain.model import SendStep, Strategy
+from chalicelib.store.stats import BY_REASON, NO_VARIANT, OUTCOMES, StatsRepository, counter_key
+from chalicelib.store.touches import TouchRecord, TouchRepository
+
+Emit = Callable[[str, float, Mapping[str, str]], None]
+METRIC_NAMES = {name: name.capitalize() for name in (*OUTCOMES, *BY_REASON)}
+
+
+def emit_metric(name: str, value: float, dimensions: Mapping[str, str]) -> None:
+    """One EMF line per outcome with its own chain/step/variant dimensions (the shared Metrics object holds
+    one set of dimensions per flush, and a batch mixes chains)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    from chalicelib.observability import metrics
+
+    unit = MetricUnit.NoUnit if name == "Revenue" else MetricUnit.Count
+    with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace,
+                       default_dimensions=metrics.default_dimensions) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    chain: str
+    step: int
+    variant: str | None
+    counts: Mapping[str, float]  # OUTCOMES: sent ... converted, revenue
+    skipped: Mapping[str, int]  # reason -> count
+    deferred: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        counts = {k: (v if k == "revenue" else int(v)) for k, v in self.counts.items()}
+        return {
+            "chain": self.chain, "step": self.step, "variant": self.variant, **counts,
+            "skipped": sum(self.skipped.values()), "skipped_by_reason": dict(self.skipped),
+            "deferred": sum(self.deferred.values()), "deferred_by_reason": dict(self.deferred),
+        }
+
+
+@dataclass
+class StatsService:
+    strategy: Strategy
+    counters: StatsRepository
+    touches: TouchRepository
+    emit: Emit = field(default=emit_metric)
+
+    def sent(self, touch: TouchRecord, now: datetime) -> None:
+        """The step worker's `on_sent` hook."""
+        self.count(touch, {"sent": 1}, now)
+
+    def decided(self, touch: TouchRecord, now: datetime) -> None:
+        """The step worker's `on_decided` hook: skipped and deferred sends, by reason."""
+        decision = {"skipped": "skipped", "deferred": "deferred"}.get(touch.status)
+        if touch.chain_id is None or touch.step is None or decision is None:
+            return
+        self.counters.add_decision(counter_key(touch.chain_id, touch.step, touch.variant), now.date(), decision,
+                                   touch.reason or "unknown")
+        self.emit(METRIC_NAMES[decision], 1, {**_dimensions(touch), "reason": touch.reason or "unknown"})
+
+    def count(self, touch: TouchRecord, counts: Mapping[str, float], at: datetime) -> None:
+        if touch.chain_id is None or touch.step is None or not counts:
+            return
+        self.counters.add(counter_key(touch.chain_id, touch.step, touch.variant), at.date(), counts)
+        for name, value in counts.items():
+            self.emit(METRIC_NAMES[name], value, _dimensions(touch))
+
+    def attribute_order(self, contact_id: str, amount: float, at: datetime) -> TouchRecord | None:
+        """Credits an order to the contact's latest clicked chain touch within the attribution window before
+        `at`, or else the latest opened one; returns the credited touch. Call once per order."""
+        since = at - self.strategy.attribution_window
+        reacted = [
+            t for t in self.touches.for_contact(contact_id)
+            if t.chain_id is not None and t.status in ("clicked", "opened")
+            and t.updated_at is not None and since <= t.updated_at <= at
+        ]
+        for status in ("clicked", "opened"):
+            candidates = [t for t in reacted if t.status == status]
+            if candidates:
+                credited = max(candidates, key=lambda t: t.updated_at or t.created_at)
+                self.count(credited, {"converted": 1, "revenue": amount}, at)
+                return credited
+        return None
+
+    def read(self, chain_id: str, first: date, last: date) -> list[StatsRow]:
+        """Rows per step and variant of the chain's send steps (as the strategy names them now), summed over
+        `first`..`last` inclusive; steps and variants with nothing counted are left out."""
+        chain = self.strategy.chains.get(chain_id)
+        if chain is None:
+            return []
+        rows = []
+        for index, step in enumerate(chain.steps):
+            if not isinstance(step, SendStep):
+                continue
+            occasion = self.strategy.occasions.get(step.occasion)
+            variants = {v for c in step.channels for v in (occasion.variants(c) if occasion else ())}
+            for variant in (None, *sorted(variants)):
+                totals = self.counters.totals(counter_key(chain_id, index, variant), first, last)
+                if totals is not None:
+                    rows.append(StatsRow(chain_id, index, variant, totals.counts, totals.reasons["skipped"],
+                                         totals.reasons["deferred"]))
+        return rows
+
+
+def _dimensions(touch: TouchRecord) -> dict[str, str]:
+    return {"chain": str(touch.chain_id), "step": str(touch.step), "variant": touch.variant or NO_VARIANT}
