@@ -1,0 +1,107 @@
+"""Failures on the way out: at most one provider call per touch, a paused channel stops at once, and a
+broken template stops its own touch while its batch-mates go out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from botocore.stub import Stubber
+
+from chalicelib import wiring
+from chalicelib.clock import FixedClock
+from chalicelib.services.records import run_records
+from chalicelib.services.steps import SendHeld
+from chalicelib.services.tick import tick
+from chalicelib.services.tokens import Links
+from cli.outbox import sent_mail
+from tests.integration.feedback.conftest import NOW, ProviderCalls, add_contact, enrol, worker
+
+
+def _due_bodies(clock: FixedClock) -> list[dict]:
+    bodies: list[dict] = []
+
+    class Capture:
+        def send_many(self, queue: str, found) -> int:
+            bodies.extend(found)
+            return len(bodies)
+
+    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
+    return sorted(bodies, key=lambda b: b["contact_id"])
+
+
+class Requeued:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+
+    def send(self, queue: str, body: dict, delay_seconds: int = 0) -> None:
+        self.sent.append((queue, body))
+
+
+def test_sending_paused_opens_the_circuit_and_the_next_step_makes_no_provider_call(aws) -> None:
+    for contact_id in ("c-1", "c-2"):
+        add_contact(contact_id)
+        enrol(contact_id)
+    clock = FixedClock(NOW)
+    step_worker = worker(clock)
+    ses = step_worker.outbound.email._client
+    calls = ProviderCalls(ses)
+    first, second = _due_bodies(clock)
+    with Stubber(ses) as stub:
+        stub.add_client_error("send_email", "SendingPausedException", http_status_code=400)
+        with pytest.raises(SendHeld):
+            step_worker.handle(first)
+        with pytest.raises(SendHeld):
+            step_worker.handle(second)  # the circuit is open: refused before any call
+        stub.assert_no_pending_responses()
+
+    assert calls.count("SendEmail") == 1
+    held = {t.contact_id: t for t in wiring.touches().for_contact("c-1") + wiring.touches().for_contact("c-2")}
+    assert held["c-1"].status == held["c-2"].status == "held"
+    assert sent_mail() == []
+
+
+def test_paused_sends_are_retried_later_by_the_queue_not_by_botocore(aws) -> None:
+    add_contact("c-1")
+    enrol("c-1")
+    clock = FixedClock(NOW)
+    step_worker = worker(clock)
+    ses = step_worker.outbound.email._client
+    calls = ProviderCalls(ses)
+    requeue = Requeued()
+    with Stubber(ses) as stub:
+        stub.add_client_error("send_email", "SendingPausedException", http_status_code=400)
+        outcome = run_records([json.dumps(b) for b in _due_bodies(clock)], "steps", step_worker.handle, requeue,
+                              lambda *a, **k: None)
+
+    assert (outcome.retried, outcome.dead_lettered, calls.count("SendEmail")) == (1, 0, 1)
+    assert requeue.sent[0][0] == "steps"
+
+
+def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_out(aws) -> None:
+    # The activation survey's template needs `survey_url`, which the real link provider does not give:
+    # its touch fails with the error on record, the two welcome mails of the same batch go out.
+    for contact_id in ("c-1", "c-3"):
+        add_contact(contact_id)
+        enrol(contact_id)
+    add_contact("c-2")
+    enrol("c-2", "activation", at=NOW.replace(day=NOW.day - 14))
+    clock = FixedClock(NOW)
+    links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
+    step_worker = dataclasses.replace(worker(clock), links=links.for_contact)
+    calls = ProviderCalls(step_worker.outbound.email._client)
+    bodies = _due_bodies(clock)
+    assert [b["chain_id"] for b in bodies] == ["welcome", "activation", "welcome"]  # one batch of three
+    outcome = run_records([json.dumps(b) for b in bodies], "steps", step_worker.handle, Requeued(),
+                          lambda *a, **k: None)
+
+    assert (outcome.done, outcome.retried, outcome.dead_lettered) == (3, 0, 0)
+    assert sorted(m.to[0] for m in sent_mail()) == ["c-1@example.com", "c-3@example.com"]
+    [failed] = wiring.touches().for_contact("c-2")
+    assert failed.status == "failed"
+    assert calls.count("SendEmail") == 2  # one per sent touch, none for the broken one
+    from chalicelib.store.models import TouchModel
+
+    assert TouchModel.get("c-2", failed.touch_key).error.startswith("template_render_failed: html:")
+    assert "survey_url" in TouchModel.get("c-2", failed.touch_key).error
