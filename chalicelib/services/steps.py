@@ -94,6 +94,7 @@ class StepWorker:
     chain_events: ChainEvents
     suppress: Callable[[ContactSnapshot, str, datetime], None]  # (contact, reason, now): the stop-list hook
     on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
+    on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None  # deferred or skipped
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
         try:
@@ -161,15 +162,15 @@ class StepWorker:
             step=action.step, variant=decision.variant, decision=decision.action, reason=decision.reason,
             rule=decision.rule,
         )
-        if decision.action == "defer":
+        if decision.action != "send":
             self.touches.record_decision(touch)
+            self.on_decided(touch, now)
+        if decision.action == "defer":
             assert decision.at is not None
             return postpone(transition, decision.at), _outcome(transition.state, decision, "deferred")
         if decision.action == "skip":
-            self.touches.record_decision(touch)
             return transition.state, _outcome(transition.state, decision, "skipped")
         if decision.action == "exit":
-            self.touches.record_decision(touch)
             gone = leave(transition.state, decision.reason, now)
             return gone, _outcome(gone, decision, "skipped")
         if not self.touches.reserve(touch):

@@ -49,7 +49,7 @@ def worker(clock: FixedClock) -> StepWorker:
     # The activation survey's template also wants a `survey_url`, which no link provider gives yet.
     links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
     return dataclasses.replace(
-        wiring.step_worker(), clock=clock, on_sent=wiring.stats().sent,
+        wiring.step_worker(), clock=clock, on_sent=wiring.stats().sent, on_decided=wiring.stats().decided,
         links=lambda contact_id: {**links.for_contact(contact_id), "survey_url": "https://shop.example.com/survey"},
     )
 

@@ -58,6 +58,25 @@ def _with_ab_subjects(strategy: Strategy, occasion_id: str) -> Strategy:
     return dataclasses.replace(strategy, occasions={**strategy.occasions, occasion_id: tested})
 
 
+def test_deferred_and_skipped_sends_count_by_reason(aws) -> None:
+    from chalicelib.clock import FixedClock
+    from chalicelib.store.models import SuppressionModel
+    from tests.integration.feedback.conftest import enrol
+
+    night = NOW.replace(hour=20, minute=30)  # 23:30 in Moscow
+    add_contact("c-1")
+    add_contact("c-2")
+    SuppressionModel("email:c-2@example.com", reason="hard_bounce", at=night).save()
+    for contact_id in ("c-1", "c-2"):
+        enrol(contact_id, at=night)
+    clock = FixedClock(night)
+    run_due_steps(clock, worker(clock))
+
+    row = _counts("welcome", night.date(), night.date())[(0, None)]
+    assert (row["sent"], row["deferred_by_reason"], row["skipped_by_reason"]) == (
+        0, {"quiet_hours": 1}, {"suppressed": 1})
+
+
 def test_an_order_after_a_click_credits_the_clicked_touch_even_when_a_later_one_was_opened(aws) -> None:
     add_contact("c-1")
     _touch("c-1", "k-click", "clicked", NOW - timedelta(days=2), step=2, variant="B")
