@@ -96,3 +96,25 @@ def test_a_registered_push_token_becomes_the_contacts_endpoint_and_a_new_token_u
     assert tokens.register_push_token("nobody", "ios", "token-3") is None
     unconfigured = PushTokens(PushSender(sns), FeedbackRecords(), None, FixedClock(NOW + timedelta(1)))
     assert unconfigured.register_push_token("c-1", "ios", "token-4") is None
+
+
+def test_the_outbox_buttons_publish_ses_events_and_sms_replies_that_the_handlers_process(feedback_handlers) -> None:
+    from cli import outbox
+    from tests.integration.feedback.conftest import drain, send_welcome
+
+    add_contact("c-1", phone="+79161234567")
+    mail = send_welcome("c-1")
+    page = outbox.handle("GET", "/_local/outbox", b"")[2].decode()
+    assert f"value='{mail.message_id}'" in page and "bounce-permanent" in page
+
+    status, _, body = outbox.handle("POST", "/_local/outbox/feedback",
+                                    f"message_id={mail.message_id}&kind=complaint".encode())
+    assert status == 200 and b"Published" in body
+    status, _, body = outbox.handle("POST", "/_local/outbox/sms-reply", b'{"phone": "+79161234567", "text": "STOP"}')
+    assert status == 200 and json.loads(body)["published"]["messageBody"] == "STOP"
+    assert outbox.handle("POST", "/_local/outbox/feedback", b"message_id=nope&kind=open")[0] == 400
+    drain("feedback", feedback_handlers.on_feedback)
+    drain("sms-inbound", feedback_handlers.on_sms_inbound)
+
+    assert SuppressionModel.get("email:c-1@example.com").reason == "complaint"
+    assert SuppressionModel.get("phone:+79161234567").reason == "sms_stop"
