@@ -246,6 +246,11 @@ def handle(method: str, path: str, body: bytes) -> tuple[int, str, bytes]:
     if method == "GET" and route == "/_local/outbox.json":
         payload = {"mail": [asdict(m) for m in sent_mail()], "sms": [asdict(s) for s in sent_sms()]}
         return 200, "application/json", json.dumps(payload).encode()
+    if method == "GET" and route == "/_local/example":
+        from chalicelib.settings import get_settings
+        from cli.example import page
+
+        return 200, "text/html; charset=utf-8", page(get_settings().public_base_url)
     if method == "POST" and route in ("/_local/outbox/feedback", "/_local/outbox/sms-reply"):
         return _action(route, body)
     return 404, "application/json", b'{"error": "not_found", "message": "No such local page.", "field": null}'
