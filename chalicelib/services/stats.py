@@ -24,9 +24,12 @@ def emit_metric(name: str, value: float, dimensions: Mapping[str, str]) -> None:
     """One EMF line per outcome with its own chain/step/variant dimensions (the shared Metrics object holds
     one set of dimensions per flush, and a batch mixes chains)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
     from chalicelib.observability import metrics
 
+    if is_metrics_disabled():  # single_metric flushes regardless; honour POWERTOOLS_METRICS_DISABLED as Metrics does
+        return
     unit = MetricUnit.NoUnit if name == "Revenue" else MetricUnit.Count
     with single_metric(name=name, unit=unit, value=value, namespace=metrics.namespace,
                        default_dimensions=metrics.default_dimensions) as metric:
