@@ -181,3 +181,11 @@ def test_feedback_queues_take_any_json_object_while_work_queues_still_need_a_kin
     assert dead[0][0] == "feedback-dlq"
     outcome = run_records(bodies[:1], "steps", seen.append, Requeue(), lambda *a, **k: None)
     assert outcome.dead_lettered == 1  # no `kind`: not one of our work messages
+
+
+def test_a_rejected_message_marks_its_touch_failed_and_counts_nothing() -> None:
+    service, touches, records, stats, _, _ = _service()
+    service.handle(_event("reject"))
+
+    assert touches.rows[SENT.touch_key].status == "failed"
+    assert (records.suppressed, stats.counted) == ({}, [])
