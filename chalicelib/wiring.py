@@ -26,20 +26,28 @@ if TYPE_CHECKING:
     from chalicelib.services.preferences import PreferenceCentre
     from chalicelib.services.push import PushTokens
     from chalicelib.services.stats import StatsService
+    from chalicelib.services.steps import StepWorker
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.keys import ApiKeyRepository
     from chalicelib.store.queues import QueuePublisher
+    from chalicelib.store.timers import TimerRepository
     from chalicelib.store.touches import TouchRepository
 
 
 @cache
-def client(service: Any) -> Any:
+def session() -> Any:
+    """One boto3 session per container: building one loads botocore's data, which costs more than a client."""
     import boto3
 
-    return boto3.session.Session(region_name=get_settings().region).client(service)
+    return boto3.session.Session(region_name=get_settings().region)
+
+
+@cache
+def client(service: Any) -> Any:
+    return session().client(service)
 
 
 @cache
@@ -70,7 +78,7 @@ def email_sender() -> EmailSender:
     from chalicelib.delivery.email import EmailSender
 
     settings = get_settings()
-    return EmailSender(ses_client_for_sending(region_name=settings.region), settings.configuration_set)
+    return EmailSender(ses_client_for_sending(session()), settings.configuration_set)
 
 
 @cache
@@ -83,7 +91,7 @@ def sms_sender() -> SmsSender:
 
     settings = get_settings()
     return SmsSender(
-        sns_client_for_sending(region_name=settings.region),
+        sns_client_for_sending(session()),
         sender_id=settings.sms_sender_id,
         price_per_segment=Decimal(str(settings.sms_price_per_segment_usd)),
         monthly_limit=Decimal(str(settings.sms_monthly_limit_usd)),
@@ -123,7 +131,7 @@ def outbound() -> Outbound:
     settings = get_settings()
     return Outbound(
         email=email_sender(), sms=sms_sender(),
-        push=PushSender(sns_client_for_sending(region_name=settings.region)),
+        push=PushSender(sns_client_for_sending(session())),
         renderer=TemplateRenderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
         default_locale=strategy().locales[0],
     )
@@ -142,7 +150,10 @@ def event_worker() -> EventWorker:
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.store.profiles import ProfileRepository
 
-    return EventWorker(strategy(), ProfileRepository(), chain_events(), clock())
+    return EventWorker(
+        strategy(), ProfileRepository(), chain_events(), timers(), clock(),
+        on_order=stats().attribute_order, on_push_token=push_tokens().register_push_token,
+    )
 
 
 @cache
@@ -210,6 +221,25 @@ def erasure() -> Erasure:
 
 
 @cache
+def timers() -> TimerRepository:
+    from chalicelib.store.timers import TimerRepository
+
+    return TimerRepository(get_settings().due_shards)
+
+
+@cache
+def step_worker() -> StepWorker:
+    from chalicelib.services.steps import StepWorker
+    from chalicelib.store.snapshots import load_snapshot, suppress_contact
+
+    return StepWorker(
+        strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=load_snapshot,
+        outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
+        chain_events=chain_events(), suppress=suppress_contact, on_sent=stats().sent, on_decided=stats().decided,
+    )
+
+
+@cache
 def stats() -> StatsService:
     """Counters behind GET /v1/admin/stats; `stats().sent` / `.decided` are the step worker's hooks and
     `stats().attribute_order` the event worker's `on_order`."""
@@ -253,15 +283,12 @@ def push_tokens() -> PushTokens:
     from chalicelib.store.feedback import FeedbackRecords
 
     settings = get_settings()
-    return PushTokens(PushSender(sns_client_for_sending(region_name=settings.region)), FeedbackRecords(),
+    return PushTokens(PushSender(sns_client_for_sending(session())), FeedbackRecords(),
                       settings.push_platform_application_arn, clock())
 
 
 def reset() -> None:
     """Forget every built adapter (tests and the local stack change the environment between runs)."""
-    for built in (token_keys, links, contacts, captcha, subscriptions, double_opt_in, preference_centre, erasure,
-                  client, clock, api_keys, queues, email_sender, sms_sender, strategy,
-                  enrollments, touches, outbound, chain_events,
-                  event_worker,
-                  stats, withdrawal, feedback, inbound_sms, push_tokens):
-        built.cache_clear()
+    for name, value in list(globals().items()):
+        if name != "get_settings" and callable(getattr(value, "cache_clear", None)):
+            value.cache_clear()

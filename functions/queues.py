@@ -1,4 +1,4 @@
-"""SQS consumers. `on_step` takes the work messages of the steps queue and routes each by its `kind`."""
+"""SQS consumers: `on_step` routes the steps queue's messages by `kind`; `on_event` applies ingested events."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from chalicelib.settings import get_settings
 
 blueprint = Blueprint(__name__)
 STEPS = "steps"
+EVENTS = "events"
 
 
 def send_doi(body: dict[str, Any]) -> None:
@@ -24,9 +25,17 @@ def send_doi(body: dict[str, Any]) -> None:
     logger.info("doi message", contact_id=job.contact_id, channel=job.channel, outcome=outcome)
 
 
+def run_step(body: dict[str, Any]) -> None:
+    outcome = wiring.step_worker().handle(body)
+    if outcome is not None:
+        logger.info("step", contact_id=body["contact_id"], chain_id=body["chain_id"], status=outcome.status,
+                    decision=outcome.decision, reason=outcome.reason, touch=outcome.touch_status)
+
+
 # One entry per message kind on the steps queue.
 STEP_KINDS: dict[str, Callable[[dict[str, Any]], None]] = {
     "doi": send_doi,
+    "step": run_step,
 }
 
 
@@ -41,4 +50,17 @@ def route_step(body: dict[str, Any]) -> None:
 def on_step(event: SQSEvent) -> dict[str, int]:
     outcome = run_records((record.body for record in event), STEPS, route_step, wiring.queues(), logger.warning)
     metrics.add_metric(name="StepRecordsDone", unit="Count", value=outcome.done)
+    return {"done": outcome.done, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered}
+
+
+def apply_event(body: dict[str, Any]) -> None:
+    outcome = wiring.event_worker().handle(body)
+    logger.info("event", event_id=body["event"]["id"], type=body["event"]["type"], status=outcome.status,
+                contact_id=outcome.contact_id, chains=list(outcome.chains))
+    metrics.add_metric(name=f"Events{outcome.status.capitalize()}", unit="Count", value=1)
+
+
+@blueprint.on_sqs_message(queue=get_settings().queue(EVENTS), batch_size=10)
+def on_event(event: SQSEvent) -> dict[str, int]:
+    outcome = run_records((record.body for record in event), EVENTS, apply_event, wiring.queues(), logger.warning)
     return {"done": outcome.done, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered}

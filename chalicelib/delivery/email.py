@@ -19,6 +19,8 @@ from chalicelib.delivery.errors import InvalidMessageError, classify_exception
 __all__ = ["EmailSender", "OutboundEmail", "build_mime", "email_tags", "ses_client_for_sending"]
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+# RFC 8058 wants HTTPS; plain HTTP is accepted on loopback only, for the local stack on this machine.
+ONE_CLICK_SCHEMES = ("https://", "http://127.0.0.1:", "http://localhost:")
 _TAG_VALUE_DISALLOWED = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_MAX = 256
 _HEADER_URL = re.compile(r"^[!#-;=?-~]{1,900}$")  # printable ASCII without space, '"', '<' or '>'
@@ -56,7 +58,7 @@ class OutboundEmail:
             value = getattr(self, name)
             if value is not None and ("\r" in value or "\n" in value):
                 raise InvalidMessageError(f"{name} must not contain line breaks")
-        if self.marketing and not (self.unsubscribe_url or "").startswith("https://"):
+        if self.marketing and not (self.unsubscribe_url or "").startswith(ONE_CLICK_SCHEMES):
             raise InvalidMessageError("marketing email needs an https:// unsubscribe_url")
         if self.unsubscribe_url is not None and not _HEADER_URL.match(self.unsubscribe_url):
             raise InvalidMessageError(

@@ -84,8 +84,8 @@ class EventWorker:
     chains: ChainEvents
     timers: TimerRepository
     clock: Clock
-    on_order: Callable[[str, float, datetime], None] = lambda contact_id, amount, at: None
-    on_push_token: Callable[[str, str, str], None] = lambda contact_id, platform, token: None
+    on_order: Callable[[str, float, datetime], object] = lambda contact_id, amount, at: None
+    on_push_token: Callable[[str, str, str], object] = lambda contact_id, platform, token: None
 
     def handle(self, body: Mapping[str, Any]) -> EventOutcome:
         event = body.get("event")
