@@ -1,7 +1,7 @@
 """The typed strategy: what the strategy file declares, after validation (see parse_strategy)."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Literal
 
@@ -148,6 +148,23 @@ Template = EmailTemplate | SmsTemplate | PushTemplate
 
 
 @dataclass(frozen=True)
+class Offer:
+    """What `{{ offer.* }}` shows: a promo code and discount, valid for a while after the send.
+
+    A contact's own `offer` attribute (a personal code) overrides these."""
+
+    promo_code: str | None
+    discount: str | None
+    valid_for: timedelta | None
+
+    def for_send(self, now: datetime) -> dict[str, str]:
+        shown = {"promo_code": self.promo_code, "discount": self.discount}
+        if self.valid_for is not None:
+            shown["expires_on"] = (now + self.valid_for).date().isoformat()
+        return {k: v for k, v in shown.items() if v is not None}
+
+
+@dataclass(frozen=True)
 class Occasion:
     id: str
     title: str
@@ -156,6 +173,7 @@ class Occasion:
     validity: timedelta  # how long after it fell due a deferred send is still worth sending
     quiet_hours: bool
     templates: Mapping[str, Mapping[str, Template]]  # channel -> locale -> template
+    offer: Offer | None = None
 
     def variants(self, channel: str) -> tuple[str, ...]:
         by_locale = self.templates.get(channel, {})
@@ -318,3 +336,4 @@ class Strategy:
     chains: Mapping[str, Chain]
     attribution_window: timedelta
     doi: DoiRules
+    links: Mapping[str, str] = field(default_factory=dict)  # site pages templates link to: survey_url, cart_url

@@ -31,6 +31,7 @@ from chalicelib.domain.model import (
     HookStep,
     Lifecycle,
     Occasion,
+    Offer,
     PropertyTest,
     Purpose,
     PushTemplate,
@@ -190,7 +191,7 @@ def parse_strategy(data: object) -> Strategy:
     root = r.mapping(data, "strategy", required=(
         "version", "locales", "channels", "purposes", "categories", "lifecycle", "consent_texts",
         "occasions", "chains", "doi", "attribution",
-    ), optional=("currency", "caps", "b2b", "arbitration", "time_zones"))
+    ), optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links"))
     if root is None:
         raise StrategyError(r.errors)
     version = r.integer(root.get("version"), "strategy.version", minimum=1)
@@ -211,14 +212,38 @@ def parse_strategy(data: object) -> Strategy:
     attribution = r.mapping(root.get("attribution"), "attribution", required=("window",))
     window = r.duration(attribution.get("window"), "attribution.window") if attribution else None
     doi = _doi(r, root.get("doi"), occasions)
+    links = _links(r, root.get("links", {}))
     if r.errors or not (version and currency and lifecycle and window and doi):
         raise StrategyError(r.errors or ["strategy: incomplete"])
     return Strategy(
         version=version, locales=locales, currency=currency, channels=channels, purposes=purposes,
         categories=categories, caps=caps, b2b=b2b, arbitration=arbitration, fallback_zones=zones,
         lifecycle=lifecycle, consent_texts=consent_texts, occasions=occasions, chains=chains,
-        attribution_window=window, doi=doi,
+        attribution_window=window, doi=doi, links=links,
     )
+
+
+def _links(r: _Reader, value: object) -> dict[str, str]:
+    found = {}
+    for name, path, item in r.entries(value, "links"):
+        url = r.text(item, path)
+        if not name.endswith("_url"):
+            r.error(path, "a link name ends in _url (templates use it as {{ name }})")
+        elif url is not None and not url.startswith(("https://", "http://")):
+            r.error(path, f"expected an http(s) URL, got {_show(item)}")
+        elif url is not None:
+            found[name] = url
+    return found
+
+
+def _offer(r: _Reader, value: object, path: str) -> Offer | None:
+    spec = r.mapping(value, path, optional=("promo_code", "discount", "valid_for"))
+    if spec is None:
+        return None
+    code = r.text(spec["promo_code"], f"{path}.promo_code") if "promo_code" in spec else None
+    discount = r.text(spec["discount"], f"{path}.discount") if "discount" in spec else None
+    valid_for = r.duration(spec["valid_for"], f"{path}.valid_for") if "valid_for" in spec else None
+    return Offer(code, discount, valid_for)
 
 
 def _channels(r: _Reader, value: object) -> dict[str, Channel]:
@@ -440,7 +465,7 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
     found = {}
     for oid, path, item in r.entries(value, "occasions"):
         spec = r.mapping(item, path, required=("title", "category", "validity", "templates"),
-                         optional=("priority", "quiet_hours"))
+                         optional=("priority", "quiet_hours", "offer"))
         if spec is None:
             continue
         title = r.text(spec.get("title"), f"{path}.title")
@@ -470,9 +495,10 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
                         r.error(f"{tpath}.{locale}.html", "a marketing email must link {{ unsubscribe_url }}")
         if isinstance(spec.get("templates"), dict) and not spec["templates"]:
             r.error(f"{path}.templates", "name at least one channel")
+        offer = _offer(r, spec["offer"], f"{path}.offer") if "offer" in spec else None
         if title and category and priority is not None and validity and quiet is not None:
             found[oid] = Occasion(id=oid, title=title, category=category.id, priority=priority,
-                                  validity=validity, quiet_hours=quiet, templates=templates)
+                                  validity=validity, quiet_hours=quiet, templates=templates, offer=offer)
     return found
 
 

@@ -17,6 +17,24 @@ from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepositor
 from chalicelib.store.snapshots import ContactSnapshot
 
 ATTEMPTS = 3
+# Under which name a chain's templates see the event that started it ({{ product.name }}, {{ search.query }}).
+TEMPLATE_NAMES = {
+    "product_viewed": "product", "refill_due": "product", "search_performed": "search",
+    "order_placed": "order", "cart_abandoned": "cart", "favorite_added": "favorite",
+}
+
+
+def chain_context(event_type: str, properties: Mapping[str, object]) -> dict[str, object]:
+    """The template context a chain entered on this event keeps: its properties, also under their name."""
+    context = dict(properties)
+    name = TEMPLATE_NAMES.get(event_type)
+    if name is not None:
+        nested = properties.get(name)
+        named = dict(nested) if isinstance(nested, Mapping) else dict(properties)
+        if event_type == "order_placed":
+            named.setdefault("number", properties.get("order_number"))
+        context[name] = named
+    return context
 
 
 @dataclass
@@ -44,7 +62,10 @@ class ChainEvents:
             changed = react(self.strategy, event, view, {k: s.state for k, s in stored.items()}, now)
             try:
                 for state in changed:
-                    self.enrollments.save(state, stored.get(state.chain_id), now, keep_claim=True)
+                    before = stored.get(state.chain_id)
+                    entered = before is None or before.state.entered_at != state.entered_at
+                    context = chain_context(event_type, event.properties) if entered else None
+                    self.enrollments.save(state, before, now, keep_claim=True, context=context)
             except EnrollmentConflict:
                 if attempt == ATTEMPTS - 1:
                     raise

@@ -115,7 +115,12 @@ class EventWorker:
             return EventOutcome("duplicate", contact_id)
         # Timers follow the facts: the next leaving / stop-list / birthday / refill instants, each once.
         zone = ZoneInfo(change.timezone or facts.timezone or "UTC")
+        items = {str(i.get("sku")): i for i in properties.get("items") or () if isinstance(i, dict)}
         for timer in timers(after, self.strategy.lifecycle, zone, now):
+            item = items.get(str(timer.properties.get("sku")))
+            if timer.kind == "refill" and item is not None:
+                # The refill reminder shows the product: keep what the order said about it.
+                timer = replace(timer, properties={**timer.properties, "product": dict(item)})
             self.timers.arm(contact_id, timer, now)
         if event["type"] == "order_placed":
             self.on_order(contact_id, float(properties["amount"]), at)

@@ -79,27 +79,34 @@ class Outbound:
 
     def send(
         self, channel: str, occasion: Occasion, recipient: Recipient, envelope: Envelope,
-        links: Mapping[str, str], now: datetime,
+        variables: Mapping[str, object], now: datetime,
     ) -> Sent:
-        """At most one provider call; failures raise the delivery taxonomy (CircuitOpenError: none made)."""
+        """At most one provider call; failures raise the delivery taxonomy (CircuitOpenError: none made).
+
+        `variables` are the template's: site links, the chain's triggering event, and the contact's
+        unsubscribe and preference links (`unsubscribe_url` also goes into List-Unsubscribe)."""
         self.circuit.check(channel, now)
         try:
-            return self._send(channel, occasion, recipient, envelope, links, now)
+            return self._send(channel, occasion, recipient, envelope, variables, now)
         except CircuitOpenError:
             self.circuit.trip(channel, now)
             raise
 
     def _send(
         self, channel: str, occasion: Occasion, recipient: Recipient, envelope: Envelope,
-        links: Mapping[str, str], now: datetime,
+        variables: Mapping[str, object], now: datetime,
     ) -> Sent:
         template = self._template(occasion, channel, recipient.locale)
+        personal = recipient.attributes.get("offer")
+        offer = {**(occasion.offer.for_send(now) if occasion.offer else {}),
+                 **(personal if isinstance(personal, Mapping) else {})}
         context: dict[str, Any] = {
+            "recommendations": recipient.attributes.get("recommendations") or [], **variables,
             "contact": dict(recipient.attributes), "occasion": {"id": occasion.id, "title": occasion.title},
-            "offer": recipient.attributes.get("offer") or {}, **links,
+            "offer": offer,
         }
         if isinstance(template, EmailTemplate):
-            return self._email(template, recipient, envelope, context, links)
+            return self._email(template, recipient, envelope, context)
         if isinstance(template, SmsTemplate):
             return self._sms(template, recipient, envelope, context, now)
         return self._push(template, recipient, envelope, context)
@@ -113,7 +120,6 @@ class Outbound:
 
     def _email(
         self, template: EmailTemplate, recipient: Recipient, envelope: Envelope, context: dict[str, Any],
-        links: Mapping[str, str],
     ) -> Sent:
         if not recipient.email:
             raise PermanentSendError("no_address", "the contact has no email address")
@@ -129,7 +135,7 @@ class Outbound:
             step=envelope.step, to=recipient.email, from_address=self.sender_address, reply_to=self.reply_to,
             subject=fields["subject"].strip(), preheader=fields["preheader"], html=fields["html"],
             text=fields["text"], marketing=marketing,
-            unsubscribe_url=links.get("unsubscribe_url") if marketing else None,
+            unsubscribe_url=str(context["unsubscribe_url"]) if marketing and "unsubscribe_url" in context else None,
         )
         return Sent(self.email.send(message), Decimal(0))
 

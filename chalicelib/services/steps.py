@@ -140,13 +140,14 @@ class StepWorker:
             return gone, StepOutcome(gone.status)
         transition = advance(chain, state, contact_view(snapshot), now)
         if isinstance(transition.action, SendAction):
-            return self._send(transition, transition.action, snapshot, now)
+            return self._send(transition, transition.action, snapshot, stored.context, now)
         if isinstance(transition.action, HookAction):
             self._hook(transition, transition.action, snapshot, now)
         return transition.state, StepOutcome(transition.state.status)
 
     def _send(
-        self, transition: Transition, action: SendAction, snapshot: ContactSnapshot, now: datetime
+        self, transition: Transition, action: SendAction, snapshot: ContactSnapshot,
+        context: Mapping[str, object] | None, now: datetime,
     ) -> tuple[Enrollment, StepOutcome]:
         at_step = transition.pending or transition.state
         key = touch_key(at_step, action.step)
@@ -176,15 +177,19 @@ class StepWorker:
         if not self.touches.reserve(touch):
             existing = self.touches.get(touch.contact_id, key)
             return transition.state, _outcome(transition.state, decision, existing.status if existing else None)
-        delivered = self._deliver(touch, request.purpose, snapshot, now)
+        delivered = self._deliver(touch, request.purpose, snapshot, context, now)
         return transition.state, _outcome(transition.state, decision, delivered)
 
-    def _deliver(self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, now: datetime) -> str:
+    def _deliver(
+        self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, context: Mapping[str, object] | None,
+        now: datetime,
+    ) -> str:
         occasion = self.strategy.occasions[touch.occasion_id]
         envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
         try:
             sent = self.outbound.send(
-                touch.channel, occasion, recipient(snapshot), envelope, self.links(snapshot.contact_id), now
+                touch.channel, occasion, recipient(snapshot), envelope,
+                {**self.strategy.links, **(context or {}), **self.links(snapshot.contact_id)}, now,
             )
         except (RetryableSendError, CircuitOpenError) as exc:
             self.touches.mark(touch.contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")

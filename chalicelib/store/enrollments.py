@@ -41,6 +41,7 @@ class Stored:
     state: Enrollment
     revision: int
     claim: str | None
+    context: dict[str, object] | None = None
 
 
 def shard_of(contact_id: str, shards: int) -> int:
@@ -57,6 +58,11 @@ def _state(row: EnrollmentModel) -> Enrollment:
         exit_reason=row.exit_reason, ended_at=row.ended_at,
         **{flag: bool(reactions.get(flag)) for flag in FLAGS},
     )
+
+
+def _stored(row: EnrollmentModel) -> Stored:
+    context = row.context.as_dict() if row.context is not None else None
+    return Stored(_state(row), int(row.revision or 0), row.claim, context)
 
 
 class EnrollmentRepository:
@@ -92,22 +98,20 @@ class EnrollmentRepository:
             row = EnrollmentModel.get(contact_id, chain_id, consistent_read=True)
         except EnrollmentModel.DoesNotExist:
             return None
-        return Stored(_state(row), int(row.revision or 0), row.claim)
+        return _stored(row)
 
     def for_contact(self, contact_id: str) -> dict[str, Stored]:
-        return {
-            row.chain_id: Stored(_state(row), int(row.revision or 0), row.claim)
-            for row in EnrollmentModel.query(contact_id, consistent_read=True)
-        }
+        return {row.chain_id: _stored(row) for row in EnrollmentModel.query(contact_id, consistent_read=True)}
 
     def save(
         self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None,
-        keep_claim: bool = False,
+        keep_claim: bool = False, context: dict[str, object] | None = None,
     ) -> None:
         """Writes `state` if the row is still as `expected` (None: must not exist).
 
         Raises EnrollmentConflict otherwise. With `claim` (the step worker), the row must still hold that
         claim, which the write releases; with `keep_claim` (event paths), a step in flight keeps its claim.
+        `context` replaces the chain's template context (a new entry); otherwise the stored one is kept.
         """
         due = state.due_at if state.status == "running" else None
         row = EnrollmentModel(
@@ -118,6 +122,7 @@ class EnrollmentRepository:
             due_at=None if due is None else int(due.timestamp()),
             revision=(expected.revision + 1) if expected else 1, updated_at=now,
             claim=expected.claim if keep_claim and expected else None,
+            context=context if context is not None else (expected.context if expected else None),
         )
         if expected is None:
             condition = EnrollmentModel.chain_id.does_not_exist()

@@ -167,6 +167,8 @@ class EnrollmentModel(Model):
     timer_key = UnicodeAttribute(null=True)  # the occurrence the timer stands for: fires once per key
     timer_event = UnicodeAttribute(null=True)
     timer_properties = MapAttribute[str, object](null=True)
+    # The triggering event's properties (cart, product, search, order): what the chain's templates show.
+    context = MapAttribute[str, object](null=True)
     due_index = DueIndex()
 
 

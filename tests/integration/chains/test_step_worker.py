@@ -215,3 +215,37 @@ def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_late
     assert outcome.status == "completed" and "reactivation" in (outcome.reason or "")
     assert wiring.enrollments().get("c-1", "reactivation").state.status == "running"
     assert _worker(clock).handle(timer) is None  # fired once
+
+
+def test_a_browse_reminder_shows_the_viewed_product_two_hours_later(aws) -> None:
+    from chalicelib.domain.rules import in_holdout
+    from chalicelib.services.contact_events import EventWorker
+    from chalicelib.store.models import IdentityModel
+    from chalicelib.store.profiles import ProfileRepository
+
+    contact_id = next(f"c-{n}" for n in range(100) if not in_holdout(f"c-{n}", "abandoned-browse", 0.05))
+    _contact(contact_id)
+    IdentityModel(f"email:{contact_id}@example.com", contact_id=contact_id, created_at=NOW).save()
+    view = {"type": "product_viewed", "id": "v-1", "contact": {"contact_id": contact_id},
+            "occurred_at": NOW.isoformat(),
+            "properties": {"sku": "A1", "name": "Vitamin D3", "url": "https://shop.example.com/p/A1"}}
+    clock = FixedClock(NOW)
+    EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), clock).handle(
+        {"kind": "event", "event": view})
+    clock.advance(hours=2)
+    [message] = [m for m in _due_messages(clock) if m["chain_id"] == "abandoned-browse"]
+    assert _worker(clock).handle(message).touch_status == "sent"
+    [mail] = sent_mail()
+    assert "Vitamin D3" in mail.text and "https://shop.example.com/p/A1" in mail.text
+
+
+def test_the_welcome_promo_shows_the_occasion_offer_unless_the_contact_has_a_personal_one(aws) -> None:
+    from chalicelib.services.outbound import Envelope, Recipient
+
+    outbound = wiring.outbound()
+    occasion = wiring.strategy().occasions["welcome-promo"]
+    envelope = Envelope("t-1", "welcome", 6, "trigger", "marketing", None)
+    for attributes, code in (({}, "WELCOME10"), ({"offer": {"promo_code": "ANNA-7"}}, "ANNA-7")):
+        outbound.send("email", occasion, Recipient("c-1", "c-1@example.com", None, None, "en", attributes),
+                      envelope, LINKS, NOW)
+        assert code in sent_mail()[-1].text

@@ -46,11 +46,10 @@ def add_contact(contact_id: str, *, phone: str | None = None, **consents: str) -
 
 def worker(clock: FixedClock) -> StepWorker:
     # Marketing mail needs an https unsubscribe link; the test stage's base URL is the local http one.
-    # The activation survey's template also wants a `survey_url`, which no link provider gives yet.
     links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
     return dataclasses.replace(
         wiring.step_worker(), clock=clock, on_sent=wiring.stats().sent, on_decided=wiring.stats().decided,
-        links=lambda contact_id: {**links.for_contact(contact_id), "survey_url": "https://shop.example.com/survey"},
+        links=links.for_contact,
     )
 
 

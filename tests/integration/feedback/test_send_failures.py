@@ -80,8 +80,8 @@ def test_paused_sends_are_retried_later_by_the_queue_not_by_botocore(aws) -> Non
 
 
 def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_out(aws) -> None:
-    # The activation survey's template needs `survey_url`, which the real link provider does not give:
-    # its touch fails with the error on record, the two welcome mails of the same batch go out.
+    # The activation survey's template is broken (an unknown variable): its touch fails with the error on
+    # record, the two welcome mails of the same batch go out.
     for contact_id in ("c-1", "c-3"):
         add_contact(contact_id)
         enrol(contact_id)
@@ -89,7 +89,15 @@ def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_
     enrol("c-2", "activation", at=NOW.replace(day=NOW.day - 14))
     clock = FixedClock(NOW)
     links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
-    step_worker = dataclasses.replace(worker(clock), links=links.for_contact)
+    strategy = wiring.strategy()
+    survey = strategy.occasions["activation-survey"]
+    broken = {
+        channel: {locale: dataclasses.replace(t, html=t.html + "{{ no_such_variable }}") for locale, t in by.items()}
+        for channel, by in survey.templates.items()
+    }
+    strategy = dataclasses.replace(strategy, occasions={
+        **strategy.occasions, "activation-survey": dataclasses.replace(survey, templates=broken)})
+    step_worker = dataclasses.replace(worker(clock), links=links.for_contact, strategy=strategy)
     calls = ProviderCalls(step_worker.outbound.email._client)
     bodies = _due_bodies(clock)
     assert [b["chain_id"] for b in bodies] == ["welcome", "activation", "welcome"]  # one batch of three
@@ -104,4 +112,4 @@ def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_
     from chalicelib.store.models import TouchModel
 
     assert TouchModel.get("c-2", failed.touch_key).error.startswith("template_render_failed: html:")
-    assert "survey_url" in TouchModel.get("c-2", failed.touch_key).error
+    assert "no_such_variable" in TouchModel.get("c-2", failed.touch_key).error
