@@ -1,13 +1,15 @@
-"""Admin routes for data-subject requests: export everything held about a contact, or erase it."""
+"""Admin routes: data-subject requests (export everything held about a contact, or erase it) and chain stats."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint
 
 from chalicelib import wiring
 from chalicelib.roles import POINT_MANAGER, SERVICE_MANAGER
+from chalicelib.services.stats import report
 from functions.auth import bearer_key
 from functions.http import Principal, json_response, require
 
@@ -30,3 +32,10 @@ def export_contact(contact_id: str, principal: Principal) -> Any:
 @require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
 def erase_contact(contact_id: str, principal: Principal) -> Any:
     return json_response(wiring.erasure().erase(contact_id, _point(principal), principal.key_id))
+
+
+@blueprint.route("/v1/admin/stats", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def stats(principal: Principal) -> Any:
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
+    return json_response(report(wiring.stats(), query, wiring.clock().now().date()))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from chalicelib.domain.model import SendStep, Strategy
+from chalicelib.services.errors import ClientError
 from chalicelib.store.stats import BY_REASON, NO_VARIANT, OUTCOMES, StatsRepository, counter_key
 from chalicelib.store.touches import TouchRecord, TouchRepository
 
@@ -121,3 +122,32 @@ class StatsService:
 
 def _dimensions(touch: TouchRecord) -> dict[str, str]:
     return {"chain": str(touch.chain_id), "step": str(touch.step), "variant": touch.variant or NO_VARIANT}
+
+
+MAX_REPORT_DAYS = 366
+
+
+def _day(query: Mapping[str, str], name: str, default: date) -> date:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ClientError("invalid_field", f"{name} must be a date like 2026-11-01.", name) from None
+
+
+def report(service: StatsService, query: Mapping[str, str], today: date) -> dict[str, object]:
+    """GET /v1/admin/stats: `chain` (default: every chain), `from`..`to` inclusive (default: the last 30 days)."""
+    last = _day(query, "to", today)
+    first = _day(query, "from", last - timedelta(days=29))
+    if first > last:
+        raise ClientError("invalid_field", "from must not be after to.", "from")
+    if (last - first).days >= MAX_REPORT_DAYS:
+        raise ClientError("invalid_field", f"A report spans at most {MAX_REPORT_DAYS} days.", "from")
+    chain = query.get("chain")
+    if chain is not None and chain not in service.strategy.chains:
+        raise ClientError("unknown_chain", f"There is no chain {chain[:64]!r} in the strategy.", "chain")
+    chains = [chain] if chain else sorted(service.strategy.chains)
+    rows = [row.as_dict() for chain_id in chains for row in service.read(chain_id, first, last)]
+    return {"from": first.isoformat(), "to": last.isoformat(), "rows": rows}
