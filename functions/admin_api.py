@@ -9,7 +9,6 @@ from chalice import Blueprint
 
 from chalicelib import wiring
 from chalicelib.roles import POINT_MANAGER, SERVICE_MANAGER
-from chalicelib.services.stats import report
 from functions.auth import bearer_key
 from functions.http import Principal, json_response, require
 
@@ -37,5 +36,7 @@ def erase_contact(contact_id: str, principal: Principal) -> Any:
 @blueprint.route("/v1/admin/stats", methods=["GET"], authorizer=bearer_key)
 @require(blueprint, SERVICE_MANAGER)
 def stats(principal: Principal) -> Any:
+    from chalicelib.services.stats import report
+
     query: Mapping[str, str] = blueprint.current_request.query_params or {}
     return json_response(report(wiring.stats(), query, wiring.clock().now().date()))

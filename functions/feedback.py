@@ -9,9 +9,7 @@ from chalice import Blueprint
 from chalice.app import SQSEvent
 
 from chalicelib import wiring
-from chalicelib.delivery.feedback import FeedbackEvent, InboundSms
 from chalicelib.observability import logger, metrics
-from chalicelib.services.feedback import read_feedback
 from chalicelib.services.records import Outcome, json_object, run_records
 from chalicelib.settings import get_settings
 
@@ -21,6 +19,9 @@ SMS_INBOUND = "sms-inbound"
 
 
 def handle_feedback(body: dict[str, Any]) -> None:
+    from chalicelib.delivery.feedback import FeedbackEvent
+    from chalicelib.services.feedback import read_feedback
+
     feedback = read_feedback(body, FeedbackEvent)
     if feedback is not None:
         outcome = wiring.feedback().handle(feedback)
@@ -29,6 +30,9 @@ def handle_feedback(body: dict[str, Any]) -> None:
 
 
 def handle_inbound_sms(body: dict[str, Any]) -> None:
+    from chalicelib.delivery.feedback import InboundSms
+    from chalicelib.services.feedback import read_feedback
+
     sms = read_feedback(body, InboundSms)
     if sms is not None:
         outcome = wiring.inbound_sms().handle(sms)

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
-from chalicelib.services.consent import Origin
 from chalicelib.services.errors import ClientError
-from chalicelib.services.subscriptions import parse_subscription
 from chalicelib.services.tokens import ExpiredToken, InvalidToken
 from chalicelib.settings import get_settings
 from chalicelib.web import forms
 from chalicelib.web.cors import cors_headers, preflight_headers
-from chalicelib.web.pages import language, message_page, preferences_page, unsubscribe_page
 from functions.http import html_response, json_response
+
+if TYPE_CHECKING:
+    from chalicelib.services.consent import Origin
 
 blueprint = Blueprint(__name__)
 
@@ -31,7 +31,16 @@ def _request() -> Any:
     return blueprint.current_request
 
 
+def _pages() -> Any:
+    # Pages pull in Jinja2 and the preference services: loaded by the views that render, not at cold start.
+    from chalicelib.web import pages
+
+    return pages
+
+
 def _origin() -> Origin:
+    from chalicelib.services.consent import Origin
+
     request = _request()
     identity = (request.context or {}).get("identity") or {}
     return Origin(None, identity.get("sourceIp"), request.headers.get("user-agent"))
@@ -60,8 +69,8 @@ def _json_error(exc: ClientError) -> Response:
 
 
 def _link_page(outcome: str, locale: str | None = None) -> Response:
-    lang = language(locale, _request().headers.get("accept-language"))
-    return html_response(message_page(outcome, lang), status=TOKEN_PAGE_STATUS[outcome])
+    lang = _pages().language(locale, _request().headers.get("accept-language"))
+    return html_response(_pages().message_page(outcome, lang), status=TOKEN_PAGE_STATUS[outcome])
 
 
 def _token_error(exc: Exception) -> Response:
@@ -83,6 +92,8 @@ def subscribe() -> Response:
     try:
         if not _wants_json():
             raise ClientError("unsupported_media_type", "Send the sign-up as JSON.", None, status=415)
+        from chalicelib.services.subscriptions import parse_subscription
+
         subscription = parse_subscription(forms.read_json(_raw()) if _raw().strip() else None, wiring.strategy())
         wiring.subscriptions().subscribe(subscription, _origin())
     except ClientError as exc:
@@ -100,8 +111,8 @@ def subscribe_preflight() -> Response:
 @blueprint.route("/v1/confirm", methods=["GET"])
 def confirm() -> Response:
     result = wiring.double_opt_in().confirm(_token(), _origin())
-    lang = language(result.locale, _request().headers.get("accept-language"))
-    return html_response(message_page(result.outcome, lang, result.preferences_url),
+    lang = _pages().language(result.locale, _request().headers.get("accept-language"))
+    return html_response(_pages().message_page(result.outcome, lang, result.preferences_url),
                          status=TOKEN_PAGE_STATUS[result.outcome])
 
 
@@ -111,7 +122,7 @@ def preferences() -> Response:
         view = wiring.preference_centre().view(_token())
     except (InvalidToken, ExpiredToken) as exc:
         return _token_error(exc)
-    return html_response(preferences_page(view, SAME_PAGE))
+    return html_response(_pages().preferences_page(view, SAME_PAGE))
 
 
 @blueprint.route("/v1/preferences", methods=["POST"], content_types=ANY)
@@ -135,7 +146,7 @@ def change_preferences() -> Response:
         return _json_error(exc) if _wants_json() or exc.status == 415 else _link_page("invalid")
     if _wants_json():
         return json_response({"consents": {s.key: s.on for s in view.switches}}, headers=_cors())
-    return html_response(preferences_page(view, SAME_PAGE, saved=True))
+    return html_response(_pages().preferences_page(view, SAME_PAGE, saved=True))
 
 
 def _json_preferences(body: Any) -> tuple[bool, dict[str, bool]]:
@@ -157,7 +168,7 @@ def unsubscribe_confirm_page() -> Response:
         view = wiring.preference_centre().check_unsubscribe(_token())
     except (InvalidToken, ExpiredToken) as exc:
         return _token_error(exc)
-    return html_response(unsubscribe_page(view, SAME_PAGE))
+    return html_response(_pages().unsubscribe_page(view, SAME_PAGE))
 
 
 @blueprint.route("/v1/unsubscribe", methods=["POST"], content_types=ANY)
@@ -173,4 +184,4 @@ def unsubscribe() -> Response:
         return _json_error(exc)
     if _wants_json():
         return json_response({"status": "unsubscribed"}, headers=_cors())
-    return html_response(message_page("unsubscribed", view.locale, view.preferences_url))
+    return html_response(_pages().message_page("unsubscribed", view.locale, view.preferences_url))

@@ -10,7 +10,6 @@ from chalice.app import SQSEvent
 
 from chalicelib import wiring
 from chalicelib.observability import logger, metrics
-from chalicelib.services.doi import DoiJob
 from chalicelib.services.records import PermanentRecordError, run_records
 from chalicelib.settings import get_settings
 
@@ -20,6 +19,8 @@ EVENTS = "events"
 
 
 def send_doi(body: dict[str, Any]) -> None:
+    from chalicelib.services.doi import DoiJob
+
     job = DoiJob.from_body(body)
     outcome = wiring.double_opt_in().send(job)
     logger.info("doi message", contact_id=job.contact_id, channel=job.channel, outcome=outcome)
