@@ -34,7 +34,7 @@ from chalicelib.services.stats import StatsService
 from chalicelib.store.contacts import ContactChanged, ContactRepository, pair_key
 from chalicelib.store.feedback import FeedbackRecords
 from chalicelib.store.ledger import ConsentEvent
-from chalicelib.store.snapshots import suppression_address
+from chalicelib.store.suppressions import address_key
 from chalicelib.store.touches import STATUS_RANK, TouchRecord, TouchRepository
 
 # Reached in this order; a later one proves the earlier ones (a click on a mail means it was delivered).
@@ -138,7 +138,7 @@ class FeedbackService:
         suppressed = entries = 0
         for recipient in feedback.recipients:
             suppressed += self.records.suppress(
-                suppression_address("email", recipient), reason, feedback.at, "ses", feedback.feedback_id
+                address_key("email", recipient), reason, feedback.at, "ses", feedback.feedback_id
             )
             contact_id = self._owner(recipient, feedback, touch)
             if contact_id is None:
@@ -183,7 +183,7 @@ class FeedbackService:
         return touch
 
     def _owner(self, recipient: str, feedback: FeedbackEvent, touch: TouchRecord | None) -> str | None:
-        owner = self.records.owner(suppression_address("email", recipient))
+        owner = self.records.owner(address_key("email", recipient))
         if owner is None and len(feedback.recipients) == 1:
             return touch.contact_id if touch else feedback.contact_id
         return owner

@@ -22,7 +22,8 @@ from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.stats import StatsService
 from chalicelib.services.steps import SendHeld
 from chalicelib.store.feedback import FeedbackRecords
-from chalicelib.store.snapshots import ContactSnapshot, suppression_address
+from chalicelib.store.snapshots import ContactSnapshot
+from chalicelib.store.suppressions import address_key
 from chalicelib.store.touches import TouchRecord, TouchRepository
 
 CONFIRMATION = "sms-stop-confirmation"
@@ -55,7 +56,7 @@ class InboundSmsService:
         if not sms.is_stop or not is_e164(sms.origination_number):
             return InboundOutcome("ignored")
         now = self.clock.now()
-        address = suppression_address("sms", sms.origination_number)
+        address = address_key("sms", sms.origination_number)
         self.records.suppress(address, "sms_stop", now, "sms-inbound", sms.message_id)
         contact_id = self.records.owner(address)
         if contact_id is None:

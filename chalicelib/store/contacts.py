@@ -18,10 +18,11 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.chains import Enrollment
-from chalicelib.store.enrollments import FLAGS, shard_of
+from chalicelib.store.enrollments import enrollment_row
 from chalicelib.store.ledger import ConsentEvent, append_only, event_row
 from chalicelib.store.models import ContactModel, EnrollmentModel, IdentityModel
 from chalicelib.store.snapshots import consent_states
+from chalicelib.store.suppressions import address_key
 
 DATA_PROCESSING_KEY = "any:data_processing"
 CHANNEL_IDENTITY = {"email": "email", "sms": "phone"}
@@ -41,9 +42,8 @@ class Contention(Exception):
     """DynamoDB kept cancelling the transaction for concurrent writes to the same items."""
 
 
-def identity_key(channel: str, address: str) -> str:
-    """`email:<lower-case address>` or `phone:<E.164>`; addresses arrive already normalised."""
-    return f"email:{address.lower()}" if channel == "email" else f"phone:{address}"
+# Identities and suppressions key an address the same way.
+identity_key = address_key
 
 
 def pair_key(channel: str, purpose: str) -> str:
@@ -151,17 +151,6 @@ def _reasons(exc: TransactWriteError) -> list[str | None]:
 
 def _failed(code: str | None) -> bool:
     return code == "ConditionalCheckFailed"
-
-
-def enrollment_row(state: Enrollment, shards: int, now: datetime) -> EnrollmentModel:
-    """A new enrolment row, shaped as EnrollmentRepository.save writes it (revision 1, due on the index)."""
-    due = state.due_at if state.status == "running" else None
-    return EnrollmentModel(
-        state.contact_id, state.chain_id, step=state.step, status=state.status,
-        reactions={flag: getattr(state, flag) for flag in FLAGS}, entered_at=state.entered_at,
-        step_started_at=state.step_started_at, due_shard=None if due is None else shard_of(state.contact_id, shards),
-        due_at=None if due is None else int(due.timestamp()), revision=1, updated_at=now,
-    )
 
 
 class ContactRepository:

@@ -60,6 +60,22 @@ def _state(row: EnrollmentModel) -> Enrollment:
     )
 
 
+def enrollment_row(
+    state: Enrollment, shards: int, now: datetime, *, revision: int = 1, claim: str | None = None,
+    context: dict[str, object] | None = None,
+) -> EnrollmentModel:
+    """The row for `state`: on the due index only while running with a due instant."""
+    due = state.due_at if state.status == "running" else None
+    return EnrollmentModel(
+        state.contact_id, state.chain_id, step=state.step, status=state.status,
+        reactions={flag: getattr(state, flag) for flag in FLAGS}, entered_at=state.entered_at,
+        step_started_at=state.step_started_at, exit_reason=state.exit_reason, ended_at=state.ended_at,
+        due_shard=None if due is None else shard_of(state.contact_id, shards),
+        due_at=None if due is None else int(due.timestamp()), revision=revision, updated_at=now,
+        claim=claim, context=context,
+    )
+
+
 def _stored(row: EnrollmentModel) -> Stored:
     context = row.context.as_dict() if row.context is not None else None
     return Stored(_state(row), int(row.revision or 0), row.claim, context)
@@ -113,14 +129,8 @@ class EnrollmentRepository:
         claim, which the write releases; with `keep_claim` (event paths), a step in flight keeps its claim.
         `context` replaces the chain's template context (a new entry); otherwise the stored one is kept.
         """
-        due = state.due_at if state.status == "running" else None
-        row = EnrollmentModel(
-            state.contact_id, state.chain_id, step=state.step, status=state.status,
-            reactions={flag: getattr(state, flag) for flag in FLAGS}, entered_at=state.entered_at,
-            step_started_at=state.step_started_at, exit_reason=state.exit_reason, ended_at=state.ended_at,
-            due_shard=None if due is None else shard_of(state.contact_id, self.shards),
-            due_at=None if due is None else int(due.timestamp()),
-            revision=(expected.revision + 1) if expected else 1, updated_at=now,
+        row = enrollment_row(
+            state, self.shards, now, revision=(expected.revision + 1) if expected else 1,
             claim=expected.claim if keep_claim and expected else None,
             context=context if context is not None else (expected.context if expected else None),
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import phonenumbers
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -14,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
 from chalicelib.store.models import ContactModel, IdentityModel
+from chalicelib.store.suppressions import address_key
 
 _settings = get_settings()
 PROCESSED_FOR = timedelta(days=30)  # a client may resend an event id within this time and be ignored
@@ -60,8 +62,20 @@ class AlreadyApplied(Exception):
 
 
 def identity_key(kind: str, value: str) -> str:
-    prefix = {"email": "email", "phone": "phone", "external_id": "ext"}[kind]
-    return f"{prefix}:{value.strip().lower() if kind == 'email' else value.strip()}"
+    """The identity an event's contact reference names (a phone in any common spelling, made E.164)."""
+    if kind == "external_id":
+        return f"ext:{value.strip()}"
+    if kind == "phone":
+        return address_key("sms", _e164(value))
+    return address_key(kind, value)
+
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value.strip(), None)
+    except phonenumbers.NumberParseException:
+        return value.strip()
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class ProfileRepository:

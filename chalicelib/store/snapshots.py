@@ -9,6 +9,7 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.store.models import ContactModel, SuppressionModel
+from chalicelib.store.suppressions import address_key
 
 DATA_PROCESSING = "data_processing"
 STOP_LIST = "stop_list"
@@ -48,10 +49,6 @@ def consent_states(raw: Mapping[str, object]) -> tuple[dict[tuple[str, str], boo
     return consents, data_processing
 
 
-def suppression_address(channel: str, address: str) -> str:
-    return f"{'email' if channel == 'email' else 'phone'}:{address.strip().lower() if channel == 'email' else address}"
-
-
 def load_snapshot(contact_id: str) -> ContactSnapshot | None:
     try:
         row = ContactModel.get(contact_id, consistent_read=True)
@@ -61,9 +58,9 @@ def load_snapshot(contact_id: str) -> ContactSnapshot | None:
                                                else dict(row.consents or {}))
     keys = {}
     if row.email:
-        keys["email"] = suppression_address("email", row.email)
+        keys["email"] = address_key("email", row.email)
     if row.phone:
-        keys["sms"] = suppression_address("sms", row.phone)
+        keys["sms"] = address_key("sms", row.phone)
     suppressed: set[str] = set()
     if keys:
         found = {s.address: s for s in SuppressionModel.batch_get(list(set(keys.values())))}
@@ -84,4 +81,4 @@ def suppress_contact(snapshot: ContactSnapshot, reason: str, now: datetime) -> N
     """Suppresses every address of the contact (the stop list: a year without return)."""
     for channel, address in (("email", snapshot.email), ("sms", snapshot.phone)):
         if address:
-            SuppressionModel(suppression_address(channel, address), reason=reason, at=now, source="chain").save()
+            SuppressionModel(address_key(channel, address), reason=reason, at=now, source="chain").save()
