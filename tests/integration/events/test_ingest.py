@@ -126,3 +126,11 @@ def test_a_profile_update_sets_time_zone_and_attributes(aws) -> None:
     _worker().handle({"kind": "event", "event": event})
     row = ContactModel.get("c-1")
     assert row.timezone == "Asia/Yekaterinburg" and row.attributes.as_dict()["first_name"] == "Anna"
+
+
+def test_an_event_may_name_the_contact_by_phone_in_any_common_spelling(aws) -> None:
+    _contact()
+    IdentityModel("phone:+79161234567", contact_id="c-1", created_at=NOW).save()
+    visit = {"type": "site_visit", "id": "v-9", "contact": {"phone": "+7 (916) 123-45-67"},
+             "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {}}
+    assert _worker().handle({"kind": "event", "event": visit}).status == "applied"
