@@ -67,17 +67,20 @@ def _fresh_stack() -> None:
     provision.deploy(boto3.session.Session(), "bench", "eu-west-1")
 
 
-def _worker(clock: Any, with_survey_url: bool = True) -> Any:
+def _worker(clock: Any, broken_occasion: str | None = None) -> Any:
+    """The real step worker with https links; `broken_occasion`'s html uses a variable nobody supplies."""
     from chalicelib import wiring
     from chalicelib.services.tokens import Links
 
     links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
-
-    def for_contact(contact_id: str) -> dict[str, str]:
-        extra = {"survey_url": "https://shop.example.com/survey"} if with_survey_url else {}
-        return {**links.for_contact(contact_id), **extra}
-
-    return dataclasses.replace(wiring.step_worker(), clock=clock, links=for_contact)
+    strategy = wiring.strategy()
+    if broken_occasion is not None:
+        occasion = strategy.occasions[broken_occasion]
+        templates = {c: {loc: dataclasses.replace(t, html=t.html + "{{ no_such_variable }}") for loc, t in by.items()}
+                     for c, by in occasion.templates.items()}
+        strategy = dataclasses.replace(strategy, occasions={
+            **strategy.occasions, broken_occasion: dataclasses.replace(occasion, templates=templates)})
+    return dataclasses.replace(wiring.step_worker(), clock=clock, links=links.for_contact, strategy=strategy)
 
 
 def _mails() -> int:
@@ -139,7 +142,7 @@ def scenario_render_failure_in_a_batch() -> tuple[int, int, int]:
     add_contact("c-2")
     enrol("c-2", "activation", at=NOW - timedelta(days=14))
     clock = FixedClock(NOW)
-    worker = _worker(clock, with_survey_url=False)
+    worker = _worker(clock, broken_occasion="activation-survey")
     calls = Calls(worker.outbound.email._client)
 
     class Requeue:
