@@ -201,7 +201,7 @@ def double_opt_in() -> DoubleOptIn:
     from chalicelib.store.suppressions import SuppressionRepository
 
     return DoubleOptIn(contacts(), SuppressionRepository(), enrollments(), strategy(), token_keys(), links(),
-                       outbound(), clock())
+                       outbound(), clock(), on_confirmed=event_worker().on_confirmed)
 
 
 @cache

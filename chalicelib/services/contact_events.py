@@ -7,7 +7,7 @@ follow the marker. A resent event id changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -113,17 +113,30 @@ class EventWorker:
             self.profiles.apply(row, change, event["id"], now, segment(after, self.strategy.lifecycle, now))
         except AlreadyApplied:
             return EventOutcome("duplicate", contact_id)
-        # Timers follow the facts: the next leaving / stop-list / birthday / refill instants, each once.
-        zone = ZoneInfo(change.timezone or facts.timezone or "UTC")
-        items = {str(i.get("sku")): i for i in properties.get("items") or () if isinstance(i, dict)}
-        for timer in timers(after, self.strategy.lifecycle, zone, now):
-            item = items.get(str(timer.properties.get("sku")))
-            if timer.kind == "refill" and item is not None:
-                # The refill reminder shows the product: keep what the order said about it.
-                timer = replace(timer, properties={**timer.properties, "product": dict(item)})
-            self.timers.arm(contact_id, timer, now)
+        items = properties.get("items") or ()
+        self._arm_timers(contact_id, after, change.timezone or facts.timezone, now, items)
         if event["type"] == "order_placed":
             self.on_order(contact_id, float(properties["amount"]), at)
         if event["type"] == "push_token_registered":
             self.on_push_token(contact_id, str(properties["platform"]), str(properties["token"]))
         return EventOutcome("applied", contact_id, tuple(changed))
+
+    def on_confirmed(self, contact_id: str, now: datetime) -> None:
+        """A confirmed sign-up arms the timers its facts already imply (stop list, a birthday given)."""
+        loaded = self.profiles.facts(contact_id)
+        if loaded is not None:
+            facts, _ = loaded
+            after = replace(order_facts(facts, FactsChange()), last_activity_at=now)
+            self._arm_timers(contact_id, after, facts.timezone, now, ())
+
+    def _arm_timers(
+        self, contact_id: str, facts: OrderFacts, zone: str | None, now: datetime, items: Iterable[Any]
+    ) -> None:
+        """Timers follow the facts: the next leaving / stop-list / birthday / refill instants, each once."""
+        by_sku = {str(i.get("sku")): i for i in items if isinstance(i, dict)}
+        for timer in timers(facts, self.strategy.lifecycle, ZoneInfo(zone or "UTC"), now):
+            item = by_sku.get(str(timer.properties.get("sku")))
+            if timer.kind == "refill" and item is not None:
+                # The refill reminder shows the product: keep what the order said about it.
+                timer = replace(timer, properties={**timer.properties, "product": dict(item)})
+            self.timers.arm(contact_id, timer, now)

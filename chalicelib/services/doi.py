@@ -12,7 +12,7 @@ finds no open request: "already confirmed", nothing written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,6 +76,8 @@ class DoubleOptIn:
     links: Links
     outbound: Outbound
     clock: Clock
+    # A confirmation is a sign of life: the lifecycle timers (stop list, birthday) start from it.
+    on_confirmed: Callable[[str, datetime], object] = lambda contact_id, now: None
 
     def send(self, job: DoiJob) -> str:
         """Sends the DOI message if it may go; returns what happened (sent, or the reason it did not)."""
@@ -138,6 +140,7 @@ class DoubleOptIn:
         prefs = self.links.preferences_url(contact.contact_id)
         while contact.pending_request == token.token_id:
             if self._consume(contact, token.token_id, origin, now):
+                self.on_confirmed(contact.contact_id, now)
                 return Confirmation("confirmed", contact.locale, prefs)
             reread = self.contacts.get(contact.contact_id)
             if reread is None:

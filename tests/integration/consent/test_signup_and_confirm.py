@@ -236,3 +236,20 @@ def test_a_failed_captcha_is_refused_and_stores_nothing(api, clock, monkeypatch)
     assert post_signup(api, signup(captcha="solved")).status_code == 202
     assert ContactModel.count() == 1
 
+
+
+def test_confirming_arms_the_stop_list_and_birthday_timers(api, clock) -> None:
+    from datetime import timedelta
+
+    from chalicelib.store.timers import TimerRepository
+
+    post_signup(api, signup())  # with birthday 1990-05-17, in Europe/Moscow
+    run_doi_worker()
+    _confirm(api)
+    contact_id = contact_id_of("anna@example.com")
+    timers = TimerRepository(wiring.enrollments().shards)
+    stop_list = timers.get(contact_id, "timer:stop_list")
+    assert stop_list is not None and stop_list.due_at == clock.now() + timedelta(days=365)
+    birthday = timers.get(contact_id, "timer:birthday")
+    assert birthday is not None and birthday.event == "birthday"
+    assert birthday.due_at.isoformat() == "2027-05-17T07:00:00+00:00"  # 10:00 in Moscow
