@@ -51,9 +51,13 @@ def test_every_handler_imports_from_the_unzipped_package_alone(package: Path, tm
     assert shipped == expected, "functions/ must reach the zip through the vendor/functions link"
     assert handler_modules(sam) <= shipped | {"app"}
     modules = sorted(shipped | {"app"})
+    # Besides every handler module, the data files the Lambda reads must be in the zip: the shipped strategy
+    # (YAML) and the HTML page templates.
     probe = (
         "import importlib, sys; sys.path[:0] = [sys.argv[1]]; "
         "[importlib.import_module(m) for m in sys.argv[2:]]; "
+        "from chalicelib.strategy.loader import load_strategy; assert load_strategy().chains; "
+        "from chalicelib.web.pages import message_page; assert 'html' in message_page('confirmed', 'en'); "
         "import app; print(sorted(app.app.routes))"
     )
     env = {"PATH": os.environ["PATH"], "TOUCHPLAN_STAGE": "dev", "AWS_DEFAULT_REGION": "eu-west-1"}
