@@ -124,7 +124,7 @@ class StepWorker:
         if timer is None or timer.claim != claim:
             return None
         now = self.clock.now()
-        started = self.chain_events.apply(contact_id, timer.event, timer.due_at, now, timer.properties)
+        started = self.chain_events.apply(contact_id, timer.event, now, now, timer.properties)
         self.timers.fired(timer, claim, now)
         return StepOutcome("completed", reason=f"{timer.event}: {', '.join(started) or 'no chain started'}")
 
