@@ -82,16 +82,3 @@ def require(blueprint: Any, *roles: str) -> Callable[[Callable[..., Any]], Calla
         return guarded
 
     return decorate
-
-
-def client_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Maps a ClientError raised below a public view to the contract's JSON error."""
-
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except ClientError as exc:
-            return error(exc.status, exc.code, exc.message, exc.field)
-
-    return wrapped
