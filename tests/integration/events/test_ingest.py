@@ -134,3 +134,14 @@ def test_an_event_may_name_the_contact_by_phone_in_any_common_spelling(aws) -> N
     visit = {"type": "site_visit", "id": "v-9", "contact": {"phone": "+7 (916) 123-45-67"},
              "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {}}
     assert _worker().handle({"kind": "event", "event": visit}).status == "applied"
+
+
+@pytest.mark.parametrize("body", [
+    [], "text", 42, None, {"events": "x"}, {"events": [None]}, {"events": []},
+    {**ORDER, "contact": {"email": 5}}, {**ORDER, "contact": []}, {**ORDER, "properties": []},
+    {**ORDER, "occurred_at": 17}, {**ORDER, "type": None}, {**ORDER, "id": 12},
+    {**ORDER, "properties": {"amount": 1, "items": [{"qty": 1}]}}, {**ORDER, "properties": {"amount": True}},
+])
+def test_odd_bodies_get_400_never_a_server_error(api, body) -> None:
+    status, answer = _post(api, body, _key())
+    assert status == 400 and answer["error"] and answer["message"]
