@@ -104,6 +104,7 @@ class LocalStack:
         keys = ApiKeyRepository()
         _, self.key = keys.create("service-manager", None, "local stack", wiring.clock().now())
         _, self.ingest_key = keys.create("ingest", None, "local stack", wiring.clock().now())
+        wiring.strategy()  # validated at start-up: a broken file stops the stack with every error listed
 
     def _start_api(self) -> None:
         from chalice.config import Config
@@ -170,12 +171,18 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    from chalicelib.domain.strategy import StrategyError
+
     try:
         stack.start()
     except OSError as exc:
         print(f"touchplan run: cannot start: {exc} (set TOUCHPLAN_API_PORT / TOUCHPLAN_MOTO_PORT)", file=sys.stderr)
         stack.stop()
         return 1
+    except StrategyError as exc:
+        print("touchplan run: the strategy file is not valid:", *exc.errors, sep="\n  ", file=sys.stderr)
+        stack.stop()
+        return 2
     print(f"API: http://127.0.0.1:{stack.api_port}", flush=True)
     print(f"moto: http://127.0.0.1:{stack.moto_port}", flush=True)
     print(f"service-manager key: {stack.key}", flush=True)
