@@ -27,6 +27,7 @@ from chalicelib.domain.rules import (
     ContactView,
     Decision,
     RuleContext,
+    SendRequest,
     Suppression,
     Touch,
     decide,
@@ -155,7 +156,7 @@ class StepWorker:
             self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
             channels=action.channels, sms_allowed=action.sms_allowed,
         )
-        decision = decide(request, self._context(snapshot, now), self.strategy, now)
+        decision = decide(request, self._context(snapshot, request, now), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
@@ -206,16 +207,41 @@ class StepWorker:
         self.on_sent(touch, now)
         return "sent"
 
-    def _context(self, snapshot: ContactSnapshot, now: datetime) -> RuleContext:
+    def _context(self, snapshot: ContactSnapshot, request: SendRequest, now: datetime) -> RuleContext:
+        # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
-            Touch(t.updated_at or t.created_at, t.channel, t.category, t.status, t.occasion_id)
+            Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
             for t in self.touches.recent(snapshot.contact_id, now, longest_window(self.strategy))
         )
+        view = contact_view(snapshot)
+        arbitration = self.strategy.arbitration
+        arbitrated = arbitration is not None and request.category in arbitration.categories
         return RuleContext(
-            contact=contact_view(snapshot),
+            contact=view,
             suppression=Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
             history=history,
+            competing=self._competing(view, request, now) if arbitrated else (),
         )
+
+    def _competing(self, view: ContactView, request: SendRequest, now: datetime) -> tuple[SendRequest, ...]:
+        """The contact's other sends due now (or being worked on now): arbitration lets the highest go first."""
+        rivals = []
+        for chain_id, other in self.enrollments.for_contact(view.contact_id).items():
+            chain = self.strategy.chains.get(chain_id)
+            due = other.state.due_at
+            if chain is None or chain_id == request.chain_id or other.state.status != "running":
+                continue
+            if other.claim is None and (due is None or due > now):
+                continue
+            transition = advance(chain, other.state, view, now)
+            if isinstance(transition.action, SendAction):
+                action = transition.action
+                rivals.append(request_for(
+                    self.strategy, action.occasion, action.due_at,
+                    key=touch_key(transition.pending or transition.state, action.step), chain_id=chain_id,
+                    step=action.step, channels=action.channels, sms_allowed=action.sms_allowed,
+                ))
+        return tuple(rivals)
 
     def _hook(self, transition: Transition, action: HookAction, snapshot: ContactSnapshot, now: datetime) -> None:
         """A hook is not a message: the stop list suppresses the contact; an audience hook records the

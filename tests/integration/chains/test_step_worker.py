@@ -249,3 +249,18 @@ def test_the_welcome_promo_shows_the_occasion_offer_unless_the_contact_has_a_per
         outbound.send("email", occasion, Recipient("c-1", "c-1@example.com", None, None, "en", attributes),
                       envelope, LINKS, NOW)
         assert code in sent_mail()[-1].text
+
+
+def test_when_two_chains_compete_for_one_slot_the_higher_priority_goes_first(aws) -> None:
+    _contact()
+    _enrol(chain_id="welcome")  # welcome-thanks: priority 60
+    _enrol(chain_id="birthday")  # birthday-greeting: priority 65
+    clock = FixedClock(NOW)
+    messages = {m["chain_id"]: m for m in _due_messages(clock)}
+    worker = _worker(clock)
+    welcome = worker.handle(messages["welcome"])  # handled first, yet it yields to the birthday greeting
+    assert (welcome.decision, welcome.reason) == ("defer", "lower_priority")
+    birthday = worker.handle(messages["birthday"])
+    assert (birthday.decision, birthday.touch_status) == ("send", "sent")
+    assert len(sent_mail()) == 1
+    assert wiring.enrollments().get("c-1", "welcome").state.due_at == NOW + timedelta(hours=4)
