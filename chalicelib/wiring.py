@@ -67,9 +67,10 @@ def api_keys() -> ApiKeyRepository:
 
 @cache
 def queues() -> QueuePublisher:
+    from chalicelib.observability import logger
     from chalicelib.store.queues import QueuePublisher
 
-    return QueuePublisher(client("sqs"), get_settings())
+    return QueuePublisher(client("sqs"), get_settings(), lambda: logger.get_current_keys().get("correlation_id"))
 
 
 @cache

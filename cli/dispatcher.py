@@ -59,7 +59,10 @@ def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
                     "ApproximateReceiveCount": m.get("Attributes", {}).get("ApproximateReceiveCount", "1"),
                     "SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", "0"),
                 },
-                "messageAttributes": {},
+                "messageAttributes": {
+                    name: {"stringValue": value.get("StringValue"), "dataType": value.get("DataType", "String")}
+                    for name, value in m.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
@@ -109,7 +112,7 @@ class Dispatcher:
             while not self.stopping.is_set():
                 messages = sqs.receive_message(
                     QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), WaitTimeSeconds=1,
-                    AttributeNames=["All"],
+                    AttributeNames=["All"], MessageAttributeNames=["All"],
                 ).get("Messages", [])
                 if not messages:
                     continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from chalicelib.settings import Settings
@@ -16,9 +16,10 @@ class QueueSendError(Exception):
 
 
 class QueuePublisher:
-    def __init__(self, sqs: Any, settings: Settings) -> None:
+    def __init__(self, sqs: Any, settings: Settings, correlation: Callable[[], str | None] = lambda: None) -> None:
         self._sqs = sqs
         self._settings = settings
+        self._correlation = correlation  # the id of the work that enqueues, carried to the work it enqueues
         self._urls: dict[str, str] = {}
 
     def url(self, queue: str) -> str:
@@ -32,7 +33,12 @@ class QueuePublisher:
             QueueUrl=self.url(queue),
             MessageBody=json.dumps(body, separators=(",", ":"), default=str),
             DelaySeconds=max(0, min(900, delay_seconds)),
+            MessageAttributes=self._attributes(),
         )
+
+    def _attributes(self) -> dict[str, Any]:
+        correlation = self._correlation()
+        return {"correlation_id": {"DataType": "String", "StringValue": correlation}} if correlation else {}
 
     def send_many(self, queue: str, bodies: Iterable[dict[str, Any]]) -> int:
         sent = 0
@@ -50,7 +56,8 @@ class QueuePublisher:
         response = self._sqs.send_message_batch(
             QueueUrl=self.url(queue),
             Entries=[
-                {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"), default=str)}
+                {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"), default=str),
+                 "MessageAttributes": self._attributes()}
                 for i, body in enumerate(chunk)
             ],
         )

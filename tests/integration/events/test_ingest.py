@@ -145,3 +145,11 @@ def test_an_event_may_name_the_contact_by_phone_in_any_common_spelling(aws) -> N
 def test_odd_bodies_get_400_never_a_server_error(api, body) -> None:
     status, answer = _post(api, body, _key())
     assert status == 400 and answer["error"] and answer["message"]
+
+
+def test_the_request_correlation_id_travels_with_the_queued_event(api) -> None:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {_key()}", "X-Correlation-Id": "req-42"}
+    assert api.http.post("/v1/events", headers=headers, body=json.dumps(ORDER).encode()).status_code == 202
+    sqs = wiring.client("sqs")
+    [message] = sqs.receive_message(QueueUrl=wiring.queues().url("events"), MessageAttributeNames=["All"])["Messages"]
+    assert message["MessageAttributes"]["correlation_id"]["StringValue"] == "req-42"
