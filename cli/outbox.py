@@ -15,6 +15,7 @@ import email
 import email.policy
 import html
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -204,6 +205,12 @@ def _action(route: str, body: bytes) -> tuple[int, str, bytes]:
     return 200, "text/html; charset=utf-8", page.encode()
 
 
+def _linked(text: str) -> str:
+    """The text escaped, with its links clickable (a DOI link is what a developer wants to follow)."""
+    escaped = html.escape(text)
+    return re.sub(r"https?://[^\s<&]+(?:&amp;[^\s<&]+)*", lambda m: f"<a href='{m.group(0)}'>{m.group(0)}</a>", escaped)
+
+
 def _buttons(action: str, fields: dict[str, str], labels: Sequence[tuple[str, str]]) -> str:
     hidden = "".join(f"<input type=hidden name={k} value='{html.escape(v, quote=True)}'>" for k, v in fields.items())
     return "".join(
@@ -216,7 +223,8 @@ def _buttons(action: str, fields: dict[str, str], labels: Sequence[tuple[str, st
 def _page() -> bytes:
     rows = "".join(
         f"<tr><td>{html.escape(m.message_id)}</td><td>{html.escape(', '.join(m.to))}</td>"
-        f"<td>{html.escape(m.subject)}</td><td><pre>{html.escape(m.text[:2000])}</pre></td>"
+        f"<td>{html.escape(m.subject)}</td><td><pre style='white-space:pre-wrap;word-break:break-all'>"
+        f"{_linked(m.text[:2000])}</pre></td>"
         f"<td>{_buttons('feedback', {'message_id': m.message_id}, [('kind', k) for k in FEEDBACK_KINDS])}</td></tr>"
         for m in reversed(sent_mail())
     )
