@@ -1,4 +1,4 @@
-"""Admin routes: data-subject requests (export everything held about a contact, or erase it) and chain stats."""
+"""Admin routes: find a contact and read their card, data-subject requests (export, erase), chain stats."""
 
 from __future__ import annotations
 
@@ -19,6 +19,23 @@ def _point(principal: Principal) -> str | None:
     """The point a caller is limited to; None for a service manager. A point manager without a point sees
     nothing (no contact has the empty point)."""
     return (principal.point_id or "") if principal.role == POINT_MANAGER else None
+
+
+@blueprint.route("/v1/admin/contacts", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def find_contacts(principal: Principal) -> Any:
+    from chalicelib.services.contact_search import search
+
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
+    return json_response(search(wiring.contacts(), query, _point(principal)))
+
+
+@blueprint.route("/v1/admin/contacts/{contact_id}", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def contact_card(contact_id: str, principal: Principal) -> Any:
+    # The card a support agent reads is everything held: profile, consents with their proof, every touch with
+    # its decision and reason, the chains. The same view as the data-subject export.
+    return json_response(wiring.erasure().export(contact_id, _point(principal)))
 
 
 @blueprint.route("/v1/admin/contacts/{contact_id}/export", methods=["GET"], authorizer=bearer_key)

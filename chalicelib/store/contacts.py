@@ -172,6 +172,10 @@ class ContactRepository:
         except DoesNotExist:
             return None
 
+    def by_point(self, point_id: str, limit: int) -> list[Contact]:
+        """The point's contacts (the sparse point index), up to `limit`."""
+        return [_contact(row) for row in ContactModel.point_index.query(point_id, limit=limit)]
+
     def current_consents(self, contact_id: str) -> ConsentState | None:
         contact = self.get(contact_id)
         if contact is None or contact.status == "erased":
