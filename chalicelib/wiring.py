@@ -202,7 +202,7 @@ def double_opt_in() -> DoubleOptIn:
     from chalicelib.store.suppressions import SuppressionRepository
 
     return DoubleOptIn(contacts(), SuppressionRepository(), enrollments(), strategy(), token_keys(), links(),
-                       outbound(), clock(), on_confirmed=event_worker().on_confirmed)
+                       outbound(), clock(), touches(), on_confirmed=event_worker().on_confirmed)
 
 
 @cache

@@ -23,12 +23,13 @@ from chalicelib.domain.chains import ContactEvent, react
 from chalicelib.domain.model import Strategy
 from chalicelib.domain.rules import ContactView, decide_doi
 from chalicelib.services.consent import DATA_PROCESSING, Origin, event, proof_of, record, split_key, text_locale
-from chalicelib.services.outbound import Envelope, Outbound, Recipient
+from chalicelib.services.outbound import Envelope, Outbound, Recipient, Sent
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.services.tokens import DOI, ExpiredToken, InvalidToken, Links, TokenKeys, verify
 from chalicelib.store.contacts import ConsentRecord, Contact, ContactRepository, identity_key
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.suppressions import SuppressionRepository, address_key
+from chalicelib.store.touches import TouchRecord, TouchRepository
 
 SIGNUP_CONFIRMED = "signup_confirmed"
 CHANNELS = ("email", "sms")
@@ -76,6 +77,7 @@ class DoubleOptIn:
     links: Links
     outbound: Outbound
     clock: Clock
+    touches: TouchRepository
     # A confirmation is a sign of life: the lifecycle timers (stop list, birthday) start from it.
     on_confirmed: Callable[[str, datetime], object] = lambda contact_id, now: None
 
@@ -103,17 +105,32 @@ class DoubleOptIn:
             after = [x for x in before if now.timestamp() - x < horizon.total_seconds()] + [now.timestamp()]
             if self.contacts.replace_doi_sends(key, before, after):
                 break
+        # Like every outbound touch, the DOI message is on the contact's touches (the identity slot above is
+        # what keeps it to one send; the row makes it visible and lets provider feedback find it).
+        occasion = self.strategy.occasions[self.strategy.doi.occasion]
+        request_id = contact.pending_request
+        touch = TouchRecord(
+            contact.contact_id, f"doi#{request_id}#{len(before)}", f"doi-{request_id}-{len(before)}", job.channel,
+            occasion.id, occasion.category, "reserved", now, decision="send", reason="double_opt_in",
+            rule="consent",
+        )
+        self.touches.reserve(touch)
         try:
-            self._deliver(contact, job.channel, contact.pending_request, len(before), now)
-        except (RetryableSendError, CircuitOpenError):
+            sent = self._deliver(contact, job.channel, request_id, touch.touch_id, now)
+        except (RetryableSendError, CircuitOpenError) as exc:
             # Nothing reached the provider: give the slot back so the retry may use it.
             self.contacts.replace_doi_sends(key, after, [x for x in after if x != now.timestamp()])
+            self.touches.mark(contact.contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")
             raise
         except (PermanentSendError, TemplateRenderError) as exc:
-            return f"failed:{getattr(exc, 'code', 'template')}"
+            code = getattr(exc, "code", "template")
+            self.touches.mark(contact.contact_id, touch.touch_key, "failed", now, error=f"{code}: {exc}")
+            return f"failed:{code}"
+        self.touches.mark(contact.contact_id, touch.touch_key, "sent", now,
+                          provider_message_id=sent.provider_message_id, cost=float(sent.cost))
         return "sent"
 
-    def _deliver(self, contact: Contact, channel: str, request_id: str, sequence: int, now: datetime) -> None:
+    def _deliver(self, contact: Contact, channel: str, request_id: str, touch_id: str, now: datetime) -> Sent:
         url = self.links.confirm_url(contact.contact_id, request_id, now + self.strategy.doi.token_ttl)
         occasion = self.strategy.occasions[self.strategy.doi.occasion]
         recipient = Recipient(
@@ -122,8 +139,8 @@ class DoubleOptIn:
         )
         category = occasion.category
         purpose = self.strategy.categories[category].purpose
-        envelope = Envelope(f"doi-{request_id}-{sequence}", None, None, category, purpose, None)
-        self.outbound.send(channel, occasion, recipient, envelope, {"confirm_url": url}, now)
+        envelope = Envelope(touch_id, None, None, category, purpose, None)
+        return self.outbound.send(channel, occasion, recipient, envelope, {"confirm_url": url}, now)
 
     def confirm(self, raw_token: str | None, origin: Origin) -> Confirmation:
         now = self.clock.now()

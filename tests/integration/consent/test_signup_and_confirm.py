@@ -253,3 +253,12 @@ def test_confirming_arms_the_stop_list_and_birthday_timers(api, clock) -> None:
     birthday = timers.get(contact_id, "timer:birthday")
     assert birthday is not None and birthday.event == "birthday"
     assert birthday.due_at.isoformat() == "2027-05-17T07:00:00+00:00"  # 10:00 in Moscow
+
+
+def test_the_doi_message_is_a_touch_on_the_contact_with_its_provider_id(api, clock) -> None:
+    post_signup(api, signup(phone=None))
+    run_doi_worker()
+    [mail] = sent_mail()
+    [touch] = wiring.touches().for_contact(contact_id_of("anna@example.com"))
+    assert (touch.occasion_id, touch.status, touch.reason) == ("doi", "sent", "double_opt_in")
+    assert touch.provider_message_id == mail.message_id
