@@ -209,7 +209,7 @@ def double_opt_in() -> DoubleOptIn:
 def preference_centre() -> PreferenceCentre:
     from chalicelib.services.preferences import PreferenceCentre
 
-    return PreferenceCentre(contacts(), enrollments(), strategy(), token_keys(), links(), clock())
+    return PreferenceCentre(contacts(), chain_events(), strategy(), token_keys(), links(), clock())
 
 
 @cache

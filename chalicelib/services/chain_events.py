@@ -45,12 +45,13 @@ class ChainEvents:
 
     def apply(
         self, contact_id: str, event_type: str, occurred_at: datetime, now: datetime,
-        properties: Mapping[str, object] | None = None,
+        properties: Mapping[str, object] | None = None, *, keep_claims: bool = True,
     ) -> list[str]:
         """Applies the event to the contact's enrolments; returns the chains it changed or started.
 
         Idempotent for a repeated event: flags and exits are set once, and re-entry rules keep a running
-        chain from starting twice. Concurrent writers are retried on a fresh read.
+        chain from starting twice. Concurrent writers are retried on a fresh read. A step in flight keeps its
+        claim unless `keep_claims` is off (a consent withdrawal takes it, so the queued step is ignored).
         """
         snapshot = self.snapshots(contact_id)
         if snapshot is None or snapshot.status == "erased":
@@ -65,7 +66,7 @@ class ChainEvents:
                     before = stored.get(state.chain_id)
                     entered = before is None or before.state.entered_at != state.entered_at
                     context = chain_context(event_type, event.properties) if entered else None
-                    self.enrollments.save(state, before, now, keep_claim=True, context=context)
+                    self.enrollments.save(state, before, now, keep_claim=keep_claims, context=context)
             except EnrollmentConflict:
                 if attempt == ATTEMPTS - 1:
                     raise

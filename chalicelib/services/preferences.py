@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.clock import Clock
-from chalicelib.domain.chains import CONSENT_CHANGED, ContactEvent, react
+from chalicelib.domain.chains import CONSENT_CHANGED
 from chalicelib.domain.model import Strategy
+from chalicelib.services.chain_events import ChainEvents
 from chalicelib.services.consent import (
     DATA_PROCESSING,
     Origin,
@@ -28,11 +29,9 @@ from chalicelib.services.consent import (
     split_key,
     text_locale,
 )
-from chalicelib.services.doi import contact_view
 from chalicelib.services.errors import ClientError
 from chalicelib.services.tokens import PREFERENCES, UNSUBSCRIBE, InvalidToken, Links, Token, TokenKeys, verify
 from chalicelib.store.contacts import ConsentRecord, Contact, ContactChanged, ContactRepository
-from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.ledger import ConsentEvent
 
 _ATTEMPTS = 5
@@ -59,7 +58,7 @@ class PreferencesView:
 @dataclass
 class PreferenceCentre:
     contacts: ContactRepository
-    enrollments: EnrollmentRepository
+    chain_events: ChainEvents
     strategy: Strategy
     keys: TokenKeys
     links: Links
@@ -181,18 +180,7 @@ class PreferenceCentre:
 
     def _settle_chains(self, contact: Contact, now: datetime) -> None:
         """Pauses or exits running chains the contact can no longer be reached by; resumes paused ones."""
-        for _ in range(_ATTEMPTS):
-            stored = self.enrollments.for_contact(contact.contact_id)
-            changed = react(self.strategy, ContactEvent(CONSENT_CHANGED, now), contact_view(contact, contact.consents),
-                            {chain: s.state for chain, s in stored.items()}, now)
-            try:
-                for state in changed:
-                    self.enrollments.save(state, stored.get(state.chain_id), now)
-            except EnrollmentConflict:
-                continue  # a step or the tick wrote meanwhile: decide again on what is there now
-            return
-        raise RuntimeError("enrolments kept changing while consent was withdrawn")
-
+        self.chain_events.apply(contact.contact_id, CONSENT_CHANGED, now, now, keep_claims=False)
 
 def _from(origin: Origin, source: str) -> Origin:
     return Origin(source, origin.ip, origin.user_agent)
