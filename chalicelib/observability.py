@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_lambda_powertools.logging import Logger
@@ -69,6 +69,16 @@ def correlation_id(event: Any) -> str:
         carried = attributes.get("correlation_id", {}).get("stringValue")
         return str(carried or records[0].get("messageId", uuid.uuid4()))
     return str(raw.get("id") or uuid.uuid4())
+
+
+def record_bodies(event: Any) -> Iterator[str]:
+    """The bodies of an SQS event, each yielded under its own record's correlation id (batch-mates may come
+    from different requests); what a record's processing logs or enqueues carries that id on."""
+    for record in event:
+        raw = record.to_dict()
+        carried = (raw.get("messageAttributes") or {}).get("correlation_id", {}).get("stringValue")
+        logger.append_keys(correlation_id=str(carried or raw.get("messageId", "")))
+        yield record.body
 
 
 def _observe(event: Any, get_response: Callable[[Any], Any]) -> Any:

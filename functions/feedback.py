@@ -9,7 +9,7 @@ from chalice import Blueprint
 from chalice.app import SQSEvent
 
 from chalicelib import wiring
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import logger, metrics, record_bodies
 from chalicelib.services.records import Outcome, json_object, run_records
 from chalicelib.settings import get_settings
 
@@ -46,7 +46,7 @@ def _summary(outcome: Outcome) -> dict[str, int]:
 
 @blueprint.on_sqs_message(queue=get_settings().queue(FEEDBACK), batch_size=10)
 def on_feedback(event: SQSEvent) -> dict[str, int]:
-    outcome = run_records((r.body for r in event), FEEDBACK, handle_feedback, wiring.queues(), logger.warning,
+    outcome = run_records(record_bodies(event), FEEDBACK, handle_feedback, wiring.queues(), logger.warning,
                           parse=json_object)
     metrics.add_metric(name="FeedbackRecordsDone", unit="Count", value=outcome.done)
     return _summary(outcome)
@@ -54,7 +54,7 @@ def on_feedback(event: SQSEvent) -> dict[str, int]:
 
 @blueprint.on_sqs_message(queue=get_settings().queue(SMS_INBOUND), batch_size=10)
 def on_sms_inbound(event: SQSEvent) -> dict[str, int]:
-    outcome = run_records((r.body for r in event), SMS_INBOUND, handle_inbound_sms, wiring.queues(),
+    outcome = run_records(record_bodies(event), SMS_INBOUND, handle_inbound_sms, wiring.queues(),
                           logger.warning, parse=json_object)
     metrics.add_metric(name="InboundSmsRecordsDone", unit="Count", value=outcome.done)
     return _summary(outcome)

@@ -9,7 +9,7 @@ from chalice import Blueprint
 from chalice.app import SQSEvent
 
 from chalicelib import wiring
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import logger, metrics, record_bodies
 from chalicelib.services.records import PermanentRecordError, run_records
 from chalicelib.settings import get_settings
 
@@ -49,7 +49,7 @@ def route_step(body: dict[str, Any]) -> None:
 
 @blueprint.on_sqs_message(queue=get_settings().queue(STEPS), batch_size=10)
 def on_step(event: SQSEvent) -> dict[str, int]:
-    outcome = run_records((record.body for record in event), STEPS, route_step, wiring.queues(), logger.warning)
+    outcome = run_records(record_bodies(event), STEPS, route_step, wiring.queues(), logger.warning)
     metrics.add_metric(name="StepRecordsDone", unit="Count", value=outcome.done)
     return {"done": outcome.done, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered}
 
@@ -63,5 +63,5 @@ def apply_event(body: dict[str, Any]) -> None:
 
 @blueprint.on_sqs_message(queue=get_settings().queue(EVENTS), batch_size=10)
 def on_event(event: SQSEvent) -> dict[str, int]:
-    outcome = run_records((record.body for record in event), EVENTS, apply_event, wiring.queues(), logger.warning)
+    outcome = run_records(record_bodies(event), EVENTS, apply_event, wiring.queues(), logger.warning)
     return {"done": outcome.done, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered}

@@ -28,21 +28,26 @@ def test_keys_create_refuses_a_point_manager_without_a_point(aws, capsys) -> Non
     assert "needs --point" in capsys.readouterr().err
 
 
-def test_queue_handlers_log_json_lines_with_the_record_correlation_id(aws) -> None:
-    body = json.dumps({"kind": "event", "event": {
-        "type": "site_visit", "id": "v-1", "contact": {"email": "nobody@example.com"},
-        "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {}}, "attempt": 0})
+def test_queue_handlers_log_each_record_under_its_own_correlation_id(aws) -> None:
+    def body(n: int) -> str:
+        return json.dumps({"kind": "event", "event": {
+            "type": "site_visit", "id": f"v-{n}", "contact": {"email": "nobody@example.com"},
+            "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {}}, "attempt": 0})
+
     stream = io.StringIO()
     # The Powertools handler keeps the stdout it found at import; read its lines from a stream of our own.
     previous = logger.registered_handler.setStream(stream)
     try:
         with Client(app, stage_name="test") as client:
-            event = client.events.generate_sqs_event(queue_name="test-events", message_bodies=[body])
+            event = client.events.generate_sqs_event(queue_name="test-events", message_bodies=[body(1), body(2)])
+            carried = {"correlation_id": {"stringValue": "req-1", "dataType": "String"}}
+            event["Records"][0]["messageAttributes"] = carried
+            event["Records"][1]["messageId"] = "record-2"
             client.lambda_.invoke("on_event", event)
     finally:
         logger.registered_handler.setStream(previous)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     logged = [line for line in lines if line.get("message") == "event"]
-    assert logged and logged[0]["status"] == "unmatched"
-    assert logged[0]["correlation_id"] == event["Records"][0]["messageId"]
+    assert [line["status"] for line in logged] == ["unmatched", "unmatched"]
+    assert [line["correlation_id"] for line in logged] == ["req-1", "record-2"]
     assert "nobody@example.com" not in json.dumps(lines)
