@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,12 +27,18 @@ class TickResult:
     more_waiting: bool
 
 
-def tick(work: DueWork, steps: StepQueue, shards: int, now: datetime, budget: int = 500) -> TickResult:
-    """Claims at most `budget` items per shard; anything beyond waits for the next tick, still due."""
+def tick(
+    work: DueWork, steps: StepQueue, shards: int, now: datetime, budget: int = 500,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> TickResult:
+    """Claims at most `budget` items per shard, and stops between shards when `out_of_time` says so; anything
+    left waits for the next tick, still due."""
     now_epoch = int(now.timestamp())
     claimed = lost = 0
     more = False
     for shard in range(shards):
+        if out_of_time():
+            return TickResult(claimed=claimed, lost_races=lost, more_waiting=True)
         messages = []
         seen = 0
         for item in work.due(shard, now_epoch, budget + 1):

@@ -264,3 +264,34 @@ def test_when_two_chains_compete_for_one_slot_the_higher_priority_goes_first(aws
     assert (birthday.decision, birthday.touch_status) == ("send", "sent")
     assert len(sent_mail()) == 1
     assert wiring.enrollments().get("c-1", "welcome").state.due_at == NOW + timedelta(hours=4)
+
+
+def test_the_tick_stops_between_shards_when_the_invocation_runs_out_of_time(aws) -> None:
+    for n in range(3):
+        _contact(f"c-{n}")
+        _enrol(f"c-{n}")
+
+    class Capture:
+        def send_many(self, queue: str, bodies) -> int:
+            return len(list(bodies))
+
+    result = tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, NOW, out_of_time=lambda: True)
+    assert (result.claimed, result.more_waiting) == (0, True)
+    assert len(_due_messages(FixedClock(NOW))) == 3  # all still due for the next tick
+
+
+def test_the_scheduled_tick_handler_queues_due_steps(aws) -> None:
+    from chalice.test import Client
+
+    from app import app
+
+    _contact()
+    a_minute_ago = datetime.now(UTC) - timedelta(minutes=1)  # the handler reads the system clock
+    wiring.enrollments().save(start(wiring.strategy().chains["welcome"], None, "c-1", a_minute_ago), None, NOW)
+    with Client(app, stage_name="test") as client:
+        answer = client.lambda_.invoke("tick", client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+    assert answer.payload["claimed"] >= 1
+    sqs = wiring.client("sqs")
+    messages = sqs.receive_message(QueueUrl=wiring.queues().url("steps"), MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["contact_id"] for m in messages] == ["c-1"]
