@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.domain.lifecycle import Timer
-from chalicelib.store.enrollments import EnrollmentConflict, shard_of
+from chalicelib.store.enrollments import shard_of
 from chalicelib.store.models import EnrollmentModel
 
 PREFIX = "timer:"
@@ -44,28 +44,20 @@ class TimerRepository:
         self.shards = shards
 
     def arm(self, contact_id: str, timer: Timer, now: datetime) -> bool:
-        """Stores the timer unless this occurrence is already stored (pending or fired)."""
-        chain_id = timer_id(timer)
-        try:
-            existing = EnrollmentModel.get(contact_id, chain_id, consistent_read=True)
-        except DoesNotExist:
-            existing = None
-        if existing is not None and existing.timer_key == timer.key:
-            return False
+        """Stores the timer unless this occurrence is already stored (pending or fired): one conditional write.
+
+        A new occurrence replaces the old one, even one being fired: that step then finds its claim gone."""
         row = EnrollmentModel(
-            contact_id, chain_id, step=0, status="running", entered_at=now, step_started_at=now,
+            contact_id, timer_id(timer), step=0, status="running", entered_at=now, step_started_at=now,
             due_shard=shard_of(contact_id, self.shards), due_at=int(timer.due_at.timestamp()),
             timer_key=timer.key, timer_event=timer.event, timer_properties=dict(timer.properties),
-            revision=int(existing.revision or 0) + 1 if existing else 1, updated_at=now,
-        )
-        condition = (
-            EnrollmentModel.revision == existing.revision if existing else EnrollmentModel.chain_id.does_not_exist()
+            revision=1, updated_at=now,
         )
         try:
-            row.save(condition=condition)
+            row.save(condition=EnrollmentModel.timer_key.does_not_exist() | (EnrollmentModel.timer_key != timer.key))
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise EnrollmentConflict(f"{contact_id}/{chain_id} changed meanwhile") from exc
+                return False
             raise
         return True
 
