@@ -118,7 +118,7 @@ class Dispatcher:
                     continue
                 try:
                     handler(sqs_event(arn, messages), LambdaContext())
-                except Exception:
+                except Exception:  # as in Lambda: a failed batch returns to the queue
                     traceback.print_exc()
                     for m in messages:
                         sqs.change_message_visibility(
@@ -140,7 +140,7 @@ class Dispatcher:
             while not self.stopping.wait(interval):
                 try:
                     handler(scheduled_event(rule), LambdaContext())
-                except Exception:
+                except Exception:  # as in AWS: a failed tick is made up by the next one
                     traceback.print_exc()
 
         return loop

@@ -257,7 +257,7 @@ def missing_resources(stack: Stack) -> list[str]:
         props = resolve(stack, resource.get("Properties", {}))
         try:
             found = _exists(stack, kind, props)
-        except Exception:
+        except Exception:  # any lookup error means the resource is not there
             found = False
         if not found:
             missing.append(f"{logical} ({kind})")

@@ -54,7 +54,7 @@ def run_records(
             body = read(raw)
             handle(body)
             outcome.done += 1
-        except Exception as exc:
+        except Exception as exc:  # one record's failure, whatever it is, must not fail its batch-mates
             try:
                 _route_failure(raw, exc, queue, requeue, outcome)
             except Exception as requeue_exc:
