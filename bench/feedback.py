@@ -41,22 +41,11 @@ import boto3  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from tests.integration.helpers import ProviderCalls, due_messages  # noqa: E402
+
 ROUNDS = 60
 GOAL = 10.0
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)  # Wednesday 10:00 in Moscow
-
-
-class Calls:
-    def __init__(self, *clients: Any) -> None:
-        self.names: list[str] = []
-        for client in clients:
-            client.meta.events.register("before-call.*.*", self._count)
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.names.append(model.name)
-
-    def sends(self) -> int:
-        return sum(1 for n in self.names if n in ("SendEmail", "Publish"))
 
 
 def _fresh_stack() -> None:
@@ -99,7 +88,7 @@ def scenario_throttled_then_retried() -> tuple[int, int, int]:
     clock = FixedClock(NOW)
     worker = _worker(clock)
     ses = worker.outbound.email._client
-    calls = Calls(ses)
+    calls = ProviderCalls(ses)
     with Stubber(ses) as stub:
         stub.add_client_error("send_email", "TooManyRequestsException", http_status_code=429)
         with contextlib.suppress(SendHeld):
@@ -122,7 +111,7 @@ def scenario_sending_paused() -> tuple[int, int, int]:
     clock = FixedClock(NOW)
     worker = _worker(clock)
     ses = worker.outbound.email._client
-    calls = Calls(ses)
+    calls = ProviderCalls(ses)
     with Stubber(ses) as stub:
         stub.add_client_error("send_email", "SendingPausedException", http_status_code=400)
         for body in _due(clock):
@@ -143,7 +132,7 @@ def scenario_render_failure_in_a_batch() -> tuple[int, int, int]:
     enrol("c-2", "activation", at=NOW - timedelta(days=14))
     clock = FixedClock(NOW)
     worker = _worker(clock, broken_occasion="activation-survey")
-    calls = Calls(worker.outbound.email._client)
+    calls = ProviderCalls(worker.outbound.email._client)
 
     class Requeue:
         def send(self, queue: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
@@ -161,7 +150,7 @@ def scenario_redelivered_step() -> tuple[int, int, int]:
     enrol("c-1")
     clock = FixedClock(NOW)
     worker = _worker(clock)
-    calls = Calls(worker.outbound.email._client)
+    calls = ProviderCalls(worker.outbound.email._client)
     [body] = _due(clock)
     worker.handle(body)
     worker.handle(body)
@@ -175,7 +164,7 @@ def scenario_stop_delivered_twice() -> tuple[int, int, int]:
     from tests.integration.feedback.conftest import add_contact, drain
 
     add_contact("c-1", phone="+79161234567")
-    calls = Calls(wiring.outbound().sms._client)
+    calls = ProviderCalls(wiring.outbound().sms._client)
     for _ in range(2):
         publish_sms_reply("+79161234567", "STOP", message_id="in-1")
     drain("sms-inbound", feedback.on_sms_inbound)
@@ -190,7 +179,7 @@ def scenario_bounce_delivered_twice() -> tuple[int, int, int]:
 
     add_contact("c-1")
     mail = send_welcome("c-1")
-    calls = Calls(wiring.outbound().email._client, wiring.outbound().sms._client)
+    calls = ProviderCalls(wiring.outbound().email._client, wiring.outbound().sms._client)
     for _ in range(2):
         publish_feedback("bounce-permanent", mail.message_id, at=NOW, feedback_id="fb-1")
     drain("feedback", feedback.on_feedback)
@@ -198,18 +187,7 @@ def scenario_bounce_delivered_twice() -> tuple[int, int, int]:
 
 
 def _due(clock: Any) -> list[dict[str, Any]]:
-    from chalicelib import wiring
-    from chalicelib.services.tick import tick
-
-    bodies: list[dict[str, Any]] = []
-
-    class Capture:
-        def send_many(self, queue: str, found: Any) -> int:
-            bodies.extend(found)
-            return len(bodies)
-
-    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
-    return sorted(bodies, key=lambda b: b["contact_id"])
+    return due_messages(clock.now())
 
 
 def measure_event_cost() -> tuple[float, float]:

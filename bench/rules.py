@@ -91,10 +91,10 @@ def step_worker_share(steps: int = 60) -> float:
     from chalicelib.domain.chains import start
     from chalicelib.services import steps as step_module
     from chalicelib.services.steps import StepWorker
-    from chalicelib.services.tick import tick
     from chalicelib.store.models import ContactModel
     from chalicelib.store.snapshots import load_snapshot, suppress_contact
     from cli import provision
+    from tests.integration.helpers import due_messages
 
     spent = [0.0]
     real_decide = step_module.decide
@@ -115,14 +115,7 @@ def step_worker_share(steps: int = 60) -> float:
                          created_at=NOW, consents={"email:marketing": {"state": "granted"},
                                                    "any:data_processing": {"state": "granted"}}).save()
             wiring.enrollments().save(start(strategy.chains["welcome"], None, f"c-{n}", NOW), None, NOW)
-        messages: list[dict[str, object]] = []
-
-        class Capture:
-            def send_many(self, queue: str, bodies: object) -> int:
-                messages.extend(bodies)  # type: ignore[arg-type]
-                return len(messages)
-
-        tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, NOW, budget=steps)
+        messages = due_messages(NOW, budget=steps)
         links = {"unsubscribe_url": "https://example.com/u", "preferences_url": "https://example.com/p"}
         worker = StepWorker(
             strategy=strategy, enrollments=wiring.enrollments(), touches=wiring.touches(), snapshots=load_snapshot,

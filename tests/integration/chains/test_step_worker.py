@@ -17,6 +17,7 @@ from chalicelib.store.enrollments import LEASE, EnrollmentRepository
 from chalicelib.store.models import ContactModel, SuppressionModel, TouchModel
 from chalicelib.store.snapshots import load_snapshot, suppress_contact
 from cli.outbox import sent_mail
+from tests.integration.helpers import CapturedSteps, due_messages
 
 # A Wednesday, 10:00 in Moscow: inside every channel's allowed hours.
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
@@ -49,15 +50,7 @@ def _enrol(contact_id: str = "c-1", chain_id: str = "welcome") -> None:
 
 
 def _due_messages(clock: FixedClock) -> list[dict]:
-    sent: list[dict] = []
-
-    class Capture:
-        def send_many(self, queue: str, bodies) -> int:
-            sent.extend(bodies)
-            return len(sent)
-
-    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
-    return sent
+    return due_messages(clock.now())
 
 
 def test_a_due_welcome_step_sends_one_email_and_schedules_the_next_in_two_days(aws) -> None:
@@ -181,18 +174,12 @@ def test_the_tick_leaves_work_beyond_its_budget_for_the_next_tick(aws) -> None:
     for n in range(5):
         _contact(f"c-{n}")
         one_shard.save(start(wiring.strategy().chains["welcome"], None, f"c-{n}", NOW), None, NOW)
-    sent: list[dict] = []
-
-    class Capture:
-        def send_many(self, queue: str, bodies) -> int:
-            sent.extend(bodies)
-            return len(bodies)
-
-    result = tick(one_shard, Capture(), 1, NOW, budget=3)
+    captured = CapturedSteps()
+    result = tick(one_shard, captured, 1, NOW, budget=3)
     assert (result.claimed, result.more_waiting) == (3, True)
-    result = tick(one_shard, Capture(), 1, NOW, budget=3)
+    result = tick(one_shard, captured, 1, NOW, budget=3)
     assert (result.claimed, result.more_waiting) == (2, False)
-    assert len({(m["contact_id"], m["chain_id"]) for m in sent}) == 5
+    assert len({(m["contact_id"], m["chain_id"]) for m in captured.messages}) == 5
 
 
 def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_later(aws) -> None:
@@ -270,12 +257,7 @@ def test_the_tick_stops_between_shards_when_the_invocation_runs_out_of_time(aws)
     for n in range(3):
         _contact(f"c-{n}")
         _enrol(f"c-{n}")
-
-    class Capture:
-        def send_many(self, queue: str, bodies) -> int:
-            return len(list(bodies))
-
-    result = tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, NOW, out_of_time=lambda: True)
+    result = tick(wiring.enrollments(), CapturedSteps(), wiring.enrollments().shards, NOW, out_of_time=lambda: True)
     assert (result.claimed, result.more_waiting) == (0, True)
     assert len(_due_messages(FixedClock(NOW))) == 3  # all still due for the next tick
 

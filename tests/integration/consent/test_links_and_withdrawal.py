@@ -10,11 +10,11 @@ import json
 import pytest
 
 from chalicelib import wiring
-from chalicelib.services.tick import tick
 from chalicelib.store.ledger import LedgerRepository
 from chalicelib.store.suppressions import SuppressionRepository
 from cli.outbox import sent_mail
 from tests.integration.consent.conftest import contact_id_of, link_in, path_of, post_signup, run_doi_worker, signup
+from tests.integration.helpers import due_messages
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 MULTIPART = {"Content-Type": "multipart/form-data; boundary=b0undary"}
@@ -171,14 +171,7 @@ def test_links_signed_before_a_key_rotation_still_work_after_it(api, clock, aws)
 def test_a_step_queued_before_an_unsubscribe_never_sends(api, clock) -> None:
     contact_id = _confirmed(api, phone=None)
     mails_before = len(sent_mail())
-    claimed: list[dict] = []
-
-    class Capture:
-        def send_many(self, queue: str, bodies) -> int:
-            claimed.extend(bodies)
-            return len(claimed)
-
-    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
+    claimed = due_messages(clock.now())
     welcome = [m for m in claimed if m["chain_id"] == "welcome"]
     assert welcome, "the welcome step is due and claimed"
     api.http.post(path_of(wiring.links().unsubscribe_url(contact_id)), headers=FORM, body="List-Unsubscribe=One-Click")

@@ -17,11 +17,11 @@ from chalicelib import wiring
 from chalicelib.clock import FixedClock
 from chalicelib.domain.chains import start
 from chalicelib.services.steps import StepOutcome, StepWorker
-from chalicelib.services.tick import tick
 from chalicelib.services.tokens import Links
 from chalicelib.store.models import ContactModel, IdentityModel
 from cli.dispatcher import sqs_event
 from cli.outbox import CapturedMail, sent_mail
+from tests.integration.helpers import due_messages
 
 # A Wednesday, 10:00 in Moscow: inside every channel's allowed hours.
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
@@ -60,16 +60,8 @@ def enrol(contact_id: str, chain_id: str = "welcome", at: datetime = NOW) -> Non
 
 
 def run_due_steps(clock: FixedClock, step_worker: StepWorker | None = None) -> list[StepOutcome | None]:
-    messages: list[dict[str, Any]] = []
-
-    class Capture:
-        def send_many(self, queue: str, bodies: Any) -> int:
-            messages.extend(bodies)
-            return len(messages)
-
-    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
     step_worker = step_worker or worker(clock)
-    return [step_worker.handle(message) for message in messages]
+    return [step_worker.handle(message) for message in due_messages(clock.now())]
 
 
 def send_welcome(contact_id: str) -> CapturedMail:
@@ -98,20 +90,6 @@ def drain(queue: str, handler: Callable[[dict[str, Any], Any], Any]) -> list[Any
         sqs.delete_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
         ])
-
-
-class ProviderCalls:
-    """Counts the provider calls a boto3 client makes (sent or refused), by operation."""
-
-    def __init__(self, client: Any) -> None:
-        self.calls: list[str] = []
-        client.meta.events.register("before-call.*.*", self._count)
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls.append(model.name)
-
-    def count(self, operation: str) -> int:
-        return self.calls.count(operation)
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from chalicelib import wiring
 from chalicelib.store.models import ConsentEventModel, ContactModel, SuppressionModel
 from chalicelib.store.touches import TouchRecord
 from cli.outbox import publish_sms_reply, sent_sms
-from tests.integration.feedback.conftest import NOW, ProviderCalls, add_contact, drain
+from tests.integration.feedback.conftest import NOW, add_contact, drain
+from tests.integration.helpers import ProviderCalls
 
 KEYWORDS = ("STOP", " stop ", "СТОП", "Отписка", "UNSUBSCRIBE", "quit", "Cancel", "END", "OPTOUT", "opt-out.")
 

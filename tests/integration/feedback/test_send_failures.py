@@ -13,22 +13,10 @@ from chalicelib import wiring
 from chalicelib.clock import FixedClock
 from chalicelib.services.records import run_records
 from chalicelib.services.steps import SendHeld
-from chalicelib.services.tick import tick
 from chalicelib.services.tokens import Links
 from cli.outbox import sent_mail
-from tests.integration.feedback.conftest import NOW, ProviderCalls, add_contact, enrol, worker
-
-
-def _due_bodies(clock: FixedClock) -> list[dict]:
-    bodies: list[dict] = []
-
-    class Capture:
-        def send_many(self, queue: str, found) -> int:
-            bodies.extend(found)
-            return len(bodies)
-
-    tick(wiring.enrollments(), Capture(), wiring.enrollments().shards, clock.now())
-    return sorted(bodies, key=lambda b: b["contact_id"])
+from tests.integration.feedback.conftest import NOW, add_contact, enrol, worker
+from tests.integration.helpers import ProviderCalls, due_messages
 
 
 class Requeued:
@@ -47,7 +35,7 @@ def test_sending_paused_opens_the_circuit_and_the_next_step_makes_no_provider_ca
     step_worker = worker(clock)
     ses = step_worker.outbound.email._client
     calls = ProviderCalls(ses)
-    first, second = _due_bodies(clock)
+    first, second = due_messages(clock.now())
     with Stubber(ses) as stub:
         stub.add_client_error("send_email", "SendingPausedException", http_status_code=400)
         with pytest.raises(SendHeld):
@@ -72,7 +60,7 @@ def test_paused_sends_are_retried_later_by_the_queue_not_by_botocore(aws) -> Non
     requeue = Requeued()
     with Stubber(ses) as stub:
         stub.add_client_error("send_email", "SendingPausedException", http_status_code=400)
-        outcome = run_records([json.dumps(b) for b in _due_bodies(clock)], "steps", step_worker.handle, requeue,
+        outcome = run_records([json.dumps(b) for b in due_messages(clock.now())], "steps", step_worker.handle, requeue,
                               lambda *a, **k: None)
 
     assert (outcome.retried, outcome.dead_lettered, calls.count("SendEmail")) == (1, 0, 1)
@@ -99,7 +87,7 @@ def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_
         **strategy.occasions, "activation-survey": dataclasses.replace(survey, templates=broken)})
     step_worker = dataclasses.replace(worker(clock), links=links.for_contact, strategy=strategy)
     calls = ProviderCalls(step_worker.outbound.email._client)
-    bodies = _due_bodies(clock)
+    bodies = due_messages(clock.now())
     assert [b["chain_id"] for b in bodies] == ["welcome", "activation", "welcome"]  # one batch of three
     outcome = run_records([json.dumps(b) for b in bodies], "steps", step_worker.handle, Requeued(),
                           lambda *a, **k: None)

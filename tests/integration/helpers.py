@@ -1,0 +1,48 @@
+"""Helpers the integration tests and the benches share: the tick's output, and counting provider calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib import wiring
+from chalicelib.services.tick import DueWork, tick
+
+
+class CapturedSteps:
+    """A steps queue that keeps what the tick hands it instead of sending it to SQS."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def send_many(self, queue: str, bodies: Any) -> int:
+        found = list(bodies)
+        self.messages.extend(found)
+        return len(found)
+
+
+def due_messages(now: datetime, work: DueWork | None = None, shards: int | None = None,
+                 budget: int = 500) -> list[dict[str, Any]]:
+    """The step messages the tick claims at `now`, by contact id."""
+    work = work or wiring.enrollments()
+    captured = CapturedSteps()
+    tick(work, captured, shards or wiring.enrollments().shards, now, budget=budget)
+    return sorted(captured.messages, key=lambda m: (m["contact_id"], m["chain_id"]))
+
+
+class ProviderCalls:
+    """Counts the provider calls boto3 clients make (sent or refused), by operation."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.calls: list[str] = []
+        for client in clients:
+            client.meta.events.register("before-call.*.*", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def count(self, operation: str) -> int:
+        return self.calls.count(operation)
+
+    def sends(self) -> int:
+        return self.count("SendEmail") + self.count("Publish")
