@@ -11,27 +11,15 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.store.ledger import ConsentEvent, append_only, event_row
-from chalicelib.store.models import ContactModel, IdentityModel, SuppressionModel
+from chalicelib.store.models import ContactModel, IdentityModel
+from chalicelib.store.suppressions import SuppressionRepository
 
 
 def _already_there(exc: PutError | UpdateError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
-class FeedbackRecords:
-    def suppress(self, address: str, reason: str, at: datetime, source: str, feedback_id: str | None) -> bool:
-        """Suppresses `address` ("email:<lower>" / "phone:<E.164>"); True when this call added it.
-
-        An address suppressed before keeps its first reason and time: that is when and why it stopped."""
-        row = SuppressionModel(address, reason=reason, at=at, source=source, feedback_id=feedback_id)
-        try:
-            row.save(condition=SuppressionModel.address.does_not_exist())
-        except PutError as exc:
-            if _already_there(exc):
-                return False
-            raise
-        return True
-
+class FeedbackRecords(SuppressionRepository):
     def append(self, contact_id: str, event: ConsentEvent) -> bool:
         """Writes the ledger entry unless one with the same key exists; give it a deterministic `event_id` and
         the feedback's own time so a redelivered notification builds the same key. True when written."""

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pynamodb.exceptions import PutError
-
 from chalicelib.clock import Clock
 from chalicelib.store.models import StatsModel, SuppressionModel
+from chalicelib.store.suppressions import SuppressionRepository, address_key
 
 SPEND_KEY = "sms-spend"
 OPTED_OUT = "sns_opted_out"
 CHECKED_PREFIX = "sns-checked:"
 NOT_OPTED_OUT = "sns_not_opted_out"
-
-
-def _phone_key(number: str) -> str:
-    return f"phone:{number}"
 
 
 class StoredSpendCounter:
@@ -50,7 +45,7 @@ class StoredOptOutCache:
         self._clock = clock
 
     def get(self, phone_number: str) -> bool | None:
-        keys = [_phone_key(phone_number), CHECKED_PREFIX + _phone_key(phone_number)]
+        keys = [address_key("sms", phone_number), CHECKED_PREFIX + address_key("sms", phone_number)]
         found = {row.address for row in SuppressionModel.batch_get(keys, consistent_read=True)}
         if keys[0] in found:
             return True
@@ -59,13 +54,7 @@ class StoredOptOutCache:
     def set(self, phone_number: str, opted_out: bool) -> None:
         at = self._clock.now()
         if not opted_out:
-            SuppressionModel(CHECKED_PREFIX + _phone_key(phone_number), reason=NOT_OPTED_OUT, at=at,
+            SuppressionModel(CHECKED_PREFIX + address_key("sms", phone_number), reason=NOT_OPTED_OUT, at=at,
                              source="sns").save()
             return
-        try:
-            SuppressionModel(_phone_key(phone_number), reason=OPTED_OUT, at=at, source="sns").save(
-                condition=SuppressionModel.address.does_not_exist()
-            )
-        except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        SuppressionRepository().suppress(address_key("sms", phone_number), OPTED_OUT, at, "sns")

@@ -9,7 +9,7 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.store.models import ContactModel, SuppressionModel
-from chalicelib.store.suppressions import address_key
+from chalicelib.store.suppressions import SuppressionRepository, address_key
 
 DATA_PROCESSING = "data_processing"
 STOP_LIST = "stop_list"
@@ -81,4 +81,4 @@ def suppress_contact(snapshot: ContactSnapshot, reason: str, now: datetime) -> N
     """Suppresses every address of the contact (the stop list: a year without return)."""
     for channel, address in (("email", snapshot.email), ("sms", snapshot.phone)):
         if address:
-            SuppressionModel(address_key(channel, address), reason=reason, at=now, source="chain").save()
+            SuppressionRepository().suppress(address_key(channel, address), reason, now, "chain")

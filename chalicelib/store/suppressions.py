@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.store.models import SuppressionModel
 
 
@@ -20,8 +22,19 @@ class SuppressionRepository:
             return False
         return True
 
-    def add(self, key: str, reason: str, at: datetime, source: str | None = None) -> None:
-        SuppressionModel(key, reason=reason, at=at, source=source).save()
+    def suppress(
+        self, key: str, reason: str, at: datetime, source: str | None = None, feedback_id: str | None = None
+    ) -> bool:
+        """Suppresses `key`; True when this call added it. An address suppressed before keeps its first reason
+        and time: that is when and why it stopped."""
+        row = SuppressionModel(key, reason=reason, at=at, source=source, feedback_id=feedback_id)
+        try:
+            row.save(condition=SuppressionModel.address.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def reasons(self, keys: list[str]) -> dict[str, str]:
         return {row.address: row.reason for row in SuppressionModel.batch_get(keys)} if keys else {}

@@ -191,7 +191,7 @@ def test_a_doi_message_queued_before_erasure_or_suppression_never_goes_out(api, 
     post_signup(api, signup(email="bounced@example.com", phone=None))
     erased = contact_id_of("erased@example.com")
     wiring.erasure().erase(erased, None, "test")
-    SuppressionRepository().add("email:bounced@example.com", "hard_bounce", clock.now())
+    SuppressionRepository().suppress("email:bounced@example.com", "hard_bounce", clock.now())
     assert run_doi_worker() == 2
     assert sent_mail() == []
 

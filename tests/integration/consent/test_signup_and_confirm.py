@@ -107,14 +107,14 @@ def test_the_answer_is_byte_identical_for_new_pending_active_unsubscribed_and_su
     api.http.post(path_of(wiring.links().unsubscribe_url(unsubscribed_id)),
                   headers={"Content-Type": "application/x-www-form-urlencoded"}, body="List-Unsubscribe=One-Click")
     unsubscribed = _answer(api, signup(email="active@example.com", phone=None))
-    SuppressionRepository().add("email:bounced@example.com", "hard_bounce", clock.now())
+    SuppressionRepository().suppress("email:bounced@example.com", "hard_bounce", clock.now())
     suppressed = _answer(api, signup(email="bounced@example.com", phone=None))
     assert new[0] == 202
     assert new == pending == active == unsubscribed == suppressed
 
 
 def test_a_suppressed_address_gets_no_doi_message(api, clock) -> None:
-    SuppressionRepository().add("email:bounced@example.com", "hard_bounce", clock.now())
+    SuppressionRepository().suppress("email:bounced@example.com", "hard_bounce", clock.now())
     post_signup(api, signup(email="bounced@example.com", phone=None))
     assert run_doi_worker() == 1
     assert sent_mail() == []
