@@ -46,6 +46,7 @@ class ChainEvents:
     def apply(
         self, contact_id: str, event_type: str, occurred_at: datetime, now: datetime,
         properties: Mapping[str, object] | None = None, *, keep_claims: bool = True,
+        snapshot: ContactSnapshot | None = None,
     ) -> list[str]:
         """Applies the event to the contact's enrolments; returns the chains it changed or started.
 
@@ -53,7 +54,7 @@ class ChainEvents:
         chain from starting twice. Concurrent writers are retried on a fresh read. A step in flight keeps its
         claim unless `keep_claims` is off (a consent withdrawal takes it, so the queued step is ignored).
         """
-        snapshot = self.snapshots(contact_id)
+        snapshot = snapshot or self.snapshots(contact_id)  # a caller that read the contact passes it
         if snapshot is None or snapshot.status == "erased":
             return []
         event = ContactEvent(event_type, occurred_at, dict(properties or {}))

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.store.models import ContactModel, SuppressionModel
+from chalicelib.store.models import ContactModel
 from chalicelib.store.suppressions import SuppressionRepository, address_key
 
 DATA_PROCESSING = "data_processing"
@@ -54,6 +54,11 @@ def load_snapshot(contact_id: str) -> ContactSnapshot | None:
         row = ContactModel.get(contact_id, consistent_read=True)
     except DoesNotExist:
         return None
+    return snapshot_of(row)
+
+
+def snapshot_of(row: ContactModel) -> ContactSnapshot:
+    """The snapshot of a contact row already read (its suppressions are looked up)."""
     consents, data_processing = consent_states(row.consents.as_dict() if hasattr(row.consents, "as_dict")
                                                else dict(row.consents or {}))
     keys = {}
@@ -61,13 +66,9 @@ def load_snapshot(contact_id: str) -> ContactSnapshot | None:
         keys["email"] = address_key("email", row.email)
     if row.phone:
         keys["sms"] = address_key("sms", row.phone)
-    suppressed: set[str] = set()
-    if keys:
-        found = {s.address: s for s in SuppressionModel.batch_get(list(set(keys.values())))}
-        suppressed = {channel for channel, address in keys.items() if address in found}
-        stop_listed = any(s.reason == STOP_LIST for s in found.values())
-    else:
-        stop_listed = False
+    reasons = SuppressionRepository().reasons(sorted(set(keys.values())))
+    suppressed = {channel for channel, address in keys.items() if address in reasons}
+    stop_listed = STOP_LIST in reasons.values()
     attributes = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})
     return ContactSnapshot(
         contact_id=row.contact_id, status=row.status, email=row.email, phone=row.phone,
