@@ -6,7 +6,6 @@ from chalice.app import Blueprint
 
 from chalicelib import wiring
 from chalicelib.roles import INGEST
-from chalicelib.services.ingest import accept
 from functions.auth import bearer_key
 from functions.http import json_body, json_response, require
 
@@ -16,4 +15,6 @@ blueprint = Blueprint(__name__)
 @blueprint.route("/v1/events", methods=["POST"], authorizer=bearer_key)
 @require(blueprint, INGEST)
 def ingest_events(principal: Any) -> Any:
+    from chalicelib.services.ingest import accept
+
     return json_response(accept(json_body(blueprint.current_request), wiring.queues()), status=202)

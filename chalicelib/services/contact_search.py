@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import phonenumbers
-
 from chalicelib.services.errors import ClientError
+from chalicelib.services.subscriptions import normalise_email, normalise_phone
 from chalicelib.store.contacts import Contact, ContactRepository, identity_key
 
 CRITERIA = ("email", "phone", "point_id")
@@ -20,16 +19,6 @@ def _summary(contact: Contact) -> dict[str, Any]:
         "point_id": contact.point_id, "segment": contact.segment, "created_at": contact.created_at.isoformat(),
     }
 
-
-def _phone(raw: str) -> str:
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_possible_number(number):
-        raise ClientError("invalid_field", "phone must be a number in international format like +79161234567.",
-                          "phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def search(contacts: ContactRepository, query: Mapping[str, str], scope: str | None) -> dict[str, Any]:
@@ -46,7 +35,8 @@ def search(contacts: ContactRepository, query: Mapping[str, str], scope: str | N
                               status=403)
         found = contacts.by_point(value, MAX_RESULTS)
     else:
-        address = value.lower() if criterion == "email" else _phone(value)
+        # The same normalisation as sign-up, so a search finds what a sign-up stored.
+        address = normalise_email(value) if criterion == "email" else normalise_phone(value, None)
         channel = "email" if criterion == "email" else "sms"
         key = identity_key(channel, address)
         owner = contacts.owners([key]).get(key)

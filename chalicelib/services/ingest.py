@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.services.errors import ClientError
+from chalicelib.services.subscriptions import normalise_phone
 
 MAX_BATCH = 100
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@#/-]{1,128}$")
@@ -117,6 +118,12 @@ def parse_event(raw: object, path: str) -> IngestEvent:
     (key, value), = contact.items()
     if not isinstance(value, str) or not value.strip() or len(value) > 320:
         raise _fail(f"{prefix}contact.{key}", "must be a non-empty string")
+    if key == "phone":
+        # Made E.164 as at sign-up, so "+7 (916) 123-45-67" finds the contact stored as +79161234567.
+        try:
+            value = normalise_phone(value, None)
+        except ClientError as exc:
+            raise _fail(f"{prefix}contact.phone", "must be a phone number in international format") from exc
     occurred_at = raw.get("occurred_at")
     try:
         parsed = datetime.fromisoformat(str(occurred_at))

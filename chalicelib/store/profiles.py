@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import phonenumbers
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -62,20 +61,10 @@ class AlreadyApplied(Exception):
 
 
 def identity_key(kind: str, value: str) -> str:
-    """The identity an event's contact reference names (a phone in any common spelling, made E.164)."""
+    """The identity an event's contact reference names (phones arrive E.164 from the ingest edge)."""
     if kind == "external_id":
         return f"ext:{value.strip()}"
-    if kind == "phone":
-        return address_key("sms", _e164(value))
-    return address_key(kind, value)
-
-
-def _e164(value: str) -> str:
-    try:
-        number = phonenumbers.parse(value.strip(), None)
-    except phonenumbers.NumberParseException:
-        return value.strip()
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return address_key("sms" if kind == "phone" else kind, value)
 
 
 class ProfileRepository:

@@ -11,6 +11,7 @@ from chalicelib import wiring
 from chalicelib.clock import FixedClock
 from chalicelib.domain.chains import start
 from chalicelib.services.contact_events import EventWorker
+from chalicelib.services.ingest import parse_event
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, IdentityModel
 from chalicelib.store.profiles import ProfileRepository
@@ -66,6 +67,7 @@ def test_no_key_is_401_and_a_manager_key_is_403(api) -> None:
         ({**ORDER, "occurred_at": "2026-11-25T10:00:00"}, "occurred_at"),
         ({**ORDER, "contact": {"email": "a@example.com", "phone": "+79161234567"}}, "contact"),
         ({**ORDER, "id": ""}, "id"),
+        ({**ORDER, "contact": {"phone": "call me maybe"}}, "contact.phone"),
         ({**ORDER, "extra": 1}, "extra"),
         ({"events": [ORDER, {**ORDER, "properties": {"amount": -1}}]}, "events[1].properties.amount"),
         ({"events": [ORDER] * 101}, "events"),
@@ -133,7 +135,8 @@ def test_an_event_may_name_the_contact_by_phone_in_any_common_spelling(aws) -> N
     IdentityModel("phone:+79161234567", contact_id="c-1", created_at=NOW).save()
     visit = {"type": "site_visit", "id": "v-9", "contact": {"phone": "+7 (916) 123-45-67"},
              "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {}}
-    assert _worker().handle({"kind": "event", "event": visit}).status == "applied"
+    message = parse_event(visit, "").message()  # as POST /v1/events queues it
+    assert _worker().handle(message).status == "applied"
 
 
 @pytest.mark.parametrize("body", [
