@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import wiring
 from chalicelib.services.tick import DueWork, tick
+
+# The integration tests' `clock` starts here: a Wednesday, 10:00 in Moscow, inside every channel's allowed hours.
+NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 
 
 class CapturedSteps:

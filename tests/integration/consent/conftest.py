@@ -1,4 +1,4 @@
-"""Consent tests on moto: a controllable clock, helpers that act like a website and a mail reader, and a
+"""Consent tests on moto: helpers that act like a website and a mail reader, and a
 guard that no email address or phone number reaches any log line."""
 
 from __future__ import annotations
@@ -7,19 +7,15 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from chalicelib import observability, wiring
-from chalicelib.clock import FixedClock
 from chalicelib.store.contacts import identity_key
 from functions.queues import route_step
 
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 BROWSER = {"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 (test)", "Origin": "https://www.example.com"}
 # Every test phone number is +7916123xxxx; any of them in a log line, in any spelling, fails the test.
 TEST_PHONE_DIGITS = ("916123", "916 123", "916-123")
@@ -82,15 +78,6 @@ def link_in(text: str) -> str:
     match = re.search(r"https?://\S+", text)
     assert match, text
     return path_of(match.group(0))
-
-
-@pytest.fixture
-def clock(aws: Any, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
-    """Every service the app builds reads this clock."""
-    fixed = FixedClock(NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
-    return fixed
 
 
 @pytest.fixture(autouse=True)

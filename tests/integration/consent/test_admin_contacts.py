@@ -7,7 +7,8 @@ import json
 import pytest
 
 from chalicelib.store.keys import ApiKeyRepository
-from tests.integration.consent.conftest import NOW, contact_id_of, post_signup, signup
+from tests.integration.consent.conftest import contact_id_of, post_signup, signup
+from tests.integration.helpers import NOW
 
 
 def _get(api, path: str, role: str = "service-manager", point: str | None = None) -> tuple[int, dict]:
