@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint unit requirements policies bench clean
+.PHONY: venv run test test-any-date lint unit requirements policies bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The same suite on a wall clock moved more than a year ahead, 30 s before Europe's summer-time switch
+# (2028-03-26 01:00 UTC), in a Berlin local zone: it passes only if no test depends on today's date.
+TRAVEL ?= 2028-03-26T00:59:30+00:00
+test-any-date: $(STAMP)
+	TOUCHPLAN_TEST_TRAVEL=$(TRAVEL) TZ=Europe/Berlin $(BIN)/python -m pytest -q
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

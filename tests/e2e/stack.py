@@ -9,7 +9,10 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+from tests import travel
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90
@@ -44,8 +47,12 @@ def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
 def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOUCHPLAN_", "AWS_"))}
     env.update({"TOUCHPLAN_API_PORT": "0", "TOUCHPLAN_MOTO_PORT": "0", **(extra_env or {})})
+    command = ["-m", "cli.main", "run"]
+    if os.environ.get(travel.ENV):  # the stack's clock goes on from the tests' moved clock, not from the start
+        env[travel.ENV] = datetime.now(UTC).isoformat()
+        command = ["-m", "tests.travel", *command[1:]]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "run"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+        [sys.executable, *command], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )
     try:

@@ -1,7 +1,6 @@
 """Health, the authorizer, and the rule that every non-public route is guarded."""
 
 import json
-from datetime import UTC, datetime
 
 from app import app
 from chalicelib.store.keys import ApiKeyRepository
@@ -25,12 +24,12 @@ def test_every_non_public_route_has_the_authorizer_and_a_role_check() -> None:
             assert getattr(entry.view_function, "required_roles", None), (method, path)
 
 
-def test_the_authorizer_identifies_a_stored_key_and_not_a_made_up_one(aws) -> None:
+def test_the_authorizer_identifies_a_stored_key_and_not_a_made_up_one(aws, clock) -> None:
     from chalice.app import AuthRequest
 
     from functions.auth import bearer_key
 
-    _, key = ApiKeyRepository().create("point-manager", "msk-01", None, datetime.now(UTC))
+    _, key = ApiKeyRepository().create("point-manager", "msk-01", None, clock.now())
     granted = bearer_key.func(AuthRequest("TOKEN", f"Bearer {key}", "arn:aws:execute-api:eu-west-1:1:a/api/GET/x"))
     assert granted.context["role"] == "point-manager" and granted.context["point_id"] == "msk-01"
     arn = "arn:aws:execute-api:eu-west-1:1:a/api/GET/x"
@@ -38,7 +37,7 @@ def test_the_authorizer_identifies_a_stored_key_and_not_a_made_up_one(aws) -> No
     assert forged.context["role"] == "anonymous"
 
 
-def test_keys_are_stored_hashed(aws) -> None:
-    _, key = ApiKeyRepository().create("ingest", None, "shop", datetime.now(UTC))
+def test_keys_are_stored_hashed(aws, clock) -> None:
+    _, key = ApiKeyRepository().create("ingest", None, "shop", clock.now())
     rows = aws.client("dynamodb").scan(TableName="test-api-keys")["Items"]
     assert key not in json.dumps(rows)

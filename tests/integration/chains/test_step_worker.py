@@ -17,10 +17,8 @@ from chalicelib.store.enrollments import LEASE, EnrollmentRepository
 from chalicelib.store.models import ContactModel, SuppressionModel, TouchModel
 from chalicelib.store.snapshots import load_snapshot, suppress_contact
 from cli.outbox import sent_mail
-from tests.integration.helpers import CapturedSteps, due_messages
+from tests.integration.helpers import NOW, CapturedSteps, due_messages
 
-# A Wednesday, 10:00 in Moscow: inside every channel's allowed hours.
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 LINKS = {"unsubscribe_url": "https://touchplan.example.com/v1/unsubscribe?token=t",
          "preferences_url": "https://touchplan.example.com/v1/preferences?token=t"}
 
@@ -53,10 +51,9 @@ def _due_messages(clock: FixedClock) -> list[dict]:
     return due_messages(clock.now())
 
 
-def test_a_due_welcome_step_sends_one_email_and_schedules_the_next_in_two_days(aws) -> None:
+def test_a_due_welcome_step_sends_one_email_and_schedules_the_next_in_two_days(aws, clock) -> None:
     _contact()
     _enrol()
-    clock = FixedClock(NOW)
     [message] = _due_messages(clock)
     outcome = _worker(clock).handle(message)
     assert (outcome.decision, outcome.touch_status) == ("send", "sent")
@@ -70,10 +67,9 @@ def test_a_due_welcome_step_sends_one_email_and_schedules_the_next_in_two_days(a
     assert (touch.status, touch.chain_id, touch.step) == ("sent", "welcome", 0)
 
 
-def test_a_redelivered_step_message_never_sends_twice(aws) -> None:
+def test_a_redelivered_step_message_never_sends_twice(aws, clock) -> None:
     _contact()
     _enrol()
-    clock = FixedClock(NOW)
     [message] = _due_messages(clock)
     worker = _worker(clock)
     worker.handle(message)
@@ -81,10 +77,9 @@ def test_a_redelivered_step_message_never_sends_twice(aws) -> None:
     assert len(sent_mail()) == 1
 
 
-def test_throttling_holds_the_touch_and_the_retry_sends_exactly_one_mail(aws) -> None:
+def test_throttling_holds_the_touch_and_the_retry_sends_exactly_one_mail(aws, clock) -> None:
     _contact()
     _enrol()
-    clock = FixedClock(NOW)
     [message] = _due_messages(clock)
     worker = _worker(clock)
     ses = worker.outbound.email._client
@@ -99,13 +94,13 @@ def test_throttling_holds_the_touch_and_the_retry_sends_exactly_one_mail(aws) ->
     assert len(sent_mail()) == 1
 
 
-def test_quiet_hours_defer_the_step_to_eight_in_the_morning_local(aws) -> None:
+def test_quiet_hours_defer_the_step_to_eight_in_the_morning_local(aws, clock) -> None:
     _contact()
     night = datetime(2026, 11, 25, 20, 30, tzinfo=UTC)  # 23:30 in Moscow
     chain = wiring.strategy().chains["welcome"]
     state = start(chain, None, "c-1", night)
     wiring.enrollments().save(state, None, night)
-    clock = FixedClock(night)
+    clock.at = night
     [message] = _due_messages(clock)
     outcome = _worker(clock).handle(message)
     assert outcome.decision == "defer"
@@ -115,10 +110,9 @@ def test_quiet_hours_defer_the_step_to_eight_in_the_morning_local(aws) -> None:
     assert stored.state.due_at == datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 08:00 Moscow
 
 
-def test_a_revoked_consent_is_rechecked_at_send_time(aws) -> None:
+def test_a_revoked_consent_is_rechecked_at_send_time(aws, clock) -> None:
     _contact()
     _enrol()
-    clock = FixedClock(NOW)
     [message] = _due_messages(clock)
     row = ContactModel.get("c-1")
     row.consents = {**row.consents.as_dict(), "email:marketing": {"state": "revoked"}}
@@ -128,11 +122,10 @@ def test_a_revoked_consent_is_rechecked_at_send_time(aws) -> None:
     assert sent_mail() == []
 
 
-def test_a_suppressed_address_gets_nothing(aws) -> None:
+def test_a_suppressed_address_gets_nothing(aws, clock) -> None:
     _contact()
     SuppressionModel("email:c-1@example.com", reason="hard_bounce", at=NOW).save()
     _enrol()
-    clock = FixedClock(NOW)
     [message] = _due_messages(clock)
     _worker(clock).handle(message)
     assert sent_mail() == []
@@ -140,25 +133,23 @@ def test_a_suppressed_address_gets_nothing(aws) -> None:
     assert (touch.status, touch.reason) == ("skipped", "suppressed")
 
 
-def test_step_messages_are_json_the_queue_accepts(aws) -> None:
+def test_step_messages_are_json_the_queue_accepts(aws, clock) -> None:
     _contact()
     _enrol()
-    [message] = _due_messages(FixedClock(NOW))
+    [message] = _due_messages(clock)
     assert json.loads(json.dumps(message))["kind"] == "step"
 
 
-def test_a_second_tick_does_not_claim_what_the_first_claimed(aws) -> None:
+def test_a_second_tick_does_not_claim_what_the_first_claimed(aws, clock) -> None:
     _contact()
     _enrol()
-    clock = FixedClock(NOW)
     assert len(_due_messages(clock)) == 1
     assert _due_messages(clock) == []
 
 
-def test_a_step_whose_worker_died_falls_due_again_when_the_lease_ends(aws) -> None:
+def test_a_step_whose_worker_died_falls_due_again_when_the_lease_ends(aws, clock) -> None:
     _contact()
     _enrol()
-    clock = FixedClock(NOW)
     [lost] = _due_messages(clock)
     clock.advance(seconds=LEASE + 1)
     [again] = _due_messages(clock)
@@ -182,7 +173,7 @@ def test_the_tick_leaves_work_beyond_its_budget_for_the_next_tick(aws) -> None:
     assert len({(m["contact_id"], m["chain_id"]) for m in captured.messages}) == 5
 
 
-def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_later(aws) -> None:
+def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_later(aws, clock) -> None:
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.store.models import IdentityModel
     from chalicelib.store.profiles import ProfileRepository
@@ -191,7 +182,6 @@ def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_late
     IdentityModel("email:c-1@example.com", contact_id="c-1", created_at=NOW).save()
     order = {"type": "order_placed", "id": "o-1", "contact": {"email": "c-1@example.com"},
              "occurred_at": NOW.isoformat(), "properties": {"amount": 500}}
-    clock = FixedClock(NOW)
     EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), clock).handle(
         {"kind": "event", "event": order})
     assert [m["chain_id"] for m in _due_messages(clock)] == ["nps"]  # the order starts the NPS chain at once
@@ -204,7 +194,7 @@ def test_an_order_arms_the_leaving_timer_which_starts_reactivation_160_days_late
     assert _worker(clock).handle(timer) is None  # fired once
 
 
-def test_a_browse_reminder_shows_the_viewed_product_two_hours_later(aws) -> None:
+def test_a_browse_reminder_shows_the_viewed_product_two_hours_later(aws, clock) -> None:
     from chalicelib.domain.rules import in_holdout
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.store.models import IdentityModel
@@ -216,7 +206,6 @@ def test_a_browse_reminder_shows_the_viewed_product_two_hours_later(aws) -> None
     view = {"type": "product_viewed", "id": "v-1", "contact": {"contact_id": contact_id},
             "occurred_at": NOW.isoformat(),
             "properties": {"sku": "A1", "name": "Vitamin D3", "url": "https://shop.example.com/p/A1"}}
-    clock = FixedClock(NOW)
     EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), clock).handle(
         {"kind": "event", "event": view})
     clock.advance(hours=2)
@@ -238,11 +227,10 @@ def test_the_welcome_promo_shows_the_occasion_offer_unless_the_contact_has_a_per
         assert code in sent_mail()[-1].text
 
 
-def test_when_two_chains_compete_for_one_slot_the_higher_priority_goes_first(aws) -> None:
+def test_when_two_chains_compete_for_one_slot_the_higher_priority_goes_first(aws, clock) -> None:
     _contact()
     _enrol(chain_id="welcome")  # welcome-thanks: priority 60
     _enrol(chain_id="birthday")  # birthday-greeting: priority 65
-    clock = FixedClock(NOW)
     messages = {m["chain_id"]: m for m in _due_messages(clock)}
     worker = _worker(clock)
     welcome = worker.handle(messages["welcome"])  # handled first, yet it yields to the birthday greeting
@@ -253,22 +241,22 @@ def test_when_two_chains_compete_for_one_slot_the_higher_priority_goes_first(aws
     assert wiring.enrollments().get("c-1", "welcome").state.due_at == NOW + timedelta(hours=4)
 
 
-def test_the_tick_stops_between_shards_when_the_invocation_runs_out_of_time(aws) -> None:
+def test_the_tick_stops_between_shards_when_the_invocation_runs_out_of_time(aws, clock) -> None:
     for n in range(3):
         _contact(f"c-{n}")
         _enrol(f"c-{n}")
     result = tick(wiring.enrollments(), CapturedSteps(), wiring.enrollments().shards, NOW, out_of_time=lambda: True)
     assert (result.claimed, result.more_waiting) == (0, True)
-    assert len(_due_messages(FixedClock(NOW))) == 3  # all still due for the next tick
+    assert len(_due_messages(clock)) == 3  # all still due for the next tick
 
 
-def test_the_scheduled_tick_handler_queues_due_steps(aws) -> None:
+def test_the_scheduled_tick_handler_queues_due_steps(aws, clock) -> None:
     from chalice.test import Client
 
     from app import app
 
     _contact()
-    a_minute_ago = datetime.now(UTC) - timedelta(minutes=1)  # the handler reads the system clock
+    a_minute_ago = clock.now() - timedelta(minutes=1)
     wiring.enrollments().save(start(wiring.strategy().chains["welcome"], None, "c-1", a_minute_ago), None, NOW)
     with Client(app, stage_name="test") as client:
         answer = client.lambda_.invoke("tick", client.events.generate_cw_event(

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from chalicelib.domain.chains import start
 from chalicelib.services.contact_events import EventWorker
 from chalicelib.services.ingest import parse_event
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, IdentityModel
 from chalicelib.store.profiles import ProfileRepository
+from tests.integration.helpers import NOW
 
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 ORDER = {"type": "order_placed", "id": "ord-1001", "contact": {"email": " Anna@Example.com "},
          "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {"amount": 1290.5, "items": [{"sku": "A1"}]}}
 
@@ -98,7 +96,7 @@ def _contact() -> None:
 
 
 def _worker() -> EventWorker:
-    return EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), FixedClock(NOW))
+    return EventWorker(wiring.strategy(), ProfileRepository(), wiring.chain_events(), wiring.timers(), wiring.clock())
 
 
 def test_an_order_ends_the_welcome_chain_and_counts_once_even_when_resent(aws) -> None:

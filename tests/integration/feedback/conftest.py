@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from chalicelib.domain.chains import start
 from chalicelib.services.steps import StepOutcome, StepWorker
 from chalicelib.services.tokens import Links
 from chalicelib.store.models import ContactModel, IdentityModel
 from cli.dispatcher import sqs_event
 from cli.outbox import CapturedMail, sent_mail
-from tests.integration.helpers import due_messages
-
-# A Wednesday, 10:00 in Moscow: inside every channel's allowed hours.
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+from tests.integration.helpers import NOW, due_messages
 
 
 def add_contact(contact_id: str, *, phone: str | None = None, **consents: str) -> str:
@@ -44,13 +40,11 @@ def add_contact(contact_id: str, *, phone: str | None = None, **consents: str) -
     return email
 
 
-def worker(clock: FixedClock) -> StepWorker:
+def worker() -> StepWorker:
+    """The app's step worker, on the test's clock like every service."""
     # Marketing mail needs an https unsubscribe link; the test stage's base URL is the local http one.
-    links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
-    return dataclasses.replace(
-        wiring.step_worker(), clock=clock, on_sent=wiring.stats().sent, on_decided=wiring.stats().decided,
-        links=links.for_contact,
-    )
+    links = Links(wiring.token_keys(), "https://touchplan.example.com", wiring.clock())
+    return dataclasses.replace(wiring.step_worker(), links=links.for_contact)
 
 
 def enrol(contact_id: str, chain_id: str = "welcome", at: datetime = NOW) -> None:
@@ -59,16 +53,18 @@ def enrol(contact_id: str, chain_id: str = "welcome", at: datetime = NOW) -> Non
     wiring.enrollments().save(state, None, at)
 
 
-def run_due_steps(clock: FixedClock, step_worker: StepWorker | None = None) -> list[StepOutcome | None]:
-    step_worker = step_worker or worker(clock)
-    return [step_worker.handle(message) for message in due_messages(clock.now())]
+def run_due_steps(step_worker: StepWorker | None = None) -> list[StepOutcome | None]:
+    """Runs the steps the tick finds due at the test clock's now."""
+    step_worker = step_worker or worker()
+    return [step_worker.handle(message) for message in due_messages(wiring.clock().now())]
 
 
 def send_welcome(contact_id: str) -> CapturedMail:
-    """Enrols the contact in the welcome chain and runs its first step: one real mail through moto SES."""
+    """Enrols the contact in the welcome chain at the test clock's now and runs its first step: one real mail
+    through moto SES."""
     before = {m.message_id for m in sent_mail()}
-    enrol(contact_id)
-    [outcome] = run_due_steps(FixedClock(NOW))
+    enrol(contact_id, at=wiring.clock().now())
+    [outcome] = run_due_steps()
     assert outcome is not None and outcome.touch_status == "sent"
     [mail] = [m for m in sent_mail() if m.message_id not in before]
     return mail

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from cli.outbox import publish_feedback, sent_mail
 from tests.integration.feedback.conftest import NOW, add_contact, drain, enrol, run_due_steps
 
@@ -14,9 +13,8 @@ def _survey_sent(contact_id: str) -> str:
     """The activation chain's survey mail is out and the chain waits a day on its `first-reaction` branch."""
     add_contact(contact_id)
     enrol(contact_id, "activation", at=NOW - timedelta(days=14))
-    clock = FixedClock(NOW)
     for _ in range(3):  # the 14-day wait, then the send
-        run_due_steps(clock)
+        run_due_steps()
         if sent_mail():
             break
     [mail] = sent_mail()
@@ -26,10 +24,11 @@ def _survey_sent(contact_id: str) -> str:
     return mail.message_id
 
 
-def test_an_open_sets_the_flag_on_that_chain_and_wakes_the_waiting_branch(feedback_handlers) -> None:
+def test_an_open_sets_the_flag_on_that_chain_and_wakes_the_waiting_branch(feedback_handlers, clock) -> None:
     message_id = _survey_sent("c-1")
     enrol("c-1", "welcome")  # another chain of the same contact: the open is not about it
-    publish_feedback("open", message_id, at=NOW + timedelta(hours=1))
+    clock.advance(hours=1)
+    publish_feedback("open", message_id, at=clock.now())
     drain("feedback", feedback_handlers.on_feedback)
 
     activation = wiring.enrollments().get("c-1", "activation").state

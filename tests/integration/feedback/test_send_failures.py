@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import timedelta
 
 import pytest
 from botocore.stub import Stubber
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from chalicelib.services.records import run_records
 from chalicelib.services.steps import SendHeld
 from chalicelib.services.tokens import Links
@@ -27,12 +27,11 @@ class Requeued:
         self.sent.append((queue, body))
 
 
-def test_sending_paused_opens_the_circuit_and_the_next_step_makes_no_provider_call(aws) -> None:
+def test_sending_paused_opens_the_circuit_and_the_next_step_makes_no_provider_call(aws, clock) -> None:
     for contact_id in ("c-1", "c-2"):
         add_contact(contact_id)
         enrol(contact_id)
-    clock = FixedClock(NOW)
-    step_worker = worker(clock)
+    step_worker = worker()
     ses = step_worker.outbound.email._client
     calls = ProviderCalls(ses)
     first, second = due_messages(clock.now())
@@ -50,11 +49,10 @@ def test_sending_paused_opens_the_circuit_and_the_next_step_makes_no_provider_ca
     assert sent_mail() == []
 
 
-def test_paused_sends_are_retried_later_by_the_queue_not_by_botocore(aws) -> None:
+def test_paused_sends_are_retried_later_by_the_queue_not_by_botocore(aws, clock) -> None:
     add_contact("c-1")
     enrol("c-1")
-    clock = FixedClock(NOW)
-    step_worker = worker(clock)
+    step_worker = worker()
     ses = step_worker.outbound.email._client
     calls = ProviderCalls(ses)
     requeue = Requeued()
@@ -67,15 +65,14 @@ def test_paused_sends_are_retried_later_by_the_queue_not_by_botocore(aws) -> Non
     assert requeue.sent[0][0] == "steps"
 
 
-def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_out(aws) -> None:
+def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_out(aws, clock) -> None:
     # The activation survey's template is broken (an unknown variable): its touch fails with the error on
     # record, the two welcome mails of the same batch go out.
     for contact_id in ("c-1", "c-3"):
         add_contact(contact_id)
         enrol(contact_id)
     add_contact("c-2")
-    enrol("c-2", "activation", at=NOW.replace(day=NOW.day - 14))
-    clock = FixedClock(NOW)
+    enrol("c-2", "activation", at=NOW - timedelta(days=14))
     links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
     strategy = wiring.strategy()
     survey = strategy.occasions["activation-survey"]
@@ -85,7 +82,7 @@ def test_a_template_that_fails_to_render_stops_its_touch_and_the_batch_mates_go_
     }
     strategy = dataclasses.replace(strategy, occasions={
         **strategy.occasions, "activation-survey": dataclasses.replace(survey, templates=broken)})
-    step_worker = dataclasses.replace(worker(clock), links=links.for_contact, strategy=strategy)
+    step_worker = dataclasses.replace(worker(), links=links.for_contact, strategy=strategy)
     calls = ProviderCalls(step_worker.outbound.email._client)
     bodies = due_messages(clock.now())
     assert [b["chain_id"] for b in bodies] == ["welcome", "activation", "welcome"]  # one batch of three

@@ -32,16 +32,14 @@ def _counts(chain: str, first: date = DAY, last: date = DAY) -> dict[tuple[int, 
 
 
 def test_each_sent_step_counts_once_under_its_chain_step_and_variant(aws) -> None:
-    from chalicelib.clock import FixedClock
     from tests.integration.feedback.conftest import enrol
 
     for contact_id in ("c-1", "c-2"):
         add_contact(contact_id)
         enrol(contact_id)
-    clock = FixedClock(NOW)
-    step_worker = worker(clock)
-    run_due_steps(clock, step_worker)
-    run_due_steps(clock, step_worker)  # nothing due twice: no second count
+    step_worker = worker()
+    run_due_steps(step_worker)
+    run_due_steps(step_worker)  # nothing due twice: no second count
 
     row = _counts("welcome")[(0, None)]
     assert (row["sent"], row["delivered"], row["skipped"]) == (2, 0, 0)
@@ -58,8 +56,7 @@ def _with_ab_subjects(strategy: Strategy, occasion_id: str) -> Strategy:
     return dataclasses.replace(strategy, occasions={**strategy.occasions, occasion_id: tested})
 
 
-def test_deferred_and_skipped_sends_count_by_reason(aws) -> None:
-    from chalicelib.clock import FixedClock
+def test_deferred_and_skipped_sends_count_by_reason(aws, clock) -> None:
     from chalicelib.store.models import SuppressionModel
     from tests.integration.feedback.conftest import enrol
 
@@ -69,8 +66,8 @@ def test_deferred_and_skipped_sends_count_by_reason(aws) -> None:
     SuppressionModel("email:c-2@example.com", reason="hard_bounce", at=night).save()
     for contact_id in ("c-1", "c-2"):
         enrol(contact_id, at=night)
-    clock = FixedClock(night)
-    run_due_steps(clock, worker(clock))
+    clock.at = night
+    run_due_steps()
 
     row = _counts("welcome", night.date(), night.date())[(0, None)]
     assert (row["sent"], row["deferred_by_reason"], row["skipped_by_reason"]) == (
