@@ -162,14 +162,14 @@ class TemplateRenderer:
             raise TemplateRenderError(field, f"{type(exc).__name__}: {exc}") from exc
 
 
-_default_renderer: TemplateRenderer | None = None
+@lru_cache(maxsize=1)
+def default_renderer() -> TemplateRenderer:
+    """One compiled-template cache per warm container: the start-up check warms it for the senders."""
+    return TemplateRenderer()
 
 
 def render(template_source_by_field: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, str]:
-    global _default_renderer  # one cache per warm container
-    if _default_renderer is None:
-        _default_renderer = TemplateRenderer()
-    return _default_renderer.render(template_source_by_field, context)
+    return default_renderer().render(template_source_by_field, context)
 
 
 def _normalise_locale(tag: str) -> str:

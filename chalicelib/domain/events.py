@@ -124,3 +124,17 @@ _EVENTS = (
 )
 EVENTS: Mapping[str, EventType] = {event.name: event for event in _EVENTS}
 INGESTED: Mapping[str, EventType] = {name: event for name, event in EVENTS.items() if event.ingested}
+
+
+def chain_context(event_type: str, properties: Mapping[str, object]) -> dict[str, object]:
+    """The template context a chain entered on this event keeps: its properties, also under the name the
+    catalogue gives the event ({{ product.name }}, {{ search.query }}, {{ order.number }})."""
+    context = dict(properties)
+    event = EVENTS.get(event_type)
+    if event is not None and event.shown_as is not None:
+        nested = properties.get(event.shown_as)
+        named = dict(nested) if isinstance(nested, Mapping) else dict(properties)
+        for alias, source in event.aliases.items():
+            named.setdefault(alias, properties.get(source))
+        context[event.shown_as] = named
+    return context

@@ -11,27 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.chains import ContactEvent, react
-from chalicelib.domain.events import EVENTS
+from chalicelib.domain.events import chain_context
 from chalicelib.domain.model import Strategy
 from chalicelib.services.steps import contact_view
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.snapshots import ContactSnapshot
 
 ATTEMPTS = 3
-
-
-def chain_context(event_type: str, properties: Mapping[str, object]) -> dict[str, object]:
-    """The template context a chain entered on this event keeps: its properties, also under the name the
-    catalogue gives it ({{ product.name }}, {{ search.query }}, {{ order.number }})."""
-    context = dict(properties)
-    event = EVENTS.get(event_type)
-    if event is not None and event.shown_as is not None:
-        nested = properties.get(event.shown_as)
-        named = dict(nested) if isinstance(nested, Mapping) else dict(properties)
-        for alias, source in event.aliases.items():
-            named.setdefault(alias, properties.get(source))
-        context[event.shown_as] = named
-    return context
 
 
 @dataclass
