@@ -26,7 +26,9 @@ CONTACT_LINKS = {
 }
 CONFIRM_LINK = {"confirm_url": "https://touchplan.example/v1/confirm?token=sample"}
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)  # only offer.expires_on depends on it
-_CONTACTS = (("a contact with no attributes", {}), ("a contact with every attribute", dict(CONTACT_ATTRIBUTES)))
+_CONTACTS: tuple[tuple[str, Mapping[str, object]], ...] = (
+    ("a contact with no attributes", {}), ("a contact with every attribute", CONTACT_ATTRIBUTES),
+)
 
 
 @dataclass(frozen=True)
