@@ -158,7 +158,8 @@ def test_a_personal_offer_wins_over_the_occasions_and_recommendations_are_items(
 
 def test_known_names_are_still_escaped_in_html_and_the_sandbox_still_holds() -> None:
     ctx = context({"first_name": "<b>Tom & Jerry</b>"})
-    assert render({"html": "<p>{{ contact.first_name }}</p>"}, ctx)["html"] == "<p>&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;</p>"
+    html = render({"html": "<p>{{ contact.first_name }}</p>"}, ctx)["html"]
+    assert html == "<p>&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;</p>"
     for source in ("{{ contact._values }}", "{{ contact.__class__.__mro__ }}"):
         with pytest.raises(TemplateRenderError):
             text(source, ctx)
