@@ -1,5 +1,7 @@
 """One catalogue of event types serves /v1/events, the strategy's triggers and exits, and the templates."""
 
+from pathlib import Path
+
 import pytest
 
 from chalicelib.domain import chains, lifecycle
@@ -69,3 +71,8 @@ def test_a_chains_context_names_the_event_as_the_catalogue_says() -> None:
     assert chain_context("refill_due", {"sku": "A1", "product": {"sku": "A1", "name": "D3"}})["product"] == {
         "sku": "A1", "name": "D3"}
     assert chain_context("site_visit", {"url": "https://x"}) == {"url": "https://x"}
+
+
+def test_the_strategy_docs_list_every_event_type() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "strategy.md").read_text(encoding="utf-8")
+    assert [name for name in EVENTS if f"`{name}`" not in docs] == []
