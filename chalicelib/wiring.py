@@ -126,14 +126,14 @@ def touches() -> TouchRepository:
 def outbound() -> Outbound:
     from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.push import PushSender
-    from chalicelib.delivery.templates import TemplateRenderer
+    from chalicelib.delivery.templates import default_renderer
     from chalicelib.services.outbound import Outbound
 
     settings = get_settings()
     return Outbound(
         email=email_sender(), sms=sms_sender(),
         push=PushSender(sns_client_for_sending(session())),
-        renderer=TemplateRenderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
+        renderer=default_renderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
         default_locale=strategy().locales[0],
     )
 

@@ -19,7 +19,7 @@ _SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".md": "mermaid", ".dot":
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = commands.add_parser("strategy", help="check or draw the contact strategy")
     actions = parser.add_subparsers(dest="strategy_command", required=True, metavar="ACTION")
-    check = actions.add_parser("check", help="validate a strategy file; lists every error")
+    check = actions.add_parser("check", help="validate a strategy file and render every template; lists every error")
     check.add_argument("--strategy", default=str(DEFAULT_PATH), help=_STRATEGY_HELP)
     check.set_defaults(func=run_check)
     draw = actions.add_parser("map", help="draw the communication map (chains, steps, waits, branches)")
@@ -45,7 +45,7 @@ def run_check(args: argparse.Namespace) -> int:
     if strategy is None:
         return 1
     print(f"{args.strategy}: valid ({len(strategy.chains)} chains, {len(strategy.occasions)} occasions, "
-          f"{len(strategy.caps)} caps, {len(strategy.consent_texts)} consent texts)")
+          f"{len(strategy.caps)} caps, {len(strategy.consent_texts)} consent texts; every template renders)")
     return 0
 
 

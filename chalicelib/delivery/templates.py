@@ -1,26 +1,134 @@
-"""Template rendering: sandboxed Jinja2, autoescape for HTML only, strict about missing variables."""
+"""Template rendering: sandboxed Jinja2, autoescape for HTML only, strict about unknown names.
+
+A message's templates see known names only (`message_context`, listed in docs/strategy.md): a known value
+that was not given (a contact without a first name, an event with only its required properties) reads as
+empty, so `{{ contact.first_name or "Hello" }}` and `|default` fall back; `None` prints as nothing. A name
+nobody declares (`contact.frist_name`) is an error naming it, which the strategy check finds before any send.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
+from jinja2 import ChainableUndefined, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import missing
 
 from chalicelib.delivery.errors import TemplateRenderError
+from chalicelib.domain.events import CONTACT_ATTRIBUTES, EVENTS, ITEM_FIELDS, OCCASION_FIELDS, OFFER_FIELDS
+from chalicelib.domain.model import Occasion
 
 HTML_FIELDS = frozenset({"html"})
+
+
+class Fields:
+    """A template object with known fields: one not given reads as empty, an unknown one is an error.
+
+    Not a dict on purpose: `order.items` must read the field, not the dict method."""
+
+    __slots__ = ("_known", "_name", "_values")
+
+    def __init__(self, name: str, values: Mapping[str, object], known: Iterable[str]) -> None:
+        self._name = name
+        self._values = dict(values)
+        self._known = frozenset(known) | frozenset(self._values)
+
+    def __getattr__(self, field: str) -> object:
+        if field.startswith("_"):
+            raise AttributeError(field)
+        try:
+            return self[field]
+        except KeyError:
+            raise AttributeError(field) from None
+
+    def __getitem__(self, field: str) -> object:
+        if field in self._values:
+            return self._values[field]
+        if field in self._known:
+            return ChainableUndefined(name=f"{self._name}.{field}")
+        raise KeyError(field)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __str__(self) -> str:
+        return str(self._values)
+
+
+class _Unknown(StrictUndefined):
+    """A name no one declared: any use fails, with a message naming it (and what is known there)."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        owner, name = self._undefined_obj, self._undefined_name
+        if isinstance(owner, Fields):
+            return f"{owner._name}.{name} is unknown (known: {', '.join(sorted(owner._known))})"
+        if owner is missing and not self._undefined_hint:
+            return f"{name} is unknown here"
+        return str(super()._undefined_message)
+
+
+def _printed(value: object) -> object:
+    return "" if value is None else value
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
     return SandboxedEnvironment(
         autoescape=autoescape,
-        undefined=StrictUndefined,
+        undefined=_Unknown,
+        finalize=_printed,
         keep_trailing_newline=True,
         auto_reload=False,
     )
+
+
+def _items(value: object) -> list[object]:
+    """Order items (or recommendations) with their known fields; anything but a list reads as none."""
+    if not isinstance(value, list):
+        return []
+    return [Fields("item", item, ITEM_FIELDS) if isinstance(item, Mapping) else item for item in value]
+
+
+def message_context(
+    occasion: Occasion, attributes: Mapping[str, object], variables: Mapping[str, object], now: datetime,
+    events: Iterable[str] = (),
+) -> dict[str, Any]:
+    """What a message's templates see: the contact's attributes, the occasion and its offer (a personal
+    `offer` attribute wins), the recommendations, the sender's `variables` (links, the chain's stored event
+    context), and for a chain started by `events` those events' properties, each known one present."""
+    personal = attributes.get("offer")
+    offer = {**(occasion.offer.for_send(now) if occasion.offer else {}),
+             **(personal if isinstance(personal, Mapping) else {})}
+    context: dict[str, Any] = {"recommendations": _items(attributes.get("recommendations")), **variables}
+    shown: dict[str, set[str]] = {}
+    lists: dict[str, set[str]] = {}
+    for event in (EVENTS[name] for name in events if name in EVENTS):
+        for prop in event.all_properties:
+            if prop.name not in context:
+                context[prop.name] = ChainableUndefined(name=prop.name)
+            elif prop.kind == "items":
+                context[prop.name] = _items(context[prop.name])
+        if event.shown_as:
+            shown.setdefault(event.shown_as, set()).update(event.shown_fields)
+            lists.setdefault(event.shown_as, set()).update(p.name for p in event.all_properties if p.kind == "items")
+    for name, fields in shown.items():
+        raw = variables.get(name)
+        values = raw if isinstance(raw, Mapping) else {}
+        context[name] = Fields(name, {k: _items(v) if k in lists[name] else v for k, v in values.items()}, fields)
+    context.update(
+        contact=Fields("contact", attributes, CONTACT_ATTRIBUTES),
+        occasion=Fields("occasion", {"id": occasion.id, "title": occasion.title}, OCCASION_FIELDS),
+        offer=Fields("offer", offer, OFFER_FIELDS),
+    )
+    return context
 
 
 class TemplateRenderer:
@@ -54,14 +162,14 @@ class TemplateRenderer:
             raise TemplateRenderError(field, f"{type(exc).__name__}: {exc}") from exc
 
 
-_default_renderer: TemplateRenderer | None = None
+@lru_cache(maxsize=1)
+def default_renderer() -> TemplateRenderer:
+    """One compiled-template cache per warm container: the start-up check warms it for the senders."""
+    return TemplateRenderer()
 
 
 def render(template_source_by_field: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, str]:
-    global _default_renderer  # one cache per warm container
-    if _default_renderer is None:
-        _default_renderer = TemplateRenderer()
-    return _default_renderer.render(template_source_by_field, context)
+    return default_renderer().render(template_source_by_field, context)
 
 
 def _normalise_locale(tag: str) -> str:

@@ -1,7 +1,8 @@
 """Validate a strategy document (the dict a YAML/JSON reader produced) into a typed Strategy.
 
 Every problem is collected with its exact path (`chains.welcome.steps[2].wait: expected a duration like
-"2d"`), so one run lists them all; nothing here raises anything but StrategyError.
+"2d"`), so one run lists them all; nothing here raises anything but StrategyError. Each problem is reported
+once: a missing section or a declared id that is itself invalid is not reported again where it is used.
 """
 
 import re
@@ -11,6 +12,7 @@ from typing import Literal, TypeVar, cast
 from zoneinfo import available_timezones
 
 from chalicelib.domain.durations import parse_duration
+from chalicelib.domain.events import EVENTS
 from chalicelib.domain.model import (
     CHANNEL_KINDS,
     REACTIONS,
@@ -53,6 +55,14 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _END = "end"
 _NEXT = "next"
+_LINKS = ("unsubscribe_url", "preferences_url")
+
+
+class _Missing:
+    """A section the document leaves out: reported once as required, then read as empty everywhere."""
+
+
+_MISSING = _Missing()
 
 
 class StrategyError(ValueError):
@@ -66,12 +76,19 @@ class StrategyError(ValueError):
 class _Reader:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self._broken: dict[str, set[str] | None] = {}  # what -> ids declared but invalid; None: all of them
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path}: {message}")
 
+    def declared(self, what: str, value: object, valid: Mapping[str, object]) -> None:
+        """Ids of `value` that are declared but failed their own validation: their users stay quiet."""
+        self._broken[what] = {k for k in value if k not in valid} if isinstance(value, dict) else None
+
     def mapping(self, value: object, path: str, required: tuple[str, ...] = (),
                 optional: tuple[str, ...] = ()) -> dict[str, object] | None:
+        if value is _MISSING:
+            return None
         if not isinstance(value, dict):
             self.error(path, f"expected a mapping, got {_kind(value)}")
             return None
@@ -100,6 +117,8 @@ class _Reader:
         return found
 
     def items(self, value: object, path: str) -> list[tuple[str, object]]:
+        if value is _MISSING:
+            return []
         if not isinstance(value, list):
             self.error(path, f"expected a list, got {_kind(value)}")
             return []
@@ -158,6 +177,9 @@ class _Reader:
         return value
 
     def ref(self, value: object, path: str, known: Mapping[str, object], what: str) -> str | None:
+        broken = self._broken.get(what, set())
+        if broken is None or (isinstance(value, str) and value in broken):
+            return None  # its own error is already listed
         if not isinstance(value, str) or value not in known:
             listed = ", ".join(sorted(known)) or "none declared"
             self.error(path, f"unknown {what} {_show(value)} (known: {listed})")
@@ -194,24 +216,31 @@ def parse_strategy(data: object) -> Strategy:
     ), optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links"))
     if root is None:
         raise StrategyError(r.errors)
-    version = r.integer(root.get("version"), "strategy.version", minimum=1)
-    locales = tuple(t for p, v in r.items(root.get("locales"), "locales") if (t := r.text(v, p)))
+    root = {key: root.get(key, _MISSING) for key in (
+        "version", "locales", "channels", "purposes", "categories", "lifecycle", "consent_texts", "occasions",
+        "chains", "doi", "attribution")} | {k: v for k, v in root.items() if isinstance(k, str)}
+    version = None if root["version"] is _MISSING else r.integer(root["version"], "strategy.version", minimum=1)
+    locales = tuple(t for p, v in r.items(root["locales"], "locales") if (t := r.text(v, p)))
     currency = r.text(root.get("currency", "RUB"), "currency")
-    channels = _channels(r, root.get("channels"))
-    purposes = _purposes(r, root.get("purposes"))
-    categories = _categories(r, root.get("categories"), purposes)
+    channels = _channels(r, root["channels"])
+    r.declared("channel", root["channels"], channels)
+    purposes = _purposes(r, root["purposes"])
+    r.declared("purpose", root["purposes"], purposes)
+    categories = _categories(r, root["categories"], purposes)
+    r.declared("category", root["categories"], categories)
     caps = tuple(c for p, v in r.items(root.get("caps", []), "caps")
                  if (c := _cap(r, v, p, categories, channels)))
     b2b = _b2b(r, root["b2b"], categories) if "b2b" in root else None
     arbitration = _arbitration(r, root["arbitration"], categories) if "arbitration" in root else None
     zones = _zones(r, root.get("time_zones", {"fallback": []}))
-    lifecycle = _lifecycle(r, root.get("lifecycle"))
-    consent_texts = _consent_texts(r, root.get("consent_texts"), purposes, channels, locales)
-    occasions = _occasions(r, root.get("occasions"), categories, channels, locales, purposes)
-    chains = _chains(r, root.get("chains"), occasions, channels, categories, purposes)
-    attribution = r.mapping(root.get("attribution"), "attribution", required=("window",))
+    lifecycle = _lifecycle(r, root["lifecycle"])
+    consent_texts = _consent_texts(r, root["consent_texts"], purposes, channels, locales)
+    occasions = _occasions(r, root["occasions"], categories, channels, locales, purposes)
+    r.declared("occasion", root["occasions"], occasions)
+    chains = _chains(r, root["chains"], occasions, channels, categories, purposes)
+    attribution = r.mapping(root["attribution"], "attribution", required=("window",))
     window = r.duration(attribution.get("window"), "attribution.window") if attribution else None
-    doi = _doi(r, root.get("doi"), occasions)
+    doi = _doi(r, root["doi"], occasions)
     links = _links(r, root.get("links", {}))
     if r.errors or not (version and currency and lifecycle and window and doi):
         raise StrategyError(r.errors or ["strategy: incomplete"])
@@ -491,8 +520,8 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
             marketing = category is not None and purposes.get(category.purpose, Purpose("", False)).opt_in
             if channel == "email" and marketing:
                 for locale, template in templates[channel].items():
-                    if isinstance(template, EmailTemplate) and "unsubscribe_url" not in template.html:
-                        r.error(f"{tpath}.{locale}.html", "a marketing email must link {{ unsubscribe_url }}")
+                    if isinstance(template, EmailTemplate):
+                        _check_links(r, template, f"{tpath}.{locale}")
         if isinstance(spec.get("templates"), dict) and not spec["templates"]:
             r.error(f"{path}.templates", "name at least one channel")
         offer = _offer(r, spec["offer"], f"{path}.offer") if "offer" in spec else None
@@ -500,6 +529,15 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
             found[oid] = Occasion(id=oid, title=title, category=category.id, priority=priority,
                                   validity=validity, quiet_hours=quiet, templates=templates, offer=offer)
     return found
+
+
+def _check_links(r: _Reader, template: EmailTemplate, path: str) -> None:
+    """A marketing email lets the reader leave and change their mind: both links, in both parts."""
+    for part, source in (("html", template.html), ("text", template.text)):
+        absent = [name for name in _LINKS if name not in source]
+        if absent:
+            shown = " and ".join(f"{{{{ {name} }}}}" for name in absent)
+            r.error(f"{path}.{part}", f"a marketing email must link {shown}")
 
 
 def _check_variants_agree(r: _Reader, by_locale: Mapping[str, Template], path: str) -> None:
@@ -619,9 +657,14 @@ def _trigger(r: _Reader, value: object, path: str) -> Trigger | None:
     spec = r.mapping(value, path, required=("event",), optional=("when",))
     if spec is None:
         return None
-    event = r.text(spec.get("event"), f"{path}.event")
+    event = r.ref(spec.get("event"), f"{path}.event", EVENTS, "event")
     tests = []
     for prop, tpath, raw in r.entries(spec.get("when", {}), f"{path}.when"):
+        known = EVENTS[event].all_properties if event else ()
+        if event and prop not in {p.name for p in known}:
+            listed = ", ".join(p.name for p in known) or "none"
+            r.error(tpath, f"{event} has no property {prop!r} (it has: {listed})")
+            continue
         test = r.mapping(raw, tpath, optional=("at_least", "in", "equals"))
         if test is None or len(test) != 1:
             if test is not None:
@@ -664,7 +707,7 @@ def _chains(r: _Reader, value: object, occasions: Mapping[str, Occasion], channe
         start = tuple(t for p, v in r.items(raw_start if isinstance(raw_start, list) else [raw_start],
                                               f"{path}.start") if (t := _trigger(r, v, p)))
         exit_on = frozenset(e for p, v in r.items(spec.get("exit_on", []), f"{path}.exit_on")
-                            if (e := r.text(v, p)))
+                            if (e := r.ref(v, p, EVENTS, "event")))
         reentry = _reentry(r, spec, path)
         revoked = r.choice(spec.get("on_consent_revoked", "exit"), f"{path}.on_consent_revoked",
                            ("pause", "exit"))

@@ -11,30 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.chains import ContactEvent, react
+from chalicelib.domain.events import chain_context
 from chalicelib.domain.model import Strategy
 from chalicelib.services.steps import contact_view
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.snapshots import ContactSnapshot
 
 ATTEMPTS = 3
-# Under which name a chain's templates see the event that started it ({{ product.name }}, {{ search.query }}).
-TEMPLATE_NAMES = {
-    "product_viewed": "product", "refill_due": "product", "search_performed": "search",
-    "order_placed": "order", "cart_abandoned": "cart", "favorite_added": "favorite",
-}
-
-
-def chain_context(event_type: str, properties: Mapping[str, object]) -> dict[str, object]:
-    """The template context a chain entered on this event keeps: its properties, also under their name."""
-    context = dict(properties)
-    name = TEMPLATE_NAMES.get(event_type)
-    if name is not None:
-        nested = properties.get(name)
-        named = dict(nested) if isinstance(nested, Mapping) else dict(properties)
-        if event_type == "order_placed":
-            named.setdefault("number", properties.get("order_number"))
-        context[name] = named
-    return context
 
 
 @dataclass

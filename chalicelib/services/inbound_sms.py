@@ -90,7 +90,8 @@ class InboundSmsService:
         envelope = Envelope(touch.touch_id, None, None, occasion.category, "service", None)
         recipient = Recipient(contact_id, None, sms.origination_number, None, snapshot.locale, snapshot.attributes)
         try:
-            sent = self.outbound.send("sms", occasion, recipient, envelope, self.links(contact_id), now)
+            links = {**self.strategy.links, **self.links(contact_id)}  # as every message outside a chain
+            sent = self.outbound.send("sms", occasion, recipient, envelope, links, now)
         except (RetryableSendError, CircuitOpenError) as exc:
             # Provably not sent: the reservation may be taken again when the message is retried.
             self.touches.mark(contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib.domain.events import INGESTED, Kind
 from chalicelib.services.errors import ClientError
 from chalicelib.services.subscriptions import normalise_phone
 
@@ -68,20 +69,13 @@ def _count(value: object) -> str | None:
     return None if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else "must be a count >= 0"
 
 
-# type -> {property: (required, check)}
+_CHECKS: Mapping[Kind, Callable[[object], str | None]] = {
+    "number": _number(), "count": _count, "text": _text, "items": _items, "object": _object,
+    "attributes": _attributes,
+}
+# type -> {property: (required, check)}, for every type the catalogue says back ends may send.
 EVENT_TYPES: Mapping[str, Mapping[str, tuple[bool, Callable[[object], str | None]]]] = {
-    "order_placed": {"amount": (True, _number()), "items": (False, _items), "order_id": (False, _text)},
-    "cart_updated": {"items": (True, _items)},
-    "cart_abandoned": {"items": (False, _items), "cart_id": (False, _text)},
-    "product_viewed": {"sku": (True, _text)},
-    "search_performed": {"query": (True, _text)},
-    "favorite_added": {"sku": (True, _text), "favorites_count": (False, _count)},
-    "site_visit": {"url": (False, _text)},
-    "email_opened": {"touch_id": (False, _text), "chain_id": (False, _text)},
-    "email_clicked": {"touch_id": (False, _text), "chain_id": (False, _text), "link": (False, _text)},
-    "survey_completed": {"answers": (True, _object)},
-    "profile_updated": {"attributes": (True, _attributes)},
-    "push_token_registered": {"platform": (True, _text), "token": (True, _text)},
+    name: {p.name: (p.required, _CHECKS[p.kind]) for p in event.properties} for name, event in INGESTED.items()
 }
 
 

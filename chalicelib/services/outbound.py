@@ -6,7 +6,7 @@ with `ru-RU` -> `ru` -> the strategy's first locale as fallback) and the A/B var
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,7 +16,7 @@ from chalicelib.delivery.email import EmailSender, OutboundEmail
 from chalicelib.delivery.errors import CircuitOpenError, PermanentSendError, TemplateRenderError
 from chalicelib.delivery.push import PushSender
 from chalicelib.delivery.sms import SmsMessage, SmsSender
-from chalicelib.delivery.templates import TemplateRenderer, pick_locale
+from chalicelib.delivery.templates import TemplateRenderer, message_context, pick_locale
 from chalicelib.domain.model import EmailTemplate, Occasion, PushTemplate, SmsTemplate
 
 MARKETING_PURPOSE = "marketing"
@@ -79,32 +79,26 @@ class Outbound:
 
     def send(
         self, channel: str, occasion: Occasion, recipient: Recipient, envelope: Envelope,
-        variables: Mapping[str, object], now: datetime,
+        variables: Mapping[str, object], now: datetime, events: Sequence[str] = (),
     ) -> Sent:
         """At most one provider call; failures raise the delivery taxonomy (CircuitOpenError: none made).
 
         `variables` are the template's: site links, the chain's triggering event, and the contact's
-        unsubscribe and preference links (`unsubscribe_url` also goes into List-Unsubscribe)."""
+        unsubscribe and preference links (`unsubscribe_url` also goes into List-Unsubscribe). `events`: the
+        types that start the chain, whose known properties the templates may read even when not sent."""
         self.circuit.check(channel, now)
         try:
-            return self._send(channel, occasion, recipient, envelope, variables, now)
+            return self._send(channel, occasion, recipient, envelope, variables, now, events)
         except CircuitOpenError:
             self.circuit.trip(channel, now)
             raise
 
     def _send(
         self, channel: str, occasion: Occasion, recipient: Recipient, envelope: Envelope,
-        variables: Mapping[str, object], now: datetime,
+        variables: Mapping[str, object], now: datetime, events: Sequence[str],
     ) -> Sent:
         template = self._template(occasion, channel, recipient.locale)
-        personal = recipient.attributes.get("offer")
-        offer = {**(occasion.offer.for_send(now) if occasion.offer else {}),
-                 **(personal if isinstance(personal, Mapping) else {})}
-        context: dict[str, Any] = {
-            "recommendations": recipient.attributes.get("recommendations") or [], **variables,
-            "contact": dict(recipient.attributes), "occasion": {"id": occasion.id, "title": occasion.title},
-            "offer": offer,
-        }
+        context = message_context(occasion, recipient.attributes, variables, now, events)
         if isinstance(template, EmailTemplate):
             return self._email(template, recipient, envelope, context)
         if isinstance(template, SmsTemplate):

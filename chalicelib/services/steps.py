@@ -187,10 +187,12 @@ class StepWorker:
     ) -> str:
         occasion = self.strategy.occasions[touch.occasion_id]
         envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
+        chain = self.strategy.chains.get(touch.chain_id or "")
         try:
             sent = self.outbound.send(
                 touch.channel, occasion, recipient(snapshot), envelope,
                 {**self.strategy.links, **(context or {}), **self.links(snapshot.contact_id)}, now,
+                events=tuple(trigger.event for trigger in chain.start) if chain else (),
             )
         except (RetryableSendError, CircuitOpenError) as exc:
             self.touches.mark(touch.contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")

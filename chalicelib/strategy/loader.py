@@ -8,10 +8,11 @@ import yaml
 
 from chalicelib.domain.model import Strategy
 from chalicelib.domain.strategy import StrategyError, parse_strategy
+from chalicelib.strategy.rendering import template_errors
 
 DEFAULT_PATH = Path(__file__).with_name("default.yaml")
 
-__all__ = ["DEFAULT_PATH", "StrategyError", "load_strategy", "read_strategy"]
+__all__ = ["DEFAULT_PATH", "StrategyError", "load_strategy", "parse_file", "read_strategy"]
 
 
 def load_strategy(path: str | None = None) -> Strategy:
@@ -29,6 +30,16 @@ def _default() -> Strategy:
 
 
 def read_strategy(path: Path) -> Strategy:
+    """The strategy at `path`, validated in full: its shape, and every template rendered as it will be sent."""
+    strategy = parse_file(path)
+    errors = template_errors(strategy)
+    if errors:
+        raise StrategyError(errors)
+    return strategy
+
+
+def parse_file(path: Path) -> Strategy:
+    """The strategy at `path` with its shape and template syntax checked, templates not yet rendered."""
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -41,7 +52,7 @@ def read_strategy(path: Path) -> Strategy:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error)
         raise StrategyError([f"{where}: not valid YAML ({problem})"]) from None
-    errors = _template_errors(data)
+    errors = _syntax_errors(data)
     try:
         strategy = parse_strategy(data)
     except StrategyError as error:
@@ -55,7 +66,7 @@ def _describe(error: Exception) -> str:
     return error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
 
 
-def _template_errors(data: object) -> list[str]:
+def _syntax_errors(data: object) -> list[str]:
     """Jinja syntax errors in every template text, by path; shape errors are the validator's business."""
     occasions = data.get("occasions") if isinstance(data, dict) else None
     if not isinstance(occasions, dict):

@@ -137,6 +137,17 @@ BROKEN = [
     ("consent_texts.marketing-sms-v1.channel", None, "consent_texts.marketing-sms-v1.channel: required"),
     ("occasions.welcome-thanks.templates.email.en.html", "<p>Hi</p>",
      "occasions.welcome-thanks.templates.email.en.html: a marketing email must link {{ unsubscribe_url }}"),
+    ("occasions.welcome-thanks.templates.email.en.text", "Bye: {{ unsubscribe_url }}",
+     "occasions.welcome-thanks.templates.email.en.text: a marketing email must link {{ preferences_url }}"),
+    ("occasions.welcome-thanks.templates.email.ru.html", "<p>Hi</p>",
+     "occasions.welcome-thanks.templates.email.ru.html: a marketing email must link {{ unsubscribe_url }} and "
+     "{{ preferences_url }}"),
+    ("chains.favorites.start.event", "favourite_added", "chains.favorites.start[0].event: unknown event "
+                                                        "'favourite_added' (known: birthday, cart_abandoned"),
+    ("chains.favorites.start.when", {"count": {"at_least": 3}},
+     "chains.favorites.start[0].when.count: favorite_added has no property 'count' (it has: sku, favorites_count"),
+    ("chains.abandoned-cart.exit_on", ["order_placed", "cart_cleared"],
+     "chains.abandoned-cart.exit_on[1]: unknown event 'cart_cleared'"),
     ("occasions.welcome-thanks.templates.email.ru", {"subject": "x"},
      "occasions.welcome-thanks.templates.email.ru.html: required"),
     ("occasions.welcome-thanks.validity", 5, "occasions.welcome-thanks.validity: expected a duration"),
@@ -159,9 +170,37 @@ def test_every_error_is_listed_not_only_the_first(document: dict[str, Any]) -> N
     for where, value, _ in BROKEN[:3] + BROKEN[16:20]:
         _set(document, where, value)
     found = errors_of(document)
-    assert len(found) >= 6
-    assert any(e.startswith("channels.sms.cost") for e in found)
-    assert any(e.startswith("chains.welcome.steps[1].wait") for e in found)
+    assert [e.split(":")[0] for e in found] == [
+        "channels.sms.cost", "channels.sms.quiet_hours.start", "channels.fax", "chains.welcome.steps[0].send",
+        "chains.welcome.steps[1].wait",
+    ]
+
+
+# (what to break, the one error it gives): nothing that uses the broken thing is reported again
+ONE_ERROR = [
+    (lambda d: d.pop("channels"), "strategy.channels: required"),
+    (lambda d: d.pop("categories"), "strategy.categories: required"),
+    (lambda d: d.pop("purposes"), "strategy.purposes: required"),
+    (lambda d: d.pop("occasions"), "strategy.occasions: required"),
+    (lambda d: d.pop("locales"), "strategy.locales: required"),
+    (lambda d: d.pop("doi"), "strategy.doi: required"),
+    (lambda d: d.pop("version"), "strategy.version: required"),
+    (lambda d: d["channels"]["email"].__setitem__("cost", "x"), "channels.email.cost: expected a number"),
+    (lambda d: d["categories"]["trigger"].__setitem__("purpose", "fun"), "categories.trigger.purpose: unknown"),
+    (lambda d: d["occasions"]["welcome-thanks"].__setitem__("category", "misc"),
+     "occasions.welcome-thanks.category: unknown category 'misc'"),
+    (lambda d: d["occasions"]["welcome-thanks"].__setitem__("validity", "x"),
+     "occasions.welcome-thanks.validity: expected a duration"),
+    (lambda d: d["occasions"]["doi"].__setitem__("title", ""), "occasions.doi.title: expected non-empty text"),
+    (lambda d: d.__setitem__("channels", []), "channels: expected a mapping, got a list"),
+]
+
+
+@pytest.mark.parametrize(("breakage", "expected"), ONE_ERROR, ids=[e for _, e in ONE_ERROR])
+def test_one_bad_value_gives_one_error(document: dict[str, Any], breakage: Any, expected: str) -> None:
+    breakage(document)
+    found = errors_of(document)
+    assert len(found) == 1 and found[0].startswith(expected), found
 
 
 @pytest.mark.parametrize("data", [None, [], "text", 42, {"version": 1}, {"chains": []}])
