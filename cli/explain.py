@@ -203,15 +203,19 @@ def _touch(touch: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
 def _when(moment: Mapping[str, str] | None, zone: str) -> str:
     if moment is None:
         return NONE
-    local = datetime.fromisoformat(moment["local"])
-    utc = datetime.fromisoformat(moment["utc"].replace("Z", "+00:00"))
+    utc = datetime.fromisoformat(moment["utc"])
+    local = utc.astimezone(_zone(zone))  # the zone, not the bare offset: it names the abbreviation (PST, MSK)
     if zone == "UTC":
         return f"{utc:%Y-%m-%d %H:%M} UTC"
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc:%Y-%m-%d %H:%M} UTC)"
 
 
 def _pairs(items: Iterable[tuple[str, object]]) -> str:
-    return "  ".join(f"{label} {value}" for label, value in items if value not in (None, "", {}, []))
+    return "  ".join(f"{label} {_text(value)}" for label, value in items if value not in (None, "", {}, []))
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def render(view: Mapping[str, Any]) -> str:
@@ -234,8 +238,8 @@ def render(view: Mapping[str, Any]) -> str:
              "confirmed_at", "attributes", "identities", "version", "pending_request"}
     for key, value in contact.items():
         if key not in shown and value not in (None, "", {}, []):
-            lines.append(f"  {key:<11} {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
-    lines.append(f"  attributes  {json.dumps(attributes, ensure_ascii=False) if attributes else NONE}")
+            lines.append(f"  {key:<11} {_text(value)}")
+    lines.append(f"  attributes  {_text(attributes) if attributes else NONE}")
     lines.append("Consents")
     lines += [f"  {c['key']:<22} {c['state']:<8} {_when(c['at'], zone)}  "
               + _pairs((("text", c["text_id"]), ("source", c["source"]))) for c in view["consents"]] or ["  none"]
@@ -271,7 +275,7 @@ def render(view: Mapping[str, Any]) -> str:
         lines.append("  none")
     lines.append("Suppressions")
     lines += [f"  {address}  {reason}" for address, reason in view["suppressions"].items()] or ["  none"]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _moment_of(value: object, zone: str) -> dict[str, str] | None:

@@ -13,35 +13,20 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.clock import FixedClock
-from chalicelib.delivery.errors import TemplateRenderError
-from chalicelib.delivery.templates import TemplateRenderer
 from chalicelib.services.steps import StepWorker
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, TouchModel
 from chalicelib.store.touches import HISTORY_LIMIT, TouchRecord
 from tests.integration.feedback.conftest import NOW, add_contact, enrol, run_due_steps, worker
-from tests.integration.helpers import due_messages
+from tests.integration.helpers import RENDER_ERROR, due_messages, failing_outbound
 
 NIGHT = datetime(2026, 11, 25, 20, 30, tzinfo=UTC)  # 23:30 in Moscow: inside email's quiet hours (22-08)
 MORNING = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 08:00 in Moscow
-RENDER_ERROR = "html: UndefinedError: 'dict object' has no attribute 'first_name'"
-
-
-class FailingRenderer(TemplateRenderer):
-    """A renderer whose every template fails, as `welcome-thanks` did for a sign-up without a first name."""
-
-    def render(self, template_source_by_field: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, str]:
-        field, _, message = RENDER_ERROR.partition(": ")
-        raise TemplateRenderError(field, message)
-
-    def render_field(self, field: str, source: str, context: Mapping[str, Any]) -> str:
-        raise TemplateRenderError(field, "UndefinedError")
 
 
 def failing_worker(clock: FixedClock) -> StepWorker:
     step_worker = worker(clock)
-    return dataclasses.replace(step_worker, outbound=dataclasses.replace(step_worker.outbound,
-                                                                         renderer=FailingRenderer()))
+    return dataclasses.replace(step_worker, outbound=failing_outbound(step_worker.outbound))
 
 
 def minimal_contact(contact_id: str) -> None:
