@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-LOCAL_REGION = "eu-west-1"
+from cli.local import REGION
+
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
 NONE = "-"
 
@@ -65,7 +66,7 @@ def _point_at(stage: str | None) -> None:
                            "AWS_SECRET_ACCESS_KEY": "local"})
         os.environ.pop("AWS_SESSION_TOKEN", None)
         os.environ.pop("AWS_PROFILE", None)
-        os.environ.setdefault("AWS_DEFAULT_REGION", LOCAL_REGION)
+        os.environ.update({"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
         os.environ.setdefault("TOUCHPLAN_STAGE", "local")
     from chalicelib import wiring
     from chalicelib.settings import get_settings
