@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import keys, local, strategy
+from cli import explain, keys, local, strategy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     local.register(commands)
     keys.register(commands)
     strategy.register(commands)
+    explain.register(commands)
     return parser
 
 

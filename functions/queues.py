@@ -29,8 +29,10 @@ def send_doi(body: dict[str, Any]) -> None:
 def run_step(body: dict[str, Any]) -> None:
     outcome = wiring.step_worker().handle(body)
     if outcome is not None:
+        # Ids and codes only: the error message may quote the contact's data, the touch keeps it.
         logger.info("step", contact_id=body["contact_id"], chain_id=body["chain_id"], status=outcome.status,
-                    decision=outcome.decision, reason=outcome.reason, touch=outcome.touch_status)
+                    decision=outcome.decision, reason=outcome.reason, touch=outcome.touch_status,
+                    error_code=outcome.error_code)
 
 
 # One entry per message kind on the steps queue.

@@ -120,12 +120,11 @@ class DoubleOptIn:
         except (RetryableSendError, CircuitOpenError) as exc:
             # Nothing reached the provider: give the slot back so the retry may use it.
             self.contacts.replace_doi_sends(key, after, [x for x in after if x != now.timestamp()])
-            self.touches.mark(contact.contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")
+            self.touches.mark(contact.contact_id, touch.touch_key, "held", now, error_code=exc.code, error=str(exc))
             raise
         except (PermanentSendError, TemplateRenderError) as exc:
-            code = getattr(exc, "code", "template")
-            self.touches.mark(contact.contact_id, touch.touch_key, "failed", now, error=f"{code}: {exc}")
-            return f"failed:{code}"
+            self.touches.mark(contact.contact_id, touch.touch_key, "failed", now, error_code=exc.code, error=str(exc))
+            return f"failed:{exc.code}"
         self.touches.mark(contact.contact_id, touch.touch_key, "sent", now,
                           provider_message_id=sent.provider_message_id, cost=float(sent.cost))
         return "sent"

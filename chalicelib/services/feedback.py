@@ -129,7 +129,7 @@ class FeedbackService:
             return FeedbackOutcome(feedback.kind, touch_id, counted=self._advance(touch, status, feedback.at))
         if feedback.kind in ("reject", "rendering_failure") and touch is not None:
             self.touches.mark(touch.contact_id, touch.touch_key, "failed", feedback.at,
-                              error=f"ses_{feedback.kind}: the message did not go out")
+                              error_code=f"ses_{feedback.kind}", error="the message did not go out")
         return FeedbackOutcome(feedback.kind, touch_id)
 
     def _stop_address(

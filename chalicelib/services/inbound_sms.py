@@ -94,10 +94,10 @@ class InboundSmsService:
             sent = self.outbound.send("sms", occasion, recipient, envelope, links, now)
         except (RetryableSendError, CircuitOpenError) as exc:
             # Provably not sent: the reservation may be taken again when the message is retried.
-            self.touches.mark(contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")
+            self.touches.mark(contact_id, touch.touch_key, "held", now, error_code=exc.code, error=str(exc))
             raise SendHeld(str(exc)) from exc
         except (PermanentSendError, TemplateRenderError) as exc:
-            self.touches.mark(contact_id, touch.touch_key, "failed", now, error=f"{exc.code}: {exc}")
+            self.touches.mark(contact_id, touch.touch_key, "failed", now, error_code=exc.code, error=str(exc))
             return "failed"
         self.touches.mark(contact_id, touch.touch_key, "sent", now, provider_message_id=sent.provider_message_id,
                           cost=float(sent.cost))

@@ -46,6 +46,7 @@ class StatsRow:
     counts: Mapping[str, float]  # OUTCOMES: sent ... converted, revenue
     skipped: Mapping[str, int]  # reason -> count
     deferred: Mapping[str, int]
+    failed: Mapping[str, int]  # error code -> count
 
     def as_dict(self) -> dict[str, object]:
         counts = {k: (v if k == "revenue" else int(v)) for k, v in self.counts.items()}
@@ -53,6 +54,7 @@ class StatsRow:
             "chain": self.chain, "step": self.step, "variant": self.variant, **counts,
             "skipped": sum(self.skipped.values()), "skipped_by_reason": dict(self.skipped),
             "deferred": sum(self.deferred.values()), "deferred_by_reason": dict(self.deferred),
+            "failed": sum(self.failed.values()), "failed_by_reason": dict(self.failed),
         }
 
 
@@ -68,13 +70,13 @@ class StatsService:
         self.count(touch, {"sent": 1}, now)
 
     def decided(self, touch: TouchRecord, now: datetime) -> None:
-        """The step worker's `on_decided` hook: skipped and deferred sends, by reason."""
-        decision = {"skipped": "skipped", "deferred": "deferred"}.get(touch.status)
-        if touch.chain_id is None or touch.step is None or decision is None:
+        """The step worker's `on_decided` hook: skipped and deferred sends by reason, failed ones by error code."""
+        if touch.chain_id is None or touch.step is None or touch.status not in BY_REASON:
             return
-        self.counters.add_decision(counter_key(touch.chain_id, touch.step, touch.variant), now.date(), decision,
-                                   touch.reason or "unknown")
-        self.emit(METRIC_NAMES[decision], 1, {**_dimensions(touch), "reason": touch.reason or "unknown"})
+        reason = (touch.error_code if touch.status == "failed" else touch.reason) or "unknown"
+        self.counters.add_decision(counter_key(touch.chain_id, touch.step, touch.variant), now.date(), touch.status,
+                                   reason)
+        self.emit(METRIC_NAMES[touch.status], 1, {**_dimensions(touch), "reason": reason})
 
     def count(self, touch: TouchRecord, counts: Mapping[str, float], at: datetime) -> None:
         if touch.chain_id is None or touch.step is None or not counts:
@@ -116,7 +118,7 @@ class StatsService:
                 totals = self.counters.totals(counter_key(chain_id, index, variant), first, last)
                 if totals is not None:
                     rows.append(StatsRow(chain_id, index, variant, totals.counts, totals.reasons["skipped"],
-                                         totals.reasons["deferred"]))
+                                         totals.reasons["deferred"], totals.reasons["failed"]))
         return rows
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,7 @@ class StepOutcome:
     decision: str | None = None  # send | defer | skip | exit, when a send was due
     reason: str | None = None
     touch_status: str | None = None
+    error_code: str | None = None  # a failed send: why
 
 
 @dataclass
@@ -95,7 +96,8 @@ class StepWorker:
     chain_events: ChainEvents
     suppress: Callable[[ContactSnapshot, str, datetime], None]  # (contact, reason, now): the stop-list hook
     on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
-    on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None  # deferred or skipped
+    # Deferred, skipped or failed (a failed touch carries its error code): counted by reason.
+    on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
         try:
@@ -162,7 +164,7 @@ class StepWorker:
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
             category=request.category, status=_status_of(decision), created_at=now, chain_id=action.chain_id,
             step=action.step, variant=decision.variant, decision=decision.action, reason=decision.reason,
-            rule=decision.rule,
+            rule=decision.rule, until=decision.at if decision.action == "defer" else None,
         )
         if decision.action != "send":
             self.touches.record_decision(touch)
@@ -177,14 +179,16 @@ class StepWorker:
             return gone, _outcome(gone, decision, "skipped")
         if not self.touches.reserve(touch):
             existing = self.touches.get(touch.contact_id, key)
-            return transition.state, _outcome(transition.state, decision, existing.status if existing else None)
-        delivered = self._deliver(touch, request.purpose, snapshot, context, now)
-        return transition.state, _outcome(transition.state, decision, delivered)
+            return transition.state, _outcome(transition.state, decision, existing.status if existing else None,
+                                              existing.error_code if existing else None)
+        delivered, error_code = self._deliver(touch, request.purpose, snapshot, context, now)
+        return transition.state, _outcome(transition.state, decision, delivered, error_code)
 
     def _deliver(
         self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, context: Mapping[str, object] | None,
         now: datetime,
-    ) -> str:
+    ) -> tuple[str, str | None]:
+        """The touch's status after the send, and the error code when it failed."""
         occasion = self.strategy.occasions[touch.occasion_id]
         envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
         chain = self.strategy.chains.get(touch.chain_id or "")
@@ -195,19 +199,19 @@ class StepWorker:
                 events=tuple(trigger.event for trigger in chain.start) if chain else (),
             )
         except (RetryableSendError, CircuitOpenError) as exc:
-            self.touches.mark(touch.contact_id, touch.touch_key, "held", now, error=f"{exc.code}: {exc}")
+            self.touches.mark(touch.contact_id, touch.touch_key, "held", now, error_code=exc.code, error=str(exc))
             raise SendHeld(str(exc)) from exc
         except (PermanentSendError, TemplateRenderError) as exc:
             # Reported on the touch; the chain moves on rather than sending a broken or refused message.
-            code = getattr(exc, "code", "template_error")
-            self.touches.mark(touch.contact_id, touch.touch_key, "failed", now, error=f"{code}: {exc}")
-            return "failed"
+            self.touches.mark(touch.contact_id, touch.touch_key, "failed", now, error_code=exc.code, error=str(exc))
+            self.on_decided(replace(touch, status="failed", error_code=exc.code, error=str(exc)), now)
+            return "failed", exc.code
         self.touches.mark(
             touch.contact_id, touch.touch_key, "sent", now, provider_message_id=sent.provider_message_id,
             cost=float(sent.cost),
         )
         self.on_sent(touch, now)
-        return "sent"
+        return "sent", None
 
     def _context(self, snapshot: ContactSnapshot, request: SendRequest, now: datetime) -> RuleContext:
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
@@ -264,5 +268,7 @@ def _status_of(decision: Decision) -> str:
     return {"defer": "deferred", "skip": "skipped", "exit": "skipped"}.get(decision.action, "reserved")
 
 
-def _outcome(state: Enrollment, decision: Decision, touch_status: str | None) -> StepOutcome:
-    return StepOutcome(state.status, decision.action, decision.reason, touch_status)
+def _outcome(
+    state: Enrollment, decision: Decision, touch_status: str | None, error_code: str | None = None,
+) -> StepOutcome:
+    return StepOutcome(state.status, decision.action, decision.reason, touch_status, error_code)

@@ -111,8 +111,22 @@ class ProviderMessageIndex(GlobalSecondaryIndex["TouchModel"]):
     provider_message_id = UnicodeAttribute(hash_key=True)
 
 
+class TouchHistoryEntry(MapAttribute[str, object]):
+    """One decision or status change of a touch, in the order they happened."""
+
+    at = UTCDateTimeAttribute()
+    decision = UnicodeAttribute()  # send | defer | skip | exit | hook
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    rule = UnicodeAttribute(null=True)
+    until = UTCDateTimeAttribute(null=True)  # a defer: when the step is decided again
+    error_code = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+
+
 class TouchModel(Model):
-    """Every touch. `touch_key` is the idempotency key of the send: reserved before the provider call."""
+    """Every touch. `touch_key` is the idempotency key of the send: reserved before the provider call.
+    The top-level status, decision, reason and error are the latest; `history` keeps every one in order."""
 
     Meta = _meta("touches")
     contact_id = UnicodeAttribute(hash_key=True)
@@ -130,7 +144,9 @@ class TouchModel(Model):
     rule = UnicodeAttribute(null=True)
     provider_message_id = UnicodeAttribute(null=True)
     cost = NumberAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
+    history = ListAttribute[TouchHistoryEntry](of=TouchHistoryEntry, default=list)
     actor = UnicodeAttribute(null=True)
     comment = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
@@ -221,6 +237,7 @@ class StatsModel(Model):
     revenue = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
     deferred = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
     spend = NumberAttribute(default=0)  # the month's SMS spend, on the "sms-spend" x "YYYY-MM" row only
 
 

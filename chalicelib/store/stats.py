@@ -1,8 +1,9 @@
 """Stats counters: one row per chain x step x variant x day, incremented with ADD (no read, no lost update).
 
 Rows: `counter_key = "<chain>#<step>#<variant or ->"`, `day = "YYYY-MM-DD"` holding the outcome counts, and,
-under the same key, `day = "YYYY-MM-DD#<skipped|deferred>#<reason>"` holding that decision's count per
-reason. Both sort inside one day, so a single range query per counter key reads a whole period.
+under the same key, `day = "YYYY-MM-DD#<skipped|deferred|failed>#<reason>"` holding that count per reason
+(a failure's reason is its error code). Both sort inside one day, so a single range query per counter key
+reads a whole period.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from chalicelib.store.models import StatsModel
 
 NO_VARIANT = "-"
 OUTCOMES = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed", "converted", "revenue")
-BY_REASON = ("skipped", "deferred")
+BY_REASON = ("skipped", "deferred", "failed")
 _AFTER_DAY = "~"  # sorts after "#": the range's last day includes its reason rows
 
 
@@ -42,7 +43,7 @@ class StatsRepository:
         )
 
     def add_decision(self, key: str, day: date, decision: str, reason: str) -> None:
-        """Counts one skipped or deferred decision under its reason."""
+        """Counts one skipped or deferred decision, or one failed send, under its reason."""
         if decision not in BY_REASON:
             raise ValueError(f"not a counted decision: {decision!r}")
         StatsModel(key, f"{day.isoformat()}#{decision}#{reason}").update(

@@ -4,23 +4,45 @@ A send reserves its touch row (keyed by the send's idempotency key) with a condi
 provider call and marks it sent after. A retry finds the reservation and never calls the provider again;
 only a row whose last attempt provably did not reach the provider (`held`: throttled or circuit open) may be
 reserved again.
+
+Every write appends its decision or status change to the touch's `history` in the same UpdateItem
+(`list_append`), so "deferred for quiet hours, then sent" keeps both. The history is capped at
+`HISTORY_LIMIT` entries: only a write to a full history reads the row and drops its oldest entries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition, size
+from pynamodb.expressions.update import Action
 
-from chalicelib.store.models import TouchModel
+from chalicelib.store.models import TouchHistoryEntry, TouchModel
 
 RESERVABLE_AGAIN = ("deferred", "held")
+HISTORY_LIMIT = 50
+_TRIM_ATTEMPTS = 3
+ERROR_LENGTH = 500
 # Later feedback must never move a touch backwards (an open arriving after a click stays clicked).
 STATUS_RANK = {
     "reserved": 1, "held": 1, "sent": 2, "delivered": 3, "opened": 4, "clicked": 5,
     "bounced": 6, "complained": 7,
 }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: datetime
+    decision: str  # send | defer | skip | exit | hook; a send's outcomes (sent, failed, opened...) carry "send"
+    status: str
+    reason: str | None = None
+    rule: str | None = None
+    until: datetime | None = None
+    error_code: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,87 +61,134 @@ class TouchRecord:
     decision: str | None = None
     reason: str | None = None
     rule: str | None = None
+    until: datetime | None = None  # a deferred touch: when it is decided again
     provider_message_id: str | None = None
     actor: str | None = None
     comment: str | None = None
     updated_at: datetime | None = None
+    error_code: str | None = None
+    error: str | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+
+def _entry(row: TouchHistoryEntry) -> HistoryEntry:
+    return HistoryEntry(
+        at=row.at, decision=row.decision, status=row.status, reason=row.reason, rule=row.rule, until=row.until,
+        error_code=row.error_code, error=row.error,
+    )
 
 
 def _record(row: TouchModel) -> TouchRecord:
+    history = tuple(_entry(e) for e in row.history or ())
     return TouchRecord(
         contact_id=row.contact_id, touch_key=row.touch_key, touch_id=row.touch_id, channel=row.channel,
         occasion_id=row.occasion_id, category=row.category, status=row.status, created_at=row.created_at,
         chain_id=row.chain_id, step=None if row.step is None else int(row.step), variant=row.variant,
-        decision=row.decision, reason=row.reason, rule=row.rule, provider_message_id=row.provider_message_id,
-        actor=row.actor, comment=row.comment, updated_at=row.updated_at,
+        decision=row.decision, reason=row.reason, rule=row.rule,
+        until=history[-1].until if history and row.status == "deferred" else None,
+        provider_message_id=row.provider_message_id, actor=row.actor, comment=row.comment,
+        updated_at=row.updated_at, error_code=row.error_code, error=row.error, history=history,
     )
 
 
-def _conditional_failure(exc: PutError | UpdateError) -> bool:
+def _conditional_failure(exc: UpdateError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _reservable() -> Condition:
+    return TouchModel.touch_key.does_not_exist() | TouchModel.status.is_in(*RESERVABLE_AGAIN)
+
+
+def _both(first: Condition | None, second: Condition) -> Condition:
+    return second if first is None else first & second
 
 
 class TouchRepository:
     def reserve(self, touch: TouchRecord) -> bool:
         """True when this call holds the send; False when the touch was reserved or sent before."""
-        row = TouchModel(
-            touch.contact_id, touch.touch_key, touch_id=touch.touch_id, channel=touch.channel,
-            occasion_id=touch.occasion_id, category=touch.category, chain_id=touch.chain_id, step=touch.step,
-            variant=touch.variant, status="reserved", decision="send", reason=touch.reason, rule=touch.rule,
-            created_at=touch.created_at, updated_at=touch.created_at, actor=touch.actor, comment=touch.comment,
-        )
-        try:
-            row.save(
-                condition=TouchModel.touch_key.does_not_exist() | TouchModel.status.is_in(*RESERVABLE_AGAIN)
-            )
-        except PutError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._write(touch, "reserved", "send")
 
     def record_decision(self, touch: TouchRecord) -> None:
         """Stores a touch that was not sent (deferred or skipped) with its reason; never over a sent one."""
-        row = TouchModel(
-            touch.contact_id, touch.touch_key, touch_id=touch.touch_id, channel=touch.channel,
-            occasion_id=touch.occasion_id, category=touch.category, chain_id=touch.chain_id, step=touch.step,
-            variant=touch.variant, status=touch.status, decision=touch.decision, reason=touch.reason,
-            rule=touch.rule, created_at=touch.created_at, updated_at=touch.created_at,
+        self._write(touch, touch.status, touch.decision or touch.status)
+
+    def _write(self, touch: TouchRecord, status: str, decision: str) -> bool:
+        # A re-reservation starts the attempt afresh (new touch id, no error), as a new row would; the history
+        # of the earlier attempts stays.
+        actions = [
+            TouchModel.touch_id.set(touch.touch_id), TouchModel.channel.set(touch.channel),
+            TouchModel.occasion_id.set(touch.occasion_id), TouchModel.category.set(touch.category),
+            TouchModel.chain_id.set(touch.chain_id), TouchModel.step.set(touch.step),
+            TouchModel.variant.set(touch.variant), TouchModel.status.set(status),
+            TouchModel.decision.set(decision), TouchModel.reason.set(touch.reason), TouchModel.rule.set(touch.rule),
+            TouchModel.created_at.set(touch.created_at), TouchModel.updated_at.set(touch.created_at),
+            TouchModel.actor.set(touch.actor), TouchModel.comment.set(touch.comment),
+            TouchModel.error_code.remove(), TouchModel.error.remove(),
+        ]
+        entry = TouchHistoryEntry(
+            at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
+            until=touch.until,
         )
-        try:
-            row.save(
-                condition=TouchModel.touch_key.does_not_exist() | TouchModel.status.is_in(*RESERVABLE_AGAIN)
-            )
-        except PutError as exc:
-            if not _conditional_failure(exc):
-                raise
+        return self._append(touch.contact_id, touch.touch_key, actions, entry, _reservable())
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
-        provider_message_id: str | None = None, cost: float | None = None, error: str | None = None,
+        provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
+        error: str | None = None,
     ) -> None:
+        """The outcome of a reserved send: sent, held or failed (with the error's code and message)."""
         actions = [TouchModel.status.set(status), TouchModel.updated_at.set(now)]
         if provider_message_id is not None:
             actions.append(TouchModel.provider_message_id.set(provider_message_id))
         if cost is not None:
             actions.append(TouchModel.cost.set(cost))
-        if error is not None:
-            actions.append(TouchModel.error.set(error[:500]))
-        TouchModel(contact_id, touch_key).update(actions=actions)
+        message = None if error is None else error[:ERROR_LENGTH]
+        if error_code is not None:
+            actions += [TouchModel.error_code.set(error_code), TouchModel.error.set(message)]
+        entry = TouchHistoryEntry(at=now, decision="send", status=status, error_code=error_code, error=message)
+        self._append(contact_id, touch_key, actions, entry, None)
+
+    def _append(
+        self, contact_id: str, touch_key: str, actions: Sequence[Action], entry: TouchHistoryEntry,
+        condition: Condition | None,
+    ) -> bool:
+        """Applies `actions` and appends `entry` to the history in one UpdateItem; False when `condition`
+        does not hold. Only a full history costs a read and a second write (its oldest entries dropped)."""
+        room = TouchModel.history.does_not_exist() | (size(TouchModel.history) < HISTORY_LIMIT)
+        appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
+        try:
+            TouchModel(contact_id, touch_key).update(actions=[*actions, appended], condition=_both(condition, room))
+            return True
+        except UpdateError as exc:
+            if not _conditional_failure(exc):
+                raise
+        for _ in range(_TRIM_ATTEMPTS):
+            try:
+                current = TouchModel.get(contact_id, touch_key, consistent_read=True)
+            except TouchModel.DoesNotExist:
+                return False
+            held = list(current.history or [])
+            if len(held) < HISTORY_LIMIT:
+                return False  # the history had room: `condition` is what failed
+            trimmed = TouchModel.history.set([*held[len(held) - HISTORY_LIMIT + 1:], entry])
+            try:
+                TouchModel(contact_id, touch_key).update(
+                    actions=[*actions, trimmed], condition=_both(condition, size(TouchModel.history) == len(held)),
+                )
+                return True
+            except UpdateError as exc:
+                if not _conditional_failure(exc):
+                    raise
+        raise RuntimeError(f"touch {touch_key!r}: its history kept changing while it was trimmed")
 
     def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
         """Moves a sent touch forward (delivered, opened, clicked, bounced...); never backwards."""
         lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
-        try:
-            TouchModel(contact_id, touch_key).update(
-                actions=[TouchModel.status.set(status), TouchModel.updated_at.set(now)],
-                condition=TouchModel.touch_key.exists() & TouchModel.status.is_in(*lower),
-            )
-        except UpdateError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
+        return self._append(
+            contact_id, touch_key, [TouchModel.status.set(status), TouchModel.updated_at.set(now)],
+            TouchHistoryEntry(at=now, decision="send", status=status),
+            TouchModel.touch_key.exists() & TouchModel.status.is_in(*lower),
+        )
 
     def get(self, contact_id: str, touch_key: str) -> TouchRecord | None:
         try:

@@ -1,11 +1,17 @@
-"""Helpers the integration tests and the benches share: the tick's output, and counting provider calls."""
+"""Helpers the integration tests and the benches share: the tick's output, counting provider calls, and an
+outbound whose templates all fail to render."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib import wiring
+from chalicelib.delivery.errors import TemplateRenderError
+from chalicelib.delivery.templates import TemplateRenderer
+from chalicelib.services.outbound import Outbound
 from chalicelib.services.tick import DueWork, tick
 
 # The integration tests' `clock` starts here: a Wednesday, 10:00 in Moscow, inside every channel's allowed hours.
@@ -49,3 +55,21 @@ class ProviderCalls:
 
     def sends(self) -> int:
         return self.count("SendEmail") + self.count("Publish")
+
+
+RENDER_ERROR = "html: UndefinedError: 'dict object' has no attribute 'first_name'"
+
+
+class FailingRenderer(TemplateRenderer):
+    """Every template fails, as `welcome-thanks` did for a sign-up without a first name."""
+
+    def render(self, template_source_by_field: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, str]:
+        field, _, message = RENDER_ERROR.partition(": ")
+        raise TemplateRenderError(field, message)
+
+    def render_field(self, field: str, source: str, context: Mapping[str, Any]) -> str:
+        raise TemplateRenderError(field, RENDER_ERROR.partition(": ")[2])
+
+
+def failing_outbound(outbound: Outbound) -> Outbound:
+    return dataclasses.replace(outbound, renderer=FailingRenderer())

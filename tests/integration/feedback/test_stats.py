@@ -116,6 +116,7 @@ def test_the_read_sums_days_and_reasons_and_leaves_out_other_periods(aws) -> Non
     counters.add_decision(key, DAY, "skipped", "quiet_hours")
     counters.add_decision(key, DAY + timedelta(days=1), "skipped", "quiet_hours")
     counters.add_decision(key, DAY + timedelta(days=1), "deferred", "cap_window")
+    counters.add_decision(key, DAY, "failed", "template_render_failed")
     service = StatsService(wiring.strategy(), counters, wiring.touches(), emit=lambda *a: None)
 
     [row] = [r.as_dict() for r in service.read("welcome", DAY, DAY + timedelta(days=1))]
@@ -123,5 +124,6 @@ def test_the_read_sums_days_and_reasons_and_leaves_out_other_periods(aws) -> Non
         "chain": "welcome", "step": 2, "variant": None, "sent": 5, "delivered": 0, "opened": 1, "clicked": 1,
         "bounced": 0, "complained": 0, "unsubscribed": 0, "converted": 0, "revenue": 10.5,
         "skipped": 2, "skipped_by_reason": {"quiet_hours": 2}, "deferred": 1, "deferred_by_reason": {"cap_window": 1},
+        "failed": 1, "failed_by_reason": {"template_render_failed": 1},
     }
     assert service.read("no-such-chain", DAY, DAY) == []
