@@ -56,6 +56,8 @@ _CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 _END = "end"
 _NEXT = "next"
 _LINKS = ("unsubscribe_url", "preferences_url")
+_SECTIONS = ("version", "locales", "channels", "purposes", "categories", "lifecycle", "consent_texts", "occasions",
+             "chains", "doi", "attribution")
 
 
 class _Missing:
@@ -210,15 +212,11 @@ def _required(parts: list[T | None]) -> list[T] | None:
 def parse_strategy(data: object) -> Strategy:
     """The typed Strategy for `data`, or StrategyError listing every problem with its path."""
     r = _Reader()
-    root = r.mapping(data, "strategy", required=(
-        "version", "locales", "channels", "purposes", "categories", "lifecycle", "consent_texts",
-        "occasions", "chains", "doi", "attribution",
-    ), optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links"))
-    if root is None:
+    given = r.mapping(data, "strategy", required=_SECTIONS,
+                      optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links"))
+    if given is None:
         raise StrategyError(r.errors)
-    root = {key: root.get(key, _MISSING) for key in (
-        "version", "locales", "channels", "purposes", "categories", "lifecycle", "consent_texts", "occasions",
-        "chains", "doi", "attribution")} | {k: v for k, v in root.items() if isinstance(k, str)}
+    root = {**dict.fromkeys(_SECTIONS, _MISSING), **given}
     version = None if root["version"] is _MISSING else r.integer(root["version"], "strategy.version", minimum=1)
     locales = tuple(t for p, v in r.items(root["locales"], "locales") if (t := r.text(v, p)))
     currency = r.text(root.get("currency", "RUB"), "currency")

@@ -46,10 +46,9 @@ def template_errors(strategy: Strategy, renderer: TemplateRenderer | None = None
         situations = _situations(strategy, occasion.id)
         category = strategy.categories[occasion.category]
         marketing = strategy.purposes[category.purpose].opt_in
-        for path, field, source in _fields(occasion):
-            problem = _first_failure(renderer, occasion, field, source, situations,
-                                     must_show=marketing and field in ("html", "text") and path.startswith(
-                                         f"occasions.{occasion.id}.templates.email."))
+        for path, channel, field, source in _fields(occasion):
+            must_show = marketing and channel == "email" and field in ("html", "text")
+            problem = _first_failure(renderer, occasion, field, source, situations, must_show)
             if problem:
                 errors.append(f"{path}: {problem}")
     return errors
@@ -109,8 +108,8 @@ def _satisfying(trigger: Trigger) -> dict[str, object]:
     return values
 
 
-def _fields(occasion: Occasion) -> Iterator[tuple[str, str, str]]:
-    """(path, field as the renderer names it, source) of every template text of the occasion."""
+def _fields(occasion: Occasion) -> Iterator[tuple[str, str, str, str]]:
+    """(path, channel, field as the renderer names it, source) of every template text of the occasion."""
     for channel, by_locale in occasion.templates.items():
         for locale, template in by_locale.items():
             base = f"occasions.{occasion.id}.templates.{channel}.{locale}"
@@ -118,12 +117,12 @@ def _fields(occasion: Occasion) -> Iterator[tuple[str, str, str]]:
                 listed = len(template.variants) > 1
                 for i, variant in enumerate(template.variants):
                     at = f"{base}.subject[{i}]." if listed else f"{base}."
-                    yield f"{at}subject", "subject", variant.subject
-                    yield f"{at}preheader", "preheader", variant.preheader
-                yield f"{base}.html", "html", template.html
-                yield f"{base}.text", "text", template.text
+                    yield f"{at}subject", channel, "subject", variant.subject
+                    yield f"{at}preheader", channel, "preheader", variant.preheader
+                yield f"{base}.html", channel, "html", template.html
+                yield f"{base}.text", channel, "text", template.text
             elif isinstance(template, SmsTemplate):
-                yield f"{base}.text", "sms", template.text
+                yield f"{base}.text", channel, "sms", template.text
             elif isinstance(template, PushTemplate):
-                yield f"{base}.title", "title", template.title
-                yield f"{base}.body", "body", template.body
+                yield f"{base}.title", channel, "title", template.title
+                yield f"{base}.body", channel, "body", template.body
