@@ -13,6 +13,7 @@ from zoneinfo import available_timezones
 from chalicelib.domain.durations import parse_duration
 from chalicelib.domain.model import (
     CHANNEL_KINDS,
+    ERASURE_AFTER,
     REACTIONS,
     WEEKDAYS,
     Arbitration,
@@ -191,7 +192,7 @@ def parse_strategy(data: object) -> Strategy:
     root = r.mapping(data, "strategy", required=(
         "version", "locales", "channels", "purposes", "categories", "lifecycle", "consent_texts",
         "occasions", "chains", "doi", "attribution",
-    ), optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links"))
+    ), optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links", "consent"))
     if root is None:
         raise StrategyError(r.errors)
     version = r.integer(root.get("version"), "strategy.version", minimum=1)
@@ -213,14 +214,22 @@ def parse_strategy(data: object) -> Strategy:
     window = r.duration(attribution.get("window"), "attribution.window") if attribution else None
     doi = _doi(r, root.get("doi"), occasions)
     links = _links(r, root.get("links", {}))
+    erasure_after = _erasure_after(r, root.get("consent", {}))
     if r.errors or not (version and currency and lifecycle and window and doi):
         raise StrategyError(r.errors or ["strategy: incomplete"])
     return Strategy(
         version=version, locales=locales, currency=currency, channels=channels, purposes=purposes,
         categories=categories, caps=caps, b2b=b2b, arbitration=arbitration, fallback_zones=zones,
         lifecycle=lifecycle, consent_texts=consent_texts, occasions=occasions, chains=chains,
-        attribution_window=window, doi=doi, links=links,
+        attribution_window=window, doi=doi, links=links, erasure_after=erasure_after,
     )
+
+
+def _erasure_after(r: _Reader, value: object) -> timedelta:
+    spec = r.mapping(value, "consent", optional=("erasure_after",))
+    if spec is None or "erasure_after" not in spec:
+        return ERASURE_AFTER
+    return r.duration(spec["erasure_after"], "consent.erasure_after") or ERASURE_AFTER
 
 
 def _links(r: _Reader, value: object) -> dict[str, str]:
