@@ -212,7 +212,7 @@ def preference_centre() -> PreferenceCentre:
     from chalicelib.store.ledger import LedgerRepository
 
     return PreferenceCentre(contacts(), chain_events(), strategy(), token_keys(), links(), clock(), timers(),
-                            LedgerRepository())
+                            LedgerRepository(), touches(), on_unsubscribed=stats().unsubscribed)
 
 
 @cache

@@ -40,8 +40,10 @@ from chalicelib.services.tokens import PREFERENCES, UNSUBSCRIBE, InvalidToken, L
 from chalicelib.store.contacts import DATA_PROCESSING_KEY, ConsentRecord, Contact, ContactChanged, ContactRepository
 from chalicelib.store.ledger import ConsentEvent, LedgerRepository
 from chalicelib.store.timers import TimerRepository
+from chalicelib.store.touches import TouchRecord, TouchRepository
 
 _ATTEMPTS = 5
+_REACHED = frozenset({"sent", "delivered", "opened", "clicked"})  # touches that went out (no bounce)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class PreferenceCentre:
     clock: Clock
     timers: TimerRepository
     ledger: LedgerRepository
+    touches: TouchRepository
+    on_unsubscribed: Callable[[TouchRecord, datetime], None] = lambda touch, now: None  # stats
 
     def open(self, raw_token: str | None, scope: str = PREFERENCES) -> tuple[Token, Contact]:
         """The token's contact. InvalidToken for a bad token *or* an unknown/erased contact (same answer);
@@ -131,8 +135,10 @@ class PreferenceCentre:
             return {s.key: False for s in self._switches(c)
                     if self.strategy.purposes[s.purpose].opt_in and token.channel in (None, s.channel)}
 
-        contact, _ = self._change(token, contact, marketing_off, _from(origin, "one-click-unsubscribe"))
-        return self._view(contact)
+        updated, _ = self._change(token, contact, marketing_off, _from(origin, "one-click-unsubscribe"))
+        if updated.consents != contact.consents:  # a repeated click changes nothing and counts nothing
+            self._credit_unsubscribe(updated, token.channel or "email", self.clock.now())
+        return self._view(updated)
 
     def _change(
         self, token: Token, contact: Contact, wanted_of: Callable[[Contact], Mapping[str, bool]], origin: Origin
@@ -231,6 +237,18 @@ class PreferenceCentre:
         if self.timers.arm(contact.contact_id, timer, now):
             entries.append(event("erasure_scheduled", now, DATA_PROCESSING_KEY, proof, due_at=timer.due_at.isoformat()))
         self.ledger.append(contact.contact_id, entries)
+
+    def _credit_unsubscribe(self, contact: Contact, channel: str, now: datetime) -> None:
+        """Stats count the unsubscribe for the chain step of the last marketing message on the link's channel:
+        the mail whose List-Unsubscribe link was clicked (links carry no touch id)."""
+        marketing = [
+            t for t in self.touches.for_contact(contact.contact_id)
+            if t.channel == channel and t.chain_id is not None and t.status in _REACHED
+            and t.category in self.strategy.categories
+            and self.strategy.purposes[self.strategy.categories[t.category].purpose].opt_in
+        ]
+        if marketing:
+            self.on_unsubscribed(max(marketing, key=lambda t: t.created_at), now)
 
     def _settle_chains(self, contact: Contact, now: datetime) -> list[str]:
         """Pauses or exits running chains the contact can no longer be reached by; resumes paused ones."""

@@ -67,6 +67,10 @@ class StatsService:
         """The step worker's `on_sent` hook."""
         self.count(touch, {"sent": 1}, now)
 
+    def unsubscribed(self, touch: TouchRecord, now: datetime) -> None:
+        """The preference centre's `on_unsubscribed` hook: a one-click unsubscribe credited to `touch`."""
+        self.count(touch, {"unsubscribed": 1}, now)
+
     def decided(self, touch: TouchRecord, now: datetime) -> None:
         """The step worker's `on_decided` hook: skipped and deferred sends, by reason."""
         decision = {"skipped": "skipped", "deferred": "deferred"}.get(touch.status)
