@@ -154,6 +154,7 @@ def event_worker() -> EventWorker:
     return EventWorker(
         strategy(), ProfileRepository(), chain_events(), timers(), clock(),
         on_order=stats().attribute_order, on_push_token=push_tokens().register_push_token,
+        on_erasure_due=erasure().erase_withdrawn,
     )
 
 
@@ -208,8 +209,10 @@ def double_opt_in() -> DoubleOptIn:
 @cache
 def preference_centre() -> PreferenceCentre:
     from chalicelib.services.preferences import PreferenceCentre
+    from chalicelib.store.ledger import LedgerRepository
 
-    return PreferenceCentre(contacts(), chain_events(), strategy(), token_keys(), links(), clock())
+    return PreferenceCentre(contacts(), chain_events(), strategy(), token_keys(), links(), clock(), timers(),
+                            LedgerRepository(), touches(), on_unsubscribed=stats().unsubscribed)
 
 
 @cache
@@ -218,7 +221,8 @@ def erasure() -> Erasure:
     from chalicelib.store.ledger import LedgerRepository
     from chalicelib.store.suppressions import SuppressionRepository
 
-    return Erasure(contacts(), LedgerRepository(), enrollments(), touches(), SuppressionRepository(), clock())
+    return Erasure(contacts(), LedgerRepository(), enrollments(), touches(), SuppressionRepository(), timers(),
+                   clock())
 
 
 @cache
@@ -237,6 +241,7 @@ def step_worker() -> StepWorker:
         strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=load_snapshot,
         outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
         chain_events=chain_events(), suppress=suppress_contact, on_sent=stats().sent, on_decided=stats().decided,
+        on_timer=event_worker().on_timer,
     )
 
 

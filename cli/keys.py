@@ -1,12 +1,18 @@
-"""`touchplan keys create --role ROLE [--point ID]`: makes an API key and prints it once."""
+"""`touchplan keys create --role ROLE [--point ID] [--stage NAME]`: makes an API key and prints it once.
+
+Without `--stage` or an AWS environment (AWS_ENDPOINT_URL, TOUCHPLAN_STAGE) the key goes to the running local
+stack, found through cli/stack.py.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 
 from chalicelib.roles import ROLES
+from cli import stack
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,10 +22,23 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--point", help="the point (branch) id of a point-manager key")
     create.add_argument("--label", help="who or what the key is for")
+    create.add_argument("--stage", help="a deployed stage (default: the running local stack)")
     create.set_defaults(func=create_key)
 
 
 def create_key(args: argparse.Namespace) -> int:
+    if args.stage:
+        os.environ["TOUCHPLAN_STAGE"] = args.stage
+    elif not {"AWS_ENDPOINT_URL", "TOUCHPLAN_STAGE"} & os.environ.keys():
+        running = stack.local_endpoint()
+        if running is None:
+            print(f"touchplan keys create: {stack.NO_STACK}", file=sys.stderr)
+            return 1
+        os.environ.update(running.environment())
+    # Imported only now: the store reads the stage and the endpoint when it is first imported.
+    from botocore.exceptions import BotoCoreError
+    from pynamodb.exceptions import PynamoDBException
+
     from chalicelib.store.keys import ApiKeyRepository
 
     try:
@@ -27,6 +46,9 @@ def create_key(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"touchplan keys create: {exc}", file=sys.stderr)
         return 2
+    except (PynamoDBException, BotoCoreError) as exc:
+        print(f"touchplan keys create: cannot store the key: {exc}", file=sys.stderr)
+        return 1
     print(f"key id: {key.key_id}  role: {key.role}" + (f"  point: {key.point_id}" if key.point_id else ""))
     print(secret)
     return 0

@@ -20,6 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from cli import stack as running
+
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 LOCAL_PREFIX = "/_local/"
@@ -183,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
         print("touchplan run: the strategy file is not valid:", *exc.errors, sep="\n  ", file=sys.stderr)
         stack.stop()
         return 2
+    api_url, moto_url = f"http://127.0.0.1:{stack.api_port}", f"http://127.0.0.1:{stack.moto_port}"
+    running.record(running.RunningStack(moto_url, api_url, os.environ["TOUCHPLAN_STAGE"], REGION, os.getpid()))
     print(f"API: http://127.0.0.1:{stack.api_port}", flush=True)
     print(f"moto: http://127.0.0.1:{stack.moto_port}", flush=True)
     print(f"service-manager key: {stack.key}", flush=True)
@@ -190,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"outbox: http://127.0.0.1:{stack.api_port}{LOCAL_PREFIX}outbox", flush=True)
     finished.wait()
     print("stopping", flush=True)
+    running.forget(os.getpid())
     stack.stop()
     return 0
 

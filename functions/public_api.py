@@ -73,12 +73,16 @@ def _link_page(outcome: str, locale: str | None = None) -> Response:
     return html_response(_pages().message_page(outcome, lang), status=TOKEN_PAGE_STATUS[outcome])
 
 
-def _token_error(exc: Exception) -> Response:
+def _token_error(exc: Exception, as_json: bool = False) -> Response:
+    """A bad or expired link: a page for a person (in the contact's language, else the browser's), JSON for
+    a script that posted JSON."""
     if isinstance(exc, ExpiredToken):
-        return _json_error(ClientError("token_expired", "This link has expired.", "token", 410)) if _wants_json() \
-            else _link_page("expired")
-    return _json_error(ClientError("invalid_token", "This link is not valid.", "token")) if _wants_json() \
-        else _link_page("invalid")
+        if as_json:
+            return _json_error(ClientError("token_expired", "This link has expired.", "token", 410))
+        return _link_page("expired", wiring.preference_centre().locale_of(exc.token))
+    if as_json:
+        return _json_error(ClientError("invalid_token", "This link is not valid.", "token"))
+    return _link_page("invalid")
 
 
 @blueprint.route("/v1/health", methods=["GET"])
@@ -121,7 +125,7 @@ def preferences() -> Response:
     try:
         view = wiring.preference_centre().view(_token())
     except (InvalidToken, ExpiredToken) as exc:
-        return _token_error(exc)
+        return _token_error(exc)  # a link opened in a browser: always a page
     return html_response(_pages().preferences_page(view, SAME_PAGE))
 
 
@@ -141,11 +145,14 @@ def change_preferences() -> Response:
         else:
             view = centre.apply(_token(), wanted, _origin())
     except (InvalidToken, ExpiredToken) as exc:
-        return _token_error(exc)
+        return _token_error(exc, _wants_json())
     except ClientError as exc:
         return _json_error(exc) if _wants_json() or exc.status == 415 else _link_page("invalid")
     if _wants_json():
-        return json_response({"consents": {s.key: s.on for s in view.switches}}, headers=_cors())
+        answer: dict[str, object] = {"consents": {s.key: s.on for s in view.switches}}
+        if view.erasure_due is not None:
+            answer["erasure_due"] = view.erasure_due.isoformat()
+        return json_response(answer, headers=_cors())
     return html_response(_pages().preferences_page(view, SAME_PAGE, saved=True))
 
 
@@ -179,7 +186,7 @@ def unsubscribe() -> Response:
             forms.read_form(_request().headers.get("content-type"), _raw())
         view = wiring.preference_centre().unsubscribe(_token(), _origin())
     except (InvalidToken, ExpiredToken) as exc:
-        return _token_error(exc)
+        return _token_error(exc, _wants_json())
     except ClientError as exc:
         return _json_error(exc)
     if _wants_json():

@@ -34,6 +34,10 @@ REACTION_EVENTS: Mapping[str, tuple[str, ...]] = {
     "site_visit": ("visited",),
 }
 CONSENT_CHANGED = "consent_changed"
+# Hooks that hand the contact to advertising (ad audiences) need a marketing consent, as a send does; the stop
+# list only ever narrows what is sent and needs none.
+HOUSEKEEPING_HOOKS = frozenset({"stop_list"})
+MARKETING = "marketing"
 _REACTED = frozenset({"opened", "clicked"})
 # A goal event already recorded as a flag (e.g. an order that raced the tick) still ends the chain.
 _GOAL_FLAGS = {"order_placed": "ordered", "survey_completed": "survey_answered", "site_visit": "visited",
@@ -185,8 +189,13 @@ def leave(state: Enrollment, reason: str, now: datetime) -> Enrollment:
 
 
 def reachable(chain: Chain, contact: ContactView) -> bool:
-    """Whether any channel x purpose the chain sends on is still open to the contact."""
-    return not chain.reach or any(contact.may_receive(r.channel, r.purpose, r.opt_in) for r in chain.reach)
+    """Whether any channel x purpose the chain sends on is still open to the contact; a chain of hooks only
+    (retargeting) while a marketing consent is granted on some channel."""
+    if chain.reach:
+        return any(contact.may_receive(r.channel, r.purpose, r.opt_in) for r in chain.reach)
+    if any(isinstance(s, HookStep) and s.hook not in HOUSEKEEPING_HOOKS for s in chain.steps):
+        return any(granted for (_, purpose), granted in contact.consents.items() if purpose == MARKETING)
+    return True
 
 
 def react(

@@ -7,7 +7,7 @@ often it is recomputed.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -15,13 +15,17 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.model import Lifecycle
 
 Segment = Literal["prospect", "new", "active", "leaving", "sleeping", "lost"]
-TimerKind = Literal["leaving", "stop_list", "birthday", "refill"]
+TimerKind = Literal["leaving", "dormant", "stop_list", "birthday", "refill", "erasure"]
 TIMER_EVENTS: dict[TimerKind, str] = {
     "leaving": "segment_leaving",
+    "dormant": "segment_sleeping",  # or segment_lost for a one-off buyer
     "stop_list": "stop_list_due",
     "birthday": "birthday",
     "refill": "refill_due",
+    "erasure": "erasure_due",
 }
+# The timers that move the stored segment when they fire, with no event from the outside world.
+SEGMENT_TIMERS: frozenset[TimerKind] = frozenset({"leaving", "dormant"})
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,17 @@ def segment(facts: OrderFacts, rules: Lifecycle, now: datetime) -> Segment:
 
 
 def timers(facts: OrderFacts, rules: Lifecycle, zone: ZoneInfo, now: datetime) -> tuple[Timer, ...]:
-    """The due timers the facts imply. Leaving and stop-list timers already past are due now; birthdays are
-    the next occurrence at `birthday_at` local time; refills `refill_lead` before the course runs out,
-    only while that is still ahead."""
+    """The due timers the facts imply. Leaving, sleeping/lost and stop-list timers already past are due now;
+    birthdays are the next occurrence at `birthday_at` local time; refills `refill_lead` before the course
+    runs out, only while that is still ahead."""
     found: list[Timer] = []
     if facts.last_order_at is not None:
+        last = facts.last_order_at.isoformat()
         due = facts.last_order_at + rules.leaving_after
-        found.append(_timer("leaving", max(due, now), f"leaving:{facts.last_order_at.isoformat()}"))
+        found.append(_timer("leaving", max(due, now), f"leaving:{last}"))
+        dormant = "segment_lost" if facts.orders == 1 else "segment_sleeping"
+        due = facts.last_order_at + rules.dormant_after
+        found.append(replace(_timer("dormant", max(due, now), f"{dormant}:{last}"), event=dormant))
     if facts.last_activity_at is not None:
         due = facts.last_activity_at + rules.stop_list_after
         found.append(_timer("stop_list", max(due, now), f"stop_list:{facts.last_activity_at.isoformat()}"))
@@ -85,6 +93,11 @@ def timers(facts: OrderFacts, rules: Lifecycle, zone: ZoneInfo, now: datetime) -
             found.append(_timer("refill", due, f"refill:{purchase.sku}:{purchase.bought_at.isoformat()}",
                                 {"sku": purchase.sku}))
     return tuple(found)
+
+
+def erasure_timer(withdrawn_at: datetime, after: timedelta) -> Timer:
+    """Erasure of a contact who withdrew personal-data consent at `withdrawn_at`, once per withdrawal."""
+    return _timer("erasure", withdrawn_at + after, f"erasure:{withdrawn_at.isoformat()}")
 
 
 def next_birthday(birthday: date, rules: Lifecycle, zone: ZoneInfo, now: datetime) -> datetime:

@@ -9,6 +9,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALL_DAYS = frozenset(range(7))
 CHANNEL_KINDS = ("email", "sms", "push")
 REACTIONS = ("opened", "clicked", "ordered", "survey_answered", "visited")
+# How long after personal-data consent is withdrawn the data is erased (152-FZ art. 21(5): 30 days at most).
+ERASURE_AFTER = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -337,3 +339,4 @@ class Strategy:
     attribution_window: timedelta
     doi: DoiRules
     links: Mapping[str, str] = field(default_factory=dict)  # site pages templates link to: survey_url, cart_url
+    erasure_after: timedelta = ERASURE_AFTER  # `consent.erasure_after`: withdrawal -> erasure delay

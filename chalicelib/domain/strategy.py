@@ -15,6 +15,7 @@ from chalicelib.domain.durations import parse_duration
 from chalicelib.domain.events import EVENTS
 from chalicelib.domain.model import (
     CHANNEL_KINDS,
+    ERASURE_AFTER,
     REACTIONS,
     WEEKDAYS,
     Arbitration,
@@ -213,7 +214,7 @@ def parse_strategy(data: object) -> Strategy:
     """The typed Strategy for `data`, or StrategyError listing every problem with its path."""
     r = _Reader()
     given = r.mapping(data, "strategy", required=_SECTIONS,
-                      optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links"))
+                      optional=("currency", "caps", "b2b", "arbitration", "time_zones", "links", "consent"))
     if given is None:
         raise StrategyError(r.errors)
     root = {**dict.fromkeys(_SECTIONS, _MISSING), **given}
@@ -240,14 +241,22 @@ def parse_strategy(data: object) -> Strategy:
     window = r.duration(attribution.get("window"), "attribution.window") if attribution else None
     doi = _doi(r, root["doi"], occasions)
     links = _links(r, root.get("links", {}))
+    erasure_after = _erasure_after(r, root.get("consent", {}))
     if r.errors or not (version and currency and lifecycle and window and doi):
         raise StrategyError(r.errors or ["strategy: incomplete"])
     return Strategy(
         version=version, locales=locales, currency=currency, channels=channels, purposes=purposes,
         categories=categories, caps=caps, b2b=b2b, arbitration=arbitration, fallback_zones=zones,
         lifecycle=lifecycle, consent_texts=consent_texts, occasions=occasions, chains=chains,
-        attribution_window=window, doi=doi, links=links,
+        attribution_window=window, doi=doi, links=links, erasure_after=erasure_after,
     )
+
+
+def _erasure_after(r: _Reader, value: object) -> timedelta:
+    spec = r.mapping(value, "consent", optional=("erasure_after",))
+    if spec is None or "erasure_after" not in spec:
+        return ERASURE_AFTER
+    return r.duration(spec["erasure_after"], "consent.erasure_after") or ERASURE_AFTER
 
 
 def _links(r: _Reader, value: object) -> dict[str, str]:

@@ -14,17 +14,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.clock import Clock
-from chalicelib.domain.lifecycle import CoursePurchase, OrderFacts, segment, timers
+from chalicelib.domain.lifecycle import SEGMENT_TIMERS, TIMER_EVENTS, CoursePurchase, OrderFacts, segment, timers
 from chalicelib.domain.model import Strategy
 from chalicelib.services.chain_events import ChainEvents
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.profiles import AlreadyApplied, Facts, FactsChange, ProfileRepository
 from chalicelib.store.snapshots import snapshot_of
-from chalicelib.store.timers import TimerRepository
+from chalicelib.store.timers import DueTimer, TimerRepository
 
 ACTIVITY = frozenset({"order_placed", "site_visit", "email_opened", "email_clicked", "survey_completed",
                       "product_viewed", "search_performed", "favorite_added", "cart_updated"})
 PROFILE_FIELDS = ("timezone", "locale", "point_id")
+ATTEMPTS = 3
 
 
 def facts_change(event_type: str, properties: Mapping[str, Any], at: datetime) -> FactsChange:
@@ -36,9 +37,10 @@ def facts_change(event_type: str, properties: Mapping[str, Any], at: datetime) -
     elif event_type == "profile_updated":
         attributes = dict(properties["attributes"])
         fields = {name: str(attributes.pop(name)) if attributes.get(name) else None for name in PROFILE_FIELDS}
+        b2b = attributes.pop("b2b", None)
         change = replace(
             change, attributes=attributes or None, timezone=fields["timezone"], locale=fields["locale"],
-            point_id=fields["point_id"],
+            point_id=fields["point_id"], b2b=b2b if isinstance(b2b, bool) else None,
         )
     return change
 
@@ -87,6 +89,7 @@ class EventWorker:
     clock: Clock
     on_order: Callable[[str, float, datetime], object] = lambda contact_id, amount, at: None
     on_push_token: Callable[[str, str, str], object] = lambda contact_id, platform, token: None
+    on_erasure_due: Callable[[str], object] = lambda contact_id: None
 
     def handle(self, body: Mapping[str, Any]) -> EventOutcome:
         event = body.get("event")
@@ -129,6 +132,22 @@ class EventWorker:
             facts, _ = loaded
             after = replace(order_facts(facts, FactsChange()), last_activity_at=now)
             self._arm_timers(contact_id, after, facts.timezone, now, ())
+
+    def on_timer(self, timer: DueTimer, now: datetime) -> None:
+        """What a fired timer changes besides the chains it starts: a segment timer stores the segment the
+        facts imply now (no event comes when a customer simply stops buying); a due erasure erases."""
+        if timer.event == TIMER_EVENTS["erasure"]:
+            self.on_erasure_due(timer.contact_id)
+        elif timer.kind in SEGMENT_TIMERS:
+            for _ in range(ATTEMPTS):
+                loaded = self.profiles.facts(timer.contact_id)
+                if loaded is None:
+                    return
+                facts, row = loaded
+                now_in = segment(order_facts(facts, FactsChange()), self.strategy.lifecycle, now)
+                if self.profiles.set_segment(row, now_in, now):
+                    return
+            raise RuntimeError("segment update kept racing other writes")  # the timer's step is retried
 
     def _arm_timers(
         self, contact_id: str, facts: OrderFacts, zone: str | None, now: datetime, items: Iterable[Any]

@@ -20,6 +20,11 @@ def _summary(contact: Contact) -> dict[str, Any]:
     }
 
 
+def _typed_phone(value: str) -> str:
+    """`?phone=+7916...` as typed: query decoding turns the `+` into a space, which no number starts with."""
+    rest = value.lstrip(" ")
+    return f"+{rest}" if value.startswith(" ") and rest[:1].isdigit() else value
+
 
 def search(contacts: ContactRepository, query: Mapping[str, str], scope: str | None) -> dict[str, Any]:
     """Exactly one criterion. `scope` is a point manager's point: they find only that point's contacts."""
@@ -28,7 +33,7 @@ def search(contacts: ContactRepository, query: Mapping[str, str], scope: str | N
         field = given[1] if given else None
         raise ClientError("invalid_query", "Search by exactly one of email, phone or point_id.", field)
     criterion = given[0]
-    value = query[criterion].strip()
+    value = (_typed_phone(query[criterion]) if criterion == "phone" else query[criterion]).strip()
     if criterion == "point_id":
         if scope is not None and value != scope:
             raise ClientError("forbidden", "A point manager sees only the contacts of their own point.", "point_id",

@@ -1,8 +1,13 @@
 """GDPR / 152-FZ data-subject requests: export everything held about a contact, or erase it.
 
-Erasure removes the personal data (addresses, profile, identities) and keeps a tombstone row plus the
-consent ledger, with a `revoked` entry for every consent still given and one `erased` entry: the proof that
-consent existed and was withdrawn outlives the data, and holds no address (IP and user agent are hashed).
+The export holds everything stored: the profile with its order facts, activity and b2b flag, the consent
+ledger, chain enrolments with what their templates show, pending timers, touches and suppressions.
+
+Erasure removes the personal data (addresses, profile, order facts, identities, the chains' template
+context) and keeps a tombstone row plus the consent ledger, with a `revoked` entry for every consent still
+given and one `erased` entry: the proof that consent existed and was withdrawn outlives the data, and holds
+no address (IP and user agent are hashed). It runs on request (DELETE) or as the due timer a personal-data
+withdrawal scheduled.
 """
 
 from __future__ import annotations
@@ -14,26 +19,29 @@ from chalicelib.clock import Clock
 from chalicelib.domain.chains import leave
 from chalicelib.services.consent import Proof, event, record
 from chalicelib.services.errors import ClientError
-from chalicelib.store.contacts import Contact, ContactChanged, ContactRepository
+from chalicelib.store.contacts import DATA_PROCESSING_KEY, Contact, ContactChanged, ContactRepository
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.ledger import LedgerRepository
 from chalicelib.store.suppressions import SuppressionRepository, address_key
+from chalicelib.store.timers import TimerRepository, is_timer
 from chalicelib.store.touches import TouchRepository
 
 ERASED = "contact_erased"
+WITHDRAWAL = "consent-withdrawal"  # the actor of an erasure a personal-data withdrawal scheduled
 _ATTEMPTS = 5
 
 
 class Erasure:
     def __init__(
         self, contacts: ContactRepository, ledger: LedgerRepository, enrollments: EnrollmentRepository,
-        touches: TouchRepository, suppressions: SuppressionRepository, clock: Clock,
+        touches: TouchRepository, suppressions: SuppressionRepository, timers: TimerRepository, clock: Clock,
     ) -> None:
         self.contacts = contacts
         self.ledger = ledger
         self.enrollments = enrollments
         self.touches = touches
         self.suppressions = suppressions
+        self.timers = timers
         self.clock = clock
 
     def find(self, contact_id: str, point_id: str | None) -> Contact:
@@ -48,13 +56,25 @@ class Erasure:
     def export(self, contact_id: str, point_id: str | None) -> dict[str, Any]:
         contact = self.find(contact_id, point_id)
         addresses = [address_key(c, a) for c, a in (("email", contact.email), ("sms", contact.phone)) if a]
+        chains = [s for chain_id, s in self.enrollments.for_contact(contact_id).items() if not is_timer(chain_id)]
         return {
             "contact": {**asdict(contact), "identities": contact.identity_keys()},
             "consent_history": [{**asdict(e), "at": e.at.isoformat()} for e in self.ledger.history(contact_id)],
-            "enrollments": [asdict(s.state) for s in self.enrollments.for_contact(contact_id).values()],
+            "enrollments": [{**asdict(s.state), "context": s.context or {}} for s in chains],
+            "timers": [{"timer": t.kind, "event": t.event, "due_at": t.due_at.isoformat(), "properties": t.properties}
+                       for t in self.timers.for_contact(contact_id)],
             "touches": [asdict(t) for t in self.touches.for_contact(contact_id)],
-            "suppressions": self.suppressions.reasons(addresses),
+            "suppressions": self.suppressions.records(addresses),
         }
+
+    def erase_withdrawn(self, contact_id: str) -> bool:
+        """The erasure a personal-data withdrawal scheduled; not if the consent was given again meanwhile."""
+        contact = self.contacts.get(contact_id)
+        given = contact.consents.get(DATA_PROCESSING_KEY) if contact else None
+        if contact is None or contact.status == "erased" or (given is not None and given.state == "granted"):
+            return False
+        self.erase(contact_id, None, WITHDRAWAL)
+        return True
 
     def erase(self, contact_id: str, point_id: str | None, actor: str) -> dict[str, str]:
         contact = self.find(contact_id, point_id)
@@ -77,13 +97,15 @@ class Erasure:
         raise RuntimeError("erasure kept racing other writes")
 
     def _exit_chains(self, contact_id: str) -> None:
+        """Every chain and timer ends, its template context emptied; a timer being fired (claimed) is left to
+        its step, which finds the contact erased and closes it."""
         for _ in range(_ATTEMPTS):
             now = self.clock.now()
             stored = self.enrollments.for_contact(contact_id)
             try:
-                for s in stored.values():
-                    if s.state.active:
-                        self.enrollments.save(leave(s.state, ERASED, now), s, now)
+                for chain_id, s in stored.items():
+                    if s.state.active and not (is_timer(chain_id) and s.claim):
+                        self.enrollments.save(leave(s.state, ERASED, now), s, now, context={})
             except EnrollmentConflict:
                 continue
             return

@@ -56,6 +56,8 @@ def _attributes(value: object) -> str | None:
             ZoneInfo(str(zone))
         except (ZoneInfoNotFoundError, ValueError):
             return f"has an unknown timezone {str(zone)[:64]!r} (expected an IANA name like Europe/Moscow)"
+    if not isinstance(value.get("b2b", False), bool):
+        return "has a b2b that is not true or false"
     birthday = value.get("birthday")
     if birthday is not None:
         try:

@@ -69,6 +69,10 @@ class StatsService:
         """The step worker's `on_sent` hook."""
         self.count(touch, {"sent": 1}, now)
 
+    def unsubscribed(self, touch: TouchRecord, now: datetime) -> None:
+        """The preference centre's `on_unsubscribed` hook: a one-click unsubscribe credited to `touch`."""
+        self.count(touch, {"unsubscribed": 1}, now)
+
     def decided(self, touch: TouchRecord, now: datetime) -> None:
         """The step worker's `on_decided` hook: skipped and deferred sends by reason, failed ones by error code."""
         if touch.chain_id is None or touch.step is None or touch.status not in BY_REASON:

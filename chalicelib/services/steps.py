@@ -38,7 +38,7 @@ from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
-from chalicelib.store.timers import TimerRepository, is_timer
+from chalicelib.store.timers import DueTimer, TimerRepository, is_timer
 from chalicelib.store.touches import TouchRecord, TouchRepository
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ class StepWorker:
     on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
     # Deferred, skipped or failed (a failed touch carries its error code): counted by reason.
     on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
+    on_timer: Callable[[DueTimer, datetime], None] = lambda timer, now: None  # segment moves, erasure
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
         try:
@@ -127,6 +128,7 @@ class StepWorker:
         if timer is None or timer.claim != claim:
             return None
         now = self.clock.now()
+        self.on_timer(timer, now)
         started = self.chain_events.apply(contact_id, timer.event, now, now, timer.properties)
         self.timers.fired(timer, claim, now)
         return StepOutcome("completed", reason=f"{timer.event}: {', '.join(started) or 'no chain started'}")

@@ -81,6 +81,7 @@ class Subscription:
     point_id: str | None = None
     attributes: Mapping[str, object] = field(default_factory=dict)
     captcha: str | None = None
+    b2b: bool = False  # a business customer: B2B working hours apply
     trapped: bool = False  # the honeypot was filled in: a bot; answer as usual, do nothing
 
 
@@ -155,9 +156,13 @@ def parse_subscription(body: Any, strategy: Strategy) -> Subscription:
         raise _bad("data_processing.text_id", "data_processing.text_id must name a registered personal-data text.",
                    "unknown_text")
     attributes, point_id = _attributes(body.get("attributes"))
+    b2b = attributes.pop("b2b", False)
+    if not isinstance(b2b, bool):
+        raise _bad("attributes.b2b", "attributes.b2b must be true or false.")
     source = _text(body, "source", 100)
     captcha = _text(body, "captcha", 4096)
-    return Subscription(email, phone, consents, dp_text.id, source, locale, timezone, point_id, attributes, captcha)
+    return Subscription(email, phone, consents, dp_text.id, source, locale, timezone, point_id, attributes, captcha,
+                        b2b=b2b)
 
 
 def _consents(value: Any, strategy: Strategy, addresses: Mapping[str, str | None]) -> tuple[AskedConsent, ...]:
@@ -290,7 +295,7 @@ class Subscriptions:
         return NewContact(
             contact_id=str(uuid.uuid4()), created_at=now, request_id=new_token_id(), email=sub.email,
             phone=sub.phone, timezone=sub.timezone, locale=sub.locale, point_id=sub.point_id,
-            attributes=dict(sub.attributes), requested=self._requests(sub, {"email", "sms"}, now),
+            attributes=dict(sub.attributes), requested=self._requests(sub, {"email", "sms"}, now), b2b=sub.b2b,
         )
 
     def _requests(self, sub: Subscription, channels: set[str], now: Any) -> dict[str, Request]:

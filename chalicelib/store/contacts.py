@@ -93,6 +93,13 @@ class Contact:
     pending_request: str | None = None
     confirmed_at: datetime | None = None
     segment: str | None = None
+    b2b: bool = False
+    orders_count: int = 0
+    revenue: float = 0.0
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    updated_at: datetime | None = None
 
     def address(self, channel: str) -> str | None:
         return {"email": self.email, "sms": self.phone, "push": self.push_endpoint}.get(channel)
@@ -114,6 +121,7 @@ class NewContact:
     point_id: str | None
     attributes: Mapping[str, object]
     requested: Mapping[str, Request]
+    b2b: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +148,9 @@ def _contact(row: ContactModel) -> Contact:
         email=row.email, phone=row.phone, push_endpoint=row.push_endpoint_arn, timezone=row.timezone,
         locale=row.locale, point_id=row.point_id, external_id=row.external_id, attributes=_plain(row.attributes),
         consents=consents, requested=requested, pending_request=row.pending_request,
-        confirmed_at=row.confirmed_at, segment=row.segment,
+        confirmed_at=row.confirmed_at, segment=row.segment, b2b=bool(row.b2b), orders_count=int(row.orders_count or 0),
+        revenue=float(row.revenue or 0), first_order_at=row.first_order_at, last_order_at=row.last_order_at,
+        last_activity_at=row.last_activity_at, updated_at=row.updated_at,
     )
 
 
@@ -187,7 +197,7 @@ class ContactRepository:
         """Identities + contact + `requested` proof in one transaction; IdentityTaken if an identity exists."""
         row = ContactModel(
             new.contact_id, status="pending", email=new.email, phone=new.phone, timezone=new.timezone,
-            locale=new.locale, point_id=new.point_id, attributes=dict(new.attributes),
+            locale=new.locale, point_id=new.point_id, attributes=dict(new.attributes), b2b=new.b2b,
             requested={k: r.stored() for k, r in new.requested.items()}, pending_request=new.request_id,
             consents={}, created_at=new.created_at, updated_at=new.created_at,
         )
@@ -297,12 +307,15 @@ class ContactRepository:
 
     def erase(self, contact: Contact, revoked: Mapping[str, ConsentRecord], events: Iterable[ConsentEvent],
               now: datetime) -> None:
-        """Personal data gone, identities deleted; the row stays as a tombstone with the revocations."""
+        """Personal data gone (addresses, profile, order facts), identities deleted; the row stays as a tombstone
+        with the revocations."""
         row = ContactModel(contact.contact_id, version=contact.version)
         actions: list[Any] = [ContactModel.consents[k].set(r.stored()) for k, r in revoked.items()]
         actions += [getattr(ContactModel, name).remove() for name in (
-            "email", "phone", "timezone", "locale", "external_id", "push_endpoint_arn", "pending_request")]
-        actions += [ContactModel.attributes.set({}), ContactModel.requested.set({}),
+            "email", "phone", "timezone", "locale", "external_id", "push_endpoint_arn", "pending_request", "segment",
+            "first_order_at", "last_order_at", "last_activity_at")]
+        actions += [ContactModel.attributes.set({}), ContactModel.requested.set({}), ContactModel.b2b.set(False),
+                    ContactModel.orders_count.set(0), ContactModel.revenue.set(0),
                     ContactModel.status.set("erased"), ContactModel.updated_at.set(now)]
         def build(t: TransactWrite) -> None:
             t.update(row, actions=actions)

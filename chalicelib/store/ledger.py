@@ -4,14 +4,16 @@ updated or deleted (erasure keeps it: it holds hashes and ids, no address)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from chalicelib.store.models import ConsentEventModel
 
-KINDS = ("requested", "confirmed", "granted", "revoked", "bounced", "complained", "erased")
+# exited: every chain left on a personal-data withdrawal; erasure_scheduled: the erasure it leads to, when.
+KINDS = ("requested", "confirmed", "granted", "revoked", "bounced", "complained", "exited", "erasure_scheduled",
+         "erased")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ def append_only() -> object:
 
 
 class LedgerRepository:
+    def append(self, contact_id: str, events: Iterable[ConsentEvent]) -> None:
+        """Entries that go with no consent change of their own (a withdrawal's chain exits and erasure)."""
+        for entry in events:
+            event_row(contact_id, entry).save(condition=append_only())
+
     def history(self, contact_id: str) -> list[ConsentEvent]:
         return [
             ConsentEvent(

@@ -8,7 +8,7 @@ from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -54,6 +54,7 @@ class FactsChange:
     timezone: str | None = None
     locale: str | None = None
     point_id: str | None = None
+    b2b: bool | None = None  # None: unchanged
 
 
 class AlreadyApplied(Exception):
@@ -113,6 +114,8 @@ class ProfileRepository:
         for name in ("timezone", "locale", "point_id"):
             if getattr(change, name):
                 setattr(row, name, getattr(change, name))
+        if change.b2b is not None:
+            row.b2b = change.b2b
         row.segment = segment
         row.updated_at = now
         marker = ProcessedEventModel(f"event#{event_id}", expiration=int((now + PROCESSED_FOR).timestamp()))
@@ -125,6 +128,18 @@ class ProfileRepository:
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise AlreadyApplied(event_id) from exc
             raise
+
+    def set_segment(self, row: ContactModel, segment: str, now: datetime) -> bool:
+        """Stores the segment a timer moved the contact to, if the row is still as read (False: read again)."""
+        if row.segment == segment or row.status == "erased":
+            return True
+        try:
+            row.update(actions=[ContactModel.segment.set(segment), ContactModel.updated_at.set(now)])
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def was_applied(self, event_id: str) -> bool:
         try:

@@ -36,5 +36,11 @@ class SuppressionRepository:
             raise
         return True
 
+    def records(self, keys: list[str]) -> list[dict[str, str | None]]:
+        """Each suppressed address of `keys` with why, when and from where (the data-subject export)."""
+        rows = SuppressionModel.batch_get(keys) if keys else []
+        return sorted(({"address": r.address, "reason": r.reason, "at": r.at.isoformat(), "source": r.source}
+                       for r in rows), key=lambda r: str(r["address"]))
+
     def reasons(self, keys: list[str]) -> dict[str, str]:
         return {row.address: row.reason for row in SuppressionModel.batch_get(keys)} if keys else {}

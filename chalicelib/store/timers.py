@@ -1,4 +1,5 @@
-"""Lifecycle timers (leaving, stop list, birthday, refill) as due rows of the enrolments table.
+"""Lifecycle timers (leaving, sleeping/lost, stop list, birthday, refill, erasure) as due rows of the enrolments
+table.
 
 One row per contact and timer (`timer:<kind>`, `timer:refill:<sku>`). Arming a timer whose occurrence key
 is already stored changes nothing, so recomputing timers after every event never fires one twice.
@@ -28,6 +29,10 @@ class DueTimer:
     properties: dict[str, object]
     claim: str | None
     revision: int
+
+    @property
+    def kind(self) -> str:
+        return self.chain_id.removeprefix(PREFIX).split(":")[0]
 
 
 def timer_id(timer: Timer) -> str:
@@ -66,13 +71,12 @@ class TimerRepository:
             row = EnrollmentModel.get(contact_id, chain_id, consistent_read=True)
         except DoesNotExist:
             return None
-        if row.status != "running" or row.due_at is None:
-            return None
-        properties = row.timer_properties.as_dict() if row.timer_properties is not None else {}
-        return DueTimer(
-            contact_id, chain_id, row.timer_key or "", row.timer_event or "",
-            datetime.fromtimestamp(int(row.due_at), UTC), properties, row.claim, int(row.revision or 0),
-        )
+        return _pending(row)
+
+    def for_contact(self, contact_id: str) -> list[DueTimer]:
+        """The contact's pending timers (what is planned for them: birthdays, refills, erasure...)."""
+        rows = EnrollmentModel.query(contact_id, EnrollmentModel.chain_id.startswith(PREFIX), consistent_read=True)
+        return [timer for row in rows if (timer := _pending(row)) is not None]
 
     def fired(self, timer: DueTimer, claim: str, now: datetime) -> None:
         """Marks the timer done (off the due index) if this claim still holds it."""
@@ -84,3 +88,13 @@ class TimerRepository:
             ],
             condition=EnrollmentModel.claim == claim,
         )
+
+
+def _pending(row: EnrollmentModel) -> DueTimer | None:
+    if row.status != "running" or row.due_at is None:
+        return None
+    properties = row.timer_properties.as_dict() if row.timer_properties is not None else {}
+    return DueTimer(
+        row.contact_id, row.chain_id, row.timer_key or "", row.timer_event or "",
+        datetime.fromtimestamp(int(row.due_at), UTC), properties, row.claim, int(row.revision or 0),
+    )

@@ -25,8 +25,14 @@ TEXTS: Mapping[str, Mapping[str, Any]] = {
         "preferences_title": "Настройки рассылок",
         "email_label": "Почта",
         "phone_label": "Телефон",
-        "channels": {"email": "Электронная почта", "sms": "SMS", "push": "Push-уведомления"},
-        "purposes": {"marketing": "Акции и предложения", "service": "Сервисные уведомления"},
+        "channels": {"email": "Электронная почта", "sms": "SMS", "push": "Push-уведомления",
+                     "any": "Персональные данные"},
+        "purposes": {"marketing": "Акции и предложения", "service": "Сервисные уведомления",
+                     "data_processing": "Согласие на обработку персональных данных"},
+        "data_processing_note": "Если снять эту отметку, все рассылки отключатся, а ваши данные будут удалены "
+                                "через {days}.",
+        "erasure_due": "Согласие на обработку персональных данных отозвано. Ваши данные будут удалены {date}.",
+        "days": ("день", "дня", "дней"),
         "save": "Сохранить",
         "everything_off": "Отписаться от всего",
         "saved": "Сохранено. Изменения действуют сразу.",
@@ -50,8 +56,15 @@ TEXTS: Mapping[str, Mapping[str, Any]] = {
         "preferences_title": "Your subscriptions",
         "email_label": "Email",
         "phone_label": "Phone",
-        "channels": {"email": "Email", "sms": "Text messages (SMS)", "push": "Push notifications"},
-        "purposes": {"marketing": "Offers and news", "service": "Service notices"},
+        "channels": {"email": "Email", "sms": "Text messages (SMS)", "push": "Push notifications",
+                     "any": "Personal data"},
+        "purposes": {"marketing": "Offers and news", "service": "Service notices",
+                     "data_processing": "Consent to the processing of my personal data"},
+        "data_processing_note": "If you untick this, every subscription stops and your data is erased after "
+                                "{days}.",
+        "erasure_due": "You withdrew your consent to the processing of personal data. Your data will be erased "
+                       "on {date}.",
+        "days": ("day", "days", "days"),
         "save": "Save",
         "everything_off": "Unsubscribe from everything",
         "saved": "Saved. Changes take effect immediately.",
@@ -75,12 +88,37 @@ def _environment() -> Environment:
 
 
 def language(locale: str | None, accept_language: str | None = None) -> str:
-    """ru or en: the contact's locale first, then the browser's first choice, then Russian."""
-    for wanted in (locale, (accept_language or "").split(",")[0]):
+    """ru or en: the contact's locale first, then the browser's languages by preference, then Russian."""
+    for wanted in (locale, *_preferred(accept_language or "")):
         lang = (wanted or "").strip().lower()[:2]
         if lang in TEXTS:
             return lang
     return "ru"
+
+
+def _preferred(accept_language: str) -> list[str]:
+    """`de-DE,en;q=0.8` -> ["de-DE", "en"]: highest weight first, ties in the order given."""
+    weighted = []
+    for position, part in enumerate(accept_language.split(",")[:20]):
+        tag, _, params = part.partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        weighted.append((-weight, position, tag.strip()))
+    return [tag for _, _, tag in sorted(weighted) if tag]
+
+
+def _days(lang: str, days: int) -> str:
+    one, few, many = TEXTS[lang]["days"]
+    if lang == "ru":
+        word = one if days % 10 == 1 and days % 100 != 11 else (
+            few if 2 <= days % 10 <= 4 and not 12 <= days % 100 <= 14 else many)
+    else:
+        word = one if days == 1 else many
+    return f"{days} {word}"
 
 
 def _render(name: str, lang: str, **context: Any) -> str:
@@ -98,8 +136,11 @@ def preferences_page(view: PreferencesView, action: str, saved: bool = False) ->
     groups: dict[str, list[Switch]] = {}
     for switch in view.switches:
         groups.setdefault(switch.channel, []).append(switch)
+    t = TEXTS[view.locale]
+    due = t["erasure_due"].format(date=view.erasure_due.date().isoformat()) if view.erasure_due else None
+    note = t["data_processing_note"].format(days=_days(view.locale, max(1, view.erasure_after.days)))
     return _render("preferences.html", view.locale, view=view, groups=list(groups.items()), action=action,
-                   saved=saved, title=TEXTS[view.locale]["preferences_title"])
+                   saved=saved, title=t["preferences_title"], erasure_due=due, data_processing_note=note)
 
 
 def unsubscribe_page(view: PreferencesView, action: str) -> str:

@@ -82,7 +82,7 @@ def test_the_preference_centre_shows_masked_addresses_and_applies_a_form(api, cl
     assert page.status_code == 200
     assert b"anna@example.com" not in page.body and b"a***@example.com" in page.body
     assert b"+79161234567" not in page.body and b"4567" in page.body
-    assert page.body.count(b'type="checkbox"') == 4  # email and SMS x marketing and service
+    assert page.body.count(b'type="checkbox"') == 5  # email and SMS x marketing and service, personal data
 
     form = "email:marketing=off&email:marketing=on&sms:marketing=off&action=save"
     saved = api.http.post(url, headers=FORM, body=form)
