@@ -2,26 +2,23 @@
 
 CONTACT is an email, a phone or a contact id. The data is the GDPR export's (profile, consents and their
 ledger proof, enrolments, every touch with its decision history, suppressions); this command only lays it
-out, every time in the contact's own zone and in UTC. Without `--stage` it reads the running local stack:
-`AWS_ENDPOINT_URL` when set, else the moto server of `make run` on `TOUCHPLAN_MOTO_PORT` (default 5000).
+out, every time in the contact's own zone and in UTC. Without `--stage` it reads `AWS_ENDPOINT_URL` when set,
+else the running local stack (cli/stack.py), as `keys create` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import socket
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cli.local import REGION
+from cli import stack
 
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
 NONE = "-"
@@ -54,37 +51,15 @@ def explain(args: argparse.Namespace) -> int:
 
 def _point_at(stage: str | None) -> None:
     """Sets the environment the app's settings read, before anything reads them."""
-    if stage is not None:
-        os.environ["TOUCHPLAN_STAGE"] = stage
-    else:
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or (
-            f"http://127.0.0.1:{os.environ.get('TOUCHPLAN_MOTO_PORT', '5000')}"
-        )
-        _answers(endpoint)
-        # moto takes any credentials; a developer's real ones must never be sent to it, nor it to AWS.
-        os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local",
-                           "AWS_SECRET_ACCESS_KEY": "local"})
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        os.environ.pop("AWS_PROFILE", None)
-        os.environ.update({"AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION})
-        os.environ.setdefault("TOUCHPLAN_STAGE", "local")
+    try:
+        stack.point_at(stage)
+    except stack.NoStack as exc:
+        raise Unavailable(str(exc)) from None
     from chalicelib import wiring
     from chalicelib.settings import get_settings
 
     get_settings.cache_clear()
     wiring.reset()
-
-
-def _answers(endpoint: str) -> None:
-    parts = urlsplit(endpoint)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=2):
-            return
-    except OSError:
-        raise Unavailable(
-            f"no local stack answers at {endpoint} (start it with `make run`, set TOUCHPLAN_MOTO_PORT, "
-            "or name a deployed stage with --stage)"
-        ) from None
 
 
 def _export(contact: str) -> dict[str, Any]:

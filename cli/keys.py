@@ -7,7 +7,6 @@ stack, found through cli/stack.py.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -27,14 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def create_key(args: argparse.Namespace) -> int:
-    if args.stage:
-        os.environ["TOUCHPLAN_STAGE"] = args.stage
-    elif not {"AWS_ENDPOINT_URL", "TOUCHPLAN_STAGE"} & os.environ.keys():
-        running = stack.local_endpoint()
-        if running is None:
-            print(f"touchplan keys create: {stack.NO_STACK}", file=sys.stderr)
-            return 1
-        os.environ.update(running.environment())
+    try:
+        stack.point_at(args.stage)
+    except stack.NoStack as exc:
+        print(f"touchplan keys create: {exc}", file=sys.stderr)
+        return 1
     # Imported only now: the store reads the stage and the endpoint when it is first imported.
     from botocore.exceptions import BotoCoreError
     from pynamodb.exceptions import PynamoDBException

@@ -58,6 +58,32 @@ def forget(pid: int) -> None:
         state_path().unlink(missing_ok=True)
 
 
+class NoStack(Exception):
+    """Nothing to talk to: the message is the one line a command prints."""
+
+
+def point_at(stage: str | None) -> None:
+    """Points the app's settings (read later, on first import of the store) at the data a command should use:
+    the deployed `stage`, else the environment's own `AWS_ENDPOINT_URL` / `TOUCHPLAN_STAGE`, else the running
+    local stack. Raises NoStack when that endpoint does not answer or no stack runs."""
+    if stage:
+        os.environ["TOUCHPLAN_STAGE"] = stage
+        return
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        if not _listening(endpoint):
+            raise NoStack(f"nothing answers at AWS_ENDPOINT_URL={endpoint} (is the local stack running?)")
+        return
+    if "TOUCHPLAN_STAGE" in os.environ:
+        return
+    running = local_endpoint()
+    if running is None:
+        raise NoStack(NO_STACK)
+    os.environ.update(running.environment())
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):  # a developer's real credentials never go to moto
+        os.environ.pop(name, None)
+
+
 def local_endpoint() -> RunningStack | None:
     """The running local stack, or None when none is running."""
     found = _read(state_path())

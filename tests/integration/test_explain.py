@@ -11,16 +11,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
 
-from chalicelib import wiring
 from chalicelib.clock import FixedClock
 from chalicelib.store.models import ContactModel, IdentityModel
+from cli import stack
 from cli.local import free_port
 from cli.outbox import sent_mail
 from tests.integration.consent.conftest import contact_id_of, link_in, post_signup, run_doi_worker
@@ -35,11 +34,9 @@ EMAIL = "night.owl@example.com"
 
 
 @pytest.fixture
-def clock(aws: Any, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
-    fixed = FixedClock(NIGHT)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
-    return fixed
+def clock(clock: FixedClock) -> FixedClock:
+    clock.at = NIGHT
+    return clock
 
 
 @pytest.fixture
@@ -53,8 +50,7 @@ def moto_port(aws: Any) -> Iterator[int]:
 
 
 def explain(port: int, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TOUCHPLAN_MOTO_PORT": str(port), "TOUCHPLAN_STAGE": "test"}
-    env.pop("AWS_ENDPOINT_URL", None)
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "TOUCHPLAN_STAGE": "test"}
     return subprocess.run([sys.executable, "-m", "cli.main", "explain", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
 
@@ -70,10 +66,10 @@ def night_owl(api: Any, clock: FixedClock) -> str:
     assert response.status_code == 202, response.body
     assert run_doi_worker() == 1
     assert api.http.get(link_in(sent_mail()[-1].text)).status_code == 200
-    at_night = {m["chain_id"]: worker(clock).handle(m) for m in due_messages(NIGHT)}
+    at_night = {m["chain_id"]: worker().handle(m) for m in due_messages(NIGHT)}
     assert at_night["welcome"] is not None and at_night["welcome"].decision == "defer"
     clock.at = MORNING
-    step_worker = worker(clock)
+    step_worker = worker()
     step_worker = dataclasses.replace(step_worker, outbound=failing_outbound(step_worker.outbound))
     in_the_morning = {m["chain_id"]: step_worker.handle(m) for m in due_messages(MORNING)}
     assert in_the_morning["welcome"] is not None and in_the_morning["welcome"].touch_status == "failed"
@@ -138,10 +134,19 @@ def test_explain_finds_a_contact_by_phone_as_typed(aws, moto_port) -> None:
     assert unknown.stderr == "touchplan explain: nobody@example.com: no contact has this address.\n"
 
 
-def test_explain_says_in_one_line_when_no_local_stack_answers() -> None:
+def test_explain_says_in_one_line_when_nothing_answers() -> None:
     result = explain(free_port(), "anna@example.com")
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
-    assert line.startswith("touchplan explain: no local stack answers at http://127.0.0.1:")
-    assert "make run" in line
+    assert line.startswith("touchplan explain: nothing answers at AWS_ENDPOINT_URL=http://127.0.0.1:")
+
+
+def test_explain_with_no_stack_running_says_so_in_one_line(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TOUCHPLAN_STAGE")}
+    env["TOUCHPLAN_LOCAL_STATE"] = str(tmp_path / "none.json")
+    result = subprocess.run([sys.executable, "-m", "cli.main", "explain", "anna@example.com"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line == f"touchplan explain: {stack.NO_STACK}"
 

@@ -12,8 +12,8 @@ from chalicelib.store.ledger import LedgerRepository
 from chalicelib.store.timers import is_timer
 from cli.outbox import sent_mail
 from functions.queues import route_step
-from tests.integration.consent.conftest import NOW, contact_id_of, link_in, path_of, post_signup, run_doi_worker, signup
-from tests.integration.helpers import due_messages
+from tests.integration.consent.conftest import contact_id_of, link_in, path_of, post_signup, run_doi_worker, signup
+from tests.integration.helpers import NOW, due_messages
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}

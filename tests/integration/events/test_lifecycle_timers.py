@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
 import pytest
 
@@ -19,12 +18,13 @@ from tests.integration.helpers import due_messages
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
+pytestmark = pytest.mark.usefixtures("aws")
+
+
 @pytest.fixture
-def clock(aws, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
-    fixed = FixedClock(NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
-    return fixed
+def clock(clock: FixedClock) -> FixedClock:
+    clock.at = NOW
+    return clock
 
 
 def _contact(contact_id: str = "c-1") -> None:

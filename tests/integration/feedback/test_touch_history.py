@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from chalicelib.services.steps import StepWorker
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, TouchModel
@@ -24,8 +23,8 @@ NIGHT = datetime(2026, 11, 25, 20, 30, tzinfo=UTC)  # 23:30 in Moscow: inside em
 MORNING = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 08:00 in Moscow
 
 
-def failing_worker(clock: FixedClock) -> StepWorker:
-    step_worker = worker(clock)
+def failing_worker() -> StepWorker:
+    step_worker = worker()
     return dataclasses.replace(step_worker, outbound=failing_outbound(step_worker.outbound))
 
 
@@ -50,11 +49,13 @@ def history(touch: Mapping[str, Any]) -> list[tuple[str, str, str | None]]:
     return [(h["decision"], h["status"], h["reason"]) for h in touch["history"]]
 
 
-def test_a_touch_deferred_for_quiet_hours_then_sent_keeps_both_in_order_on_the_card(api) -> None:
+def test_a_touch_deferred_for_quiet_hours_then_sent_keeps_both_in_order_on_the_card(api, clock) -> None:
     add_contact("c-1")
     enrol("c-1", at=NIGHT)
-    [deferred] = run_due_steps(FixedClock(NIGHT))
-    [sent] = run_due_steps(FixedClock(MORNING))
+    clock.at = NIGHT
+    [deferred] = run_due_steps()
+    clock.at = MORNING
+    [sent] = run_due_steps()
     assert (deferred.decision, sent.touch_status) == ("defer", "sent")
 
     [touch] = admin_get(api, "/v1/admin/contacts/c-1")["touches"]
@@ -69,10 +70,11 @@ def test_a_touch_deferred_for_quiet_hours_then_sent_keeps_both_in_order_on_the_c
     assert datetime.fromisoformat(reserved["at"]) == datetime.fromisoformat(done["at"]) == MORNING
 
 
-def test_a_minimal_contact_gets_the_same_history_with_no_name(api) -> None:
+def test_a_minimal_contact_gets_the_same_history_with_no_name(api, clock) -> None:
     minimal_contact("c-min")
     enrol("c-min", at=NIGHT)
-    run_due_steps(FixedClock(NIGHT))
+    clock.at = NIGHT
+    run_due_steps()
     [touch] = admin_get(api, "/v1/admin/contacts/c-min")["touches"]
     assert history(touch) == [("defer", "deferred", "quiet_hours")]
     assert datetime.fromisoformat(touch["until"]) == MORNING
@@ -85,8 +87,7 @@ def test_a_template_failure_shows_on_the_card_in_the_log_line_and_in_stats(api, 
 
     minimal_contact("c-2")
     enrol("c-2")
-    clock = FixedClock(NOW)
-    broken = failing_worker(clock)
+    broken = failing_worker()
     monkeypatch.setattr(wiring, "step_worker", lambda: broken)
     capsys.readouterr()
     [message] = due_messages(NOW)
@@ -119,8 +120,7 @@ def test_a_throttled_send_keeps_the_held_attempt_and_the_retry_clears_the_error(
 
     add_contact("c-3")
     enrol("c-3")
-    clock = FixedClock(NOW)
-    step_worker = worker(clock)
+    step_worker = worker()
     [message] = due_messages(NOW)
     with Stubber(step_worker.outbound.email._client) as stub, pytest.raises(Exception, match="429"):
         stub.add_client_error("send_email", "TooManyRequestsException", http_status_code=429)

@@ -6,28 +6,11 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Callable
-from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
-import pytest
-
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from cli.dispatcher import LambdaContext, scheduled_event, sqs_event
 from cli.outbox import ACCOUNT, REGION
-
-# A Wednesday, 10:00 in Moscow: daytime in every Russian zone, so contacts without a zone are not deferred.
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock(aws: Any, monkeypatch: pytest.MonkeyPatch) -> FixedClock:
-    """Every service the app builds reads this clock."""
-    fixed = FixedClock(NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
-    return fixed
 
 
 def run_queue(queue: str, handler: Callable[[dict[str, Any], Any], Any]) -> int:

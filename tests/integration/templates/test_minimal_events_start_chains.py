@@ -19,7 +19,8 @@ from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, IdentityModel, TouchModel
 from chalicelib.strategy.loader import load_strategy
 from cli.outbox import sent_mail
-from tests.integration.templates.conftest import NOW, run_queue, sent_html, tick_and_run_steps
+from tests.integration.helpers import NOW
+from tests.integration.templates.conftest import run_queue, sent_html, tick_and_run_steps
 
 # chain -> orders the contact already has (the Nth-purchase trigger reads the order number the worker counts)
 EARLIER_ORDERS = {"nth-purchase": 4}
