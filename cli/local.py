@@ -23,6 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 LOCAL_PREFIX = "/_local/"
+BACKLOG = 1024  # a burst of sign-ups queues instead of being reset (the default listen backlog is 5)
+STOP_SECONDS = 5  # what `stop` waits for the workers in all; they are daemon threads, Ctrl-C never hangs
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -84,9 +86,9 @@ class LocalStack:
             sys.path.insert(0, str(ROOT))
         warnings.simplefilter("ignore")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        from moto.server import ThreadedMotoServer
+        from cli.moto_local import LocalMotoServer
 
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto = LocalMotoServer("127.0.0.1", self.moto_port)
         self._moto.start()
         self._provision()
         self._start_api()
@@ -108,11 +110,13 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
 
         from cli import outbox
+        from cli.isolation import isolate_requests
 
         app = importlib.import_module("app").app
+        isolate_requests(app)
 
         class Handler(ChaliceRequestHandler):
             def _generic_handle(self) -> None:
@@ -135,8 +139,11 @@ class LocalStack:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
+        class Server(ThreadedHTTPServer):
+            request_queue_size = BACKLOG
+
         config = Config.create(chalice_stage="local", app_name="touchplan", lambda_timeout=29)
-        self._api = LocalDevServer(app, config, "127.0.0.1", self.api_port, handler_cls=Handler)
+        self._api = LocalDevServer(app, config, "127.0.0.1", self.api_port, handler_cls=Handler, server_cls=Server)
         thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -156,8 +163,9 @@ class LocalStack:
         if self._api is not None:
             self._api.server.shutdown()
             self._api.server.server_close()
+        deadline = time.monotonic() + STOP_SECONDS
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._moto is not None:
             self._moto.stop()
 
