@@ -84,7 +84,7 @@ def snapshot_only_written_items() -> None:
             raise
 
     snapshotting.snapshots_items = True  # type: ignore[attr-defined]
-    DynamoDBBackend.transact_write_items = snapshotting  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = snapshotting  # type: ignore[method-assign, assignment]
 
 
 def _written_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
