@@ -67,7 +67,8 @@ def _no_traceback_since(stack: RunningStack, offset: int) -> None:
 @pytest.fixture(scope="module")
 def two_contacts(local_stack: RunningStack) -> Iterator[dict[str, str]]:
     emails = ("anna@anna.example.com", "boris@boris.example.org")  # the page masks all but the domain
-    assert [a.status for a in burst(local_stack, [sign_up(e) for e in emails])] == [202, 202]
+    for email in emails:  # one after the other: the setup is not under test
+        assert [a.status for a in burst(local_stack, [sign_up(email)])] == [202]
     yield {email: _preferences_path(local_stack, email) for email in emails}
 
 
@@ -92,7 +93,7 @@ def test_wrong_keys_racing_right_ones_never_get_data(local_stack: RunningStack, 
     path = f"/v1/admin/contacts/{contact_id}"
     right = Call("GET", path, headers={"Authorization": f"Bearer {local_stack.key}"})
     wrong = [Call("GET", path, headers={"Authorization": f"Bearer {key}"}) for key in WRONG_KEYS]
-    calls = [right if i % 2 == 0 else wrong[i // 2 % len(wrong)] for i in range(300)]
+    calls = [right if i % 2 == 0 else wrong[i // 2 % len(wrong)] for i in range(120)]
 
     answers = burst(local_stack, calls)
 
