@@ -42,7 +42,7 @@ class LocalMotoServer:
     def stop(self) -> None:
         if self._thread.is_alive():
             self._server.shutdown()
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=2)
         self._server.server_close()
 
 
