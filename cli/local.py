@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from http.server import HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,10 @@ from cli import stack as running
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 LOCAL_PREFIX = "/_local/"
+BACKLOG = 1024  # a burst of sign-ups queues instead of being reset (the default listen backlog is 5)
+API_THREADS = 32  # requests handled at once; memory grew with every concurrent request when each had a thread
+IDLE_SECONDS = 30  # a kept-alive connection that sends nothing gives its thread back
+STOP_SECONDS = 2  # what `stop` waits for the workers in all: a batch cut short returns to its queue, as in Lambda
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,6 +70,31 @@ def local_environment(api_port: int, moto_port: int, clock_speed: float) -> dict
     return env
 
 
+class PooledServer(HTTPServer):
+    """Connections are handled by a fixed pool of threads; the ones beyond it wait, accepted, for a thread."""
+
+    request_queue_size = BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: Any) -> None:
+        super().__init__(address, handler)
+        self.pool = ThreadPoolExecutor(API_THREADS, thread_name_prefix="api")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.pool.submit(self._handle, request, client_address)
+
+    def _handle(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # as socketserver does: one broken connection is reported and the server goes on
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 class LocalStack:
     """Starts and stops the pieces in order; `stop` is safe to call from a signal handler's thread."""
 
@@ -86,9 +117,9 @@ class LocalStack:
             sys.path.insert(0, str(ROOT))
         warnings.simplefilter("ignore")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        from moto.server import ThreadedMotoServer
+        from cli.moto_local import LocalMotoServer
 
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto = LocalMotoServer("127.0.0.1", self.moto_port)
         self._moto.start()
         self._provision()
         self._start_api()
@@ -113,10 +144,14 @@ class LocalStack:
         from chalice.local import ChaliceRequestHandler, LocalDevServer
 
         from cli import outbox
+        from cli.isolation import isolate_requests
 
         app = importlib.import_module("app").app
+        isolate_requests(app)
 
         class Handler(ChaliceRequestHandler):
+            timeout = IDLE_SECONDS
+
             def _generic_handle(self) -> None:
                 if self.path.startswith(LOCAL_PREFIX):
                     status, content_type, body = outbox.handle(self.command, self.path, self._read_body())
@@ -138,7 +173,9 @@ class LocalStack:
                 return
 
         config = Config.create(chalice_stage="local", app_name="touchplan", lambda_timeout=29)
-        self._api = LocalDevServer(app, config, "127.0.0.1", self.api_port, handler_cls=Handler)
+        self._api = LocalDevServer(
+            app, config, "127.0.0.1", self.api_port, handler_cls=Handler, server_cls=PooledServer
+        )
         thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -158,8 +195,9 @@ class LocalStack:
         if self._api is not None:
             self._api.server.shutdown()
             self._api.server.server_close()
+        deadline = time.monotonic() + STOP_SECONDS
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         if self._moto is not None:
             self._moto.stop()
 
@@ -196,5 +234,9 @@ def run(args: argparse.Namespace) -> int:
     print("stopping", flush=True)
     running.forget(os.getpid())
     stack.stop()
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Everything the stack held was in memory: skip the interpreter's teardown, which garbage-collects moto's
+    # whole heap and took seconds to minutes after a burst.
+    os._exit(0)
 

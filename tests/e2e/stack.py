@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -24,21 +25,25 @@ class RunningStack:
     moto: str
     key: str
     process: subprocess.Popen[str]
+    log: Path  # the stack's stdout and stderr: a file, so a chatty stack never blocks on a full pipe
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
 
 
-def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
+def _read_banner(process: subprocess.Popen[str], log: Path) -> dict[str, str]:
     banner: dict[str, str] = {}
     deadline = time.monotonic() + START_TIMEOUT
-    assert process.stdout is not None
     while time.monotonic() < deadline and "service-manager key" not in banner:
-        line = process.stdout.readline()
-        if not line:
-            if process.poll() is not None:
-                raise RuntimeError(f"touchplan run exited with {process.returncode}")
-            continue
-        name, sep, value = line.partition(": ")
-        if sep:
-            banner[name.strip()] = value.strip()
+        for line in log.read_text(errors="replace").splitlines():
+            name, sep, value = line.partition(": ")
+            if sep:
+                banner[name.strip()] = value.strip()
+        if "service-manager key" in banner:
+            break
+        if process.poll() is not None:
+            raise RuntimeError(f"touchplan run exited with {process.returncode}:\n{log.read_text()}")
+        time.sleep(0.1)
     if "service-manager key" not in banner:
         raise RuntimeError("touchplan run did not print its banner in time")
     return banner
@@ -46,32 +51,39 @@ def _read_banner(process: subprocess.Popen[str]) -> dict[str, str]:
 
 def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOUCHPLAN_", "AWS_"))}
-    env.update({"TOUCHPLAN_API_PORT": "0", "TOUCHPLAN_MOTO_PORT": "0", **(extra_env or {})})
+    env.update({"TOUCHPLAN_API_PORT": "0", "TOUCHPLAN_MOTO_PORT": "0", "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     command = ["-m", "cli.main", "run"]
     if os.environ.get(travel.ENV):  # the stack's clock goes on from the tests' moved clock, not from the start
         env[travel.ENV] = datetime.now(UTC).isoformat()
         command = ["-m", "tests.travel", *command[1:]]
-    process = subprocess.Popen(
-        [sys.executable, *command], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )
+    handle, name = tempfile.mkstemp(prefix="touchplan-run-", suffix=".log")
+    log = Path(name)
+    with os.fdopen(handle, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, *command], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
     try:
-        banner = _read_banner(process)
+        banner = _read_banner(process, log)
     except Exception:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        log.unlink(missing_ok=True)
         raise
-    return RunningStack(banner["API"], banner["moto"], banner["service-manager key"], process)
+    return RunningStack(banner["API"], banner["moto"], banner["service-manager key"], process, log)
 
 
-def stop_stack(stack: RunningStack) -> int:
+def stop_stack(stack: RunningStack, timeout: float = 30) -> int:
+    """Ctrl-C, as a user stops `make run`; past `timeout` the whole process group is killed and this raises."""
     stack.process.send_signal(signal.SIGINT)
     try:
-        return stack.process.wait(timeout=30)
+        return stack.process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(stack.process.pid, signal.SIGKILL)
         stack.process.wait()
         raise
+    finally:
+        stack.log.unlink(missing_ok=True)
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
