@@ -137,7 +137,11 @@ class LocalStack:
         keys = ApiKeyRepository()
         _, self.key = keys.create("service-manager", None, "local stack", wiring.clock().now())
         _, self.ingest_key = keys.create("ingest", None, "local stack", wiring.clock().now())
-        wiring.strategy()  # validated at start-up: a broken file stops the stack with every error listed
+        from chalicelib.settings import get_settings
+        from chalicelib.strategy.loader import check_strategy
+
+        # Validated in full at start-up, templates rendered: a broken file stops the stack with every error listed.
+        check_strategy(get_settings().strategy_path)
 
     def _start_api(self) -> None:
         from chalice.config import Config
