@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.services.tokens import ExpiredToken, InvalidToken
 from chalicelib.settings import get_settings
 from chalicelib.web import forms
 from chalicelib.web.cors import cors_headers, preflight_headers
-from functions.http import html_response, json_response
+from functions.http import answers_busy, html_response, json_response
 
 if TYPE_CHECKING:
     from chalicelib.services.consent import Origin
@@ -56,7 +57,11 @@ def _cors() -> dict[str, str]:
 
 def _raw() -> bytes:
     raw = _request().raw_body or b""
-    return raw.encode() if isinstance(raw, str) else raw
+    raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if len(raw) > limits.PUBLIC_BODY:
+        raise ClientError("body_too_large", f"The request body is larger than {limits.PUBLIC_BODY // 1024} KB.",
+                          None)
+    return raw
 
 
 def _wants_json() -> bool:
@@ -88,13 +93,14 @@ def health() -> object:
 
 
 @blueprint.route("/v1/subscriptions", methods=["POST"], content_types=ANY)
+@answers_busy
 def subscribe() -> Response:
     try:
         if not _wants_json():
             raise ClientError("unsupported_media_type", "Send the sign-up as JSON.", None, status=415)
         from chalicelib.services.subscriptions import parse_subscription
 
-        subscription = parse_subscription(forms.read_json(_raw()) if _raw().strip() else None, wiring.strategy())
+        subscription = parse_subscription(limits.read_json(_raw(), limits.PUBLIC_BODY), wiring.strategy())
         wiring.subscriptions().subscribe(subscription, _origin())
     except ClientError as exc:
         return _json_error(exc)
@@ -109,6 +115,7 @@ def subscribe_preflight() -> Response:
 
 
 @blueprint.route("/v1/confirm", methods=["GET"])
+@answers_busy
 def confirm() -> Response:
     result = wiring.double_opt_in().confirm(_token(), _origin())
     lang = _pages().language(result.locale, _request().headers.get("accept-language"))
@@ -117,6 +124,7 @@ def confirm() -> Response:
 
 
 @blueprint.route("/v1/preferences", methods=["GET"])
+@answers_busy
 def preferences() -> Response:
     try:
         view = wiring.preference_centre().view(_token())
@@ -126,11 +134,12 @@ def preferences() -> Response:
 
 
 @blueprint.route("/v1/preferences", methods=["POST"], content_types=ANY)
+@answers_busy
 def change_preferences() -> Response:
     centre = wiring.preference_centre()
     try:
         if _wants_json():
-            body = forms.read_json(_raw())
+            body = limits.read_json(_raw(), limits.PUBLIC_BODY)
             everything_off, wanted = _json_preferences(body)
         else:
             pairs = forms.read_form(_request().headers.get("content-type"), _raw())
@@ -150,6 +159,8 @@ def change_preferences() -> Response:
 
 
 def _json_preferences(body: Any) -> tuple[bool, dict[str, bool]]:
+    if body is None:
+        return False, {}  # an empty body changes nothing and shows the switches
     if not isinstance(body, dict) or set(body) - {"consents", "unsubscribe_all"}:
         raise ClientError("invalid_body", 'Send {"consents": {"email:marketing": false, ...}} '
                           'or {"unsubscribe_all": true}.', None)
@@ -163,6 +174,7 @@ def _json_preferences(body: Any) -> tuple[bool, dict[str, bool]]:
 
 
 @blueprint.route("/v1/unsubscribe", methods=["GET"])
+@answers_busy
 def unsubscribe_confirm_page() -> Response:
     try:
         view = wiring.preference_centre().check_unsubscribe(_token())
@@ -172,6 +184,7 @@ def unsubscribe_confirm_page() -> Response:
 
 
 @blueprint.route("/v1/unsubscribe", methods=["POST"], content_types=ANY)
+@answers_busy
 def unsubscribe() -> Response:
     """RFC 8058 one-click: whatever the body says, a valid token unsubscribes; 200, never a redirect."""
     try:

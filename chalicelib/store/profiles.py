@@ -14,6 +14,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
 from chalicelib.store.models import ContactModel, IdentityModel
+from chalicelib.store.snapshots import read_contact
 from chalicelib.store.suppressions import address_key
 
 _settings = get_settings()
@@ -82,9 +83,8 @@ class ProfileRepository:
             return None
 
     def facts(self, contact_id: str) -> tuple[Facts, ContactModel] | None:
-        try:
-            row = ContactModel.get(contact_id, consistent_read=True)
-        except DoesNotExist:
+        row = read_contact(contact_id)
+        if row is None:
             return None
         attributes = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})
         return Facts(
