@@ -115,7 +115,11 @@ def text(value: str, path: str, limit: int) -> None:
 
 
 def number(value: float, path: str) -> None:
-    if not math.isfinite(value) or abs(value) > MAX_NUMBER or (value and abs(value) < MIN_MAGNITUDE):
+    if isinstance(value, int):  # exact: an int of 400 digits does not even convert to a float
+        in_range = -MAX_NUMBER <= value <= MAX_NUMBER
+    else:
+        in_range = math.isfinite(value) and abs(value) <= MAX_NUMBER and (not value or abs(value) >= MIN_MAGNITUDE)
+    if not in_range:
         raise _fail(path, f"must be a finite number between -{MAX_NUMBER:g} and {MAX_NUMBER:g}")
 
 
