@@ -78,11 +78,14 @@ def _link_page(outcome: str, locale: str | None = None) -> Response:
     return html_response(_pages().message_page(outcome, lang), status=TOKEN_PAGE_STATUS[outcome])
 
 
-def _token_error(exc: Exception) -> Response:
+def _token_error(exc: Exception, page: bool = False) -> Response:
+    """The expired (410) or bad-link (400) answer: a page for a browser (any GET: it sends no Content-Type),
+    the JSON error for a script posting JSON."""
+    as_json = _wants_json() and not page
     if isinstance(exc, ExpiredToken):
-        return _json_error(ClientError("token_expired", "This link has expired.", "token", 410)) if _wants_json() \
+        return _json_error(ClientError("token_expired", "This link has expired.", "token", 410)) if as_json \
             else _link_page("expired")
-    return _json_error(ClientError("invalid_token", "This link is not valid.", "token")) if _wants_json() \
+    return _json_error(ClientError("invalid_token", "This link is not valid.", "token")) if as_json \
         else _link_page("invalid")
 
 
@@ -129,7 +132,7 @@ def preferences() -> Response:
     try:
         view = wiring.preference_centre().view(_token())
     except (InvalidToken, ExpiredToken) as exc:
-        return _token_error(exc)
+        return _token_error(exc, page=True)
     return html_response(_pages().preferences_page(view, SAME_PAGE))
 
 
@@ -179,7 +182,7 @@ def unsubscribe_confirm_page() -> Response:
     try:
         view = wiring.preference_centre().check_unsubscribe(_token())
     except (InvalidToken, ExpiredToken) as exc:
-        return _token_error(exc)
+        return _token_error(exc, page=True)
     return html_response(_pages().unsubscribe_page(view, SAME_PAGE))
 
 

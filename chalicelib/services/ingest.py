@@ -141,7 +141,7 @@ def parse_event(raw: object, path: str) -> IngestEvent:
     properties = raw.get("properties", {})
     if not isinstance(properties, dict):
         raise _fail(f"{prefix}properties", "must be an object")
-    limits.check(properties, f"{prefix}properties", PROPERTIES)
+    limits.check_members(properties, f"{prefix}properties", PROPERTIES)
     for name, (required, check) in EVENT_TYPES[kind].items():
         if name not in properties:
             if required:

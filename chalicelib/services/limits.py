@@ -92,6 +92,15 @@ def check(value: Any, path: str, shape: Shape) -> None:
             raise _fail(where, "must be JSON")
 
 
+def check_members(value: dict[str, Any], path: str, shape: Shape) -> None:
+    """An object whose every member is held to `shape` on its own (event properties: answers, attributes)."""
+    if len(value) > shape.entries:
+        raise _fail(path, f"has more than {shape.entries} entries")
+    for name, member in value.items():
+        _key(name, path, shape)
+        check(member, f"{path}.{name}", shape)
+
+
 def _key(key: str, where: str, shape: Shape) -> None:
     if not key or len(key) > shape.key or "\x00" in key or not _encodable(key):
         raise _fail(where, f"has a key that is empty, longer than {shape.key} characters or not plain text")
