@@ -29,6 +29,7 @@ from chalicelib.store.contacts import (
     CHANNEL_IDENTITY,
     ContactChanged,
     ContactRepository,
+    Contention,
     IdentityTaken,
     NewContact,
     Request,
@@ -284,7 +285,7 @@ class Subscriptions:
             except IdentityTaken:
                 continue
             return contact_id
-        raise RuntimeError("sign-up kept racing other writes")
+        raise Contention("sign-up kept racing other writes")  # answered 503 + Retry-After: a retry completes it
 
     def _new_contact(self, sub: Subscription, now: Any) -> NewContact:
         return NewContact(
