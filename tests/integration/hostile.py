@@ -10,8 +10,11 @@ and whatever is accepted is processed by the real workers without a retry or a d
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +22,7 @@ from urllib.parse import quote, urlsplit
 
 from hypothesis import strategies as st
 
-from chalicelib import wiring
+from chalicelib import observability, wiring
 from chalicelib.services.records import run_records
 from chalicelib.services.tokens import DOI, PREFERENCES, UNSUBSCRIBE, Token, issue, new_token_id
 from chalicelib.store.keys import ApiKeyRepository
@@ -257,9 +260,16 @@ def preference_bodies(draw: st.DrawFn) -> tuple[str, str]:
 # -- the stage and the probe -----------------------------------------------------------------------------
 
 
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """The app's INFO lines off: thousands of cases would spend a third of their time logging."""
+    app_logger = logging.getLogger(observability.SERVICE)
+    level = app_logger.level
+    app_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        app_logger.setLevel(level)
 
 
 @dataclass

@@ -27,7 +27,8 @@ def stage(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Probe, St
     fixed = FixedClock(hostile.NOW)
     monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
     wiring.reset()
-    yield Probe(api), Stage.seed()
+    with hostile.quiet_logs():
+        yield Probe(api), Stage.seed()
 
 
 @FUZZ

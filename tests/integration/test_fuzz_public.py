@@ -32,7 +32,8 @@ def stage(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Probe, St
     wiring.reset()
     seeded = Stage.seed()
     seeded.tokens["doi"].append(hostile.doi_token(api))
-    yield Probe(api), seeded
+    with hostile.quiet_logs():
+        yield Probe(api), seeded
 
 
 def _query(seeded: Stage, scope: str, data: st.DataObject) -> str:
