@@ -59,15 +59,15 @@ def json_body(request: Any, max_bytes: int = limits.EVENTS_BODY) -> Any:
     return body
 
 
-def busy() -> Response:
+def busy(headers: dict[str, str] | None = None) -> Response:
     """The store was throttling, racing or out of reach: nothing the client did, and worth one more try."""
     response = error(503, "busy", "The service is busy; try again in a few seconds.")
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers.update({**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)})
     return response
 
 
-def answers_busy(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Turns a busy store under `view` into 503 + Retry-After instead of a 500."""
+def answers_busy(view: Callable[..., Any], headers: Callable[[], dict[str, str]] = dict) -> Callable[..., Any]:
+    """Turns a busy store under `view` into 503 + Retry-After (plus `headers()`, e.g. CORS) instead of a 500."""
 
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -75,7 +75,7 @@ def answers_busy(view: Callable[..., Any]) -> Callable[..., Any]:
             return view(*args, **kwargs)
         except Exception as exc:  # sorted, not swallowed: anything but a busy store propagates as before
             if is_busy(exc):
-                return busy()
+                return busy(headers())
             raise
 
     return guarded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
@@ -55,6 +56,10 @@ def _cors() -> dict[str, str]:
     return cors_headers(_request().headers.get("origin"), get_settings().cors_origins)
 
 
+def _answers_busy(view: Callable[..., Any]) -> Callable[..., Any]:
+    return answers_busy(view, _cors)  # a site's script can read the 503 and retry
+
+
 def _raw() -> bytes:
     raw = _request().raw_body or b""
     raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
@@ -96,7 +101,7 @@ def health() -> object:
 
 
 @blueprint.route("/v1/subscriptions", methods=["POST"], content_types=ANY)
-@answers_busy
+@_answers_busy
 def subscribe() -> Response:
     try:
         if not _wants_json():
@@ -118,7 +123,7 @@ def subscribe_preflight() -> Response:
 
 
 @blueprint.route("/v1/confirm", methods=["GET"])
-@answers_busy
+@_answers_busy
 def confirm() -> Response:
     result = wiring.double_opt_in().confirm(_token(), _origin())
     lang = _pages().language(result.locale, _request().headers.get("accept-language"))
@@ -127,7 +132,7 @@ def confirm() -> Response:
 
 
 @blueprint.route("/v1/preferences", methods=["GET"])
-@answers_busy
+@_answers_busy
 def preferences() -> Response:
     try:
         view = wiring.preference_centre().view(_token())
@@ -137,7 +142,7 @@ def preferences() -> Response:
 
 
 @blueprint.route("/v1/preferences", methods=["POST"], content_types=ANY)
-@answers_busy
+@_answers_busy
 def change_preferences() -> Response:
     centre = wiring.preference_centre()
     try:
@@ -177,7 +182,7 @@ def _json_preferences(body: Any) -> tuple[bool, dict[str, bool]]:
 
 
 @blueprint.route("/v1/unsubscribe", methods=["GET"])
-@answers_busy
+@_answers_busy
 def unsubscribe_confirm_page() -> Response:
     try:
         view = wiring.preference_centre().check_unsubscribe(_token())
@@ -187,7 +192,7 @@ def unsubscribe_confirm_page() -> Response:
 
 
 @blueprint.route("/v1/unsubscribe", methods=["POST"], content_types=ANY)
-@answers_busy
+@_answers_busy
 def unsubscribe() -> Response:
     """RFC 8058 one-click: whatever the body says, a valid token unsubscribes; 200, never a redirect."""
     try:

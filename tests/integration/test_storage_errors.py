@@ -61,7 +61,8 @@ def _failing_transactions(monkeypatch: pytest.MonkeyPatch, failures: int, error:
 
 
 def _sign_up(api: Any) -> Any:
-    return api.http.post("/v1/subscriptions", body=dump(SIGN_UP), headers={"Content-Type": hostile.JSON})
+    return api.http.post("/v1/subscriptions", body=dump(SIGN_UP),
+                         headers={"Content-Type": hostile.JSON, "Origin": "https://www.example.com"})
 
 
 def _contacts() -> list[str]:
@@ -84,6 +85,7 @@ def test_a_store_that_keeps_timing_out_is_503_with_retry_after_and_the_retry_com
     calls = _failing_transactions(monkeypatch, 5, _timeout)
     response = _sign_up(api)
     assert response.status_code == 503 and response.headers["Retry-After"] == "2"
+    assert response.headers["Access-Control-Allow-Origin"] == "https://www.example.com"  # the site can read it
     assert json.loads(response.body) == {"error": "busy", "field": None,
                                          "message": "The service is busy; try again in a few seconds."}
     assert calls[0] == 5 and _contacts() == []  # retried where it happened; nothing left behind
