@@ -10,7 +10,9 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
+from chalicelib.store.errors import RETRY_AFTER_SECONDS, is_busy
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,34 @@ def html_response(body: str, status: int = 200) -> Response:
     )
 
 
-def json_body(request: Any) -> Any:
-    """The request body as JSON, or a ClientError naming what is wrong with it."""
-    raw = request.raw_body or b""
-    if not raw.strip():
+def json_body(request: Any, max_bytes: int = limits.EVENTS_BODY) -> Any:
+    """The request body as JSON within the edge's limits, or a ClientError naming what is wrong with it."""
+    body = limits.read_json(request.raw_body, max_bytes)
+    if body is None:
         raise ClientError("invalid_body", "The request body must be a JSON document.", None)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ClientError("invalid_json", f"The request body is not valid JSON: {exc}", None) from exc
+    return body
+
+
+def busy(headers: dict[str, str] | None = None) -> Response:
+    """The store was throttling, racing or out of reach: nothing the client did, and worth one more try."""
+    response = error(503, "busy", "The service is busy; try again in a few seconds.")
+    response.headers.update({**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)})
+    return response
+
+
+def answers_busy(view: Callable[..., Any], headers: Callable[[], dict[str, str]] = dict) -> Callable[..., Any]:
+    """Turns a busy store under `view` into 503 + Retry-After (plus `headers()`, e.g. CORS) instead of a 500."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except Exception as exc:  # sorted, not swallowed: anything but a busy store propagates as before
+            if is_busy(exc):
+                return busy(headers())
+            raise
+
+    return guarded
 
 
 def require(blueprint: Any, *roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -74,7 +95,7 @@ def require(blueprint: Any, *roles: str) -> Callable[[Callable[..., Any]], Calla
                 return error(403, "forbidden", f"The role {role} may not call this route.")
             principal = Principal(role=role, point_id=context.get("point_id") or None, key_id=context["key_id"])
             try:
-                return view(*args, principal=principal, **kwargs)
+                return answers_busy(view)(*args, principal=principal, **kwargs)
             except ClientError as exc:
                 return error(exc.status, exc.code, exc.message, exc.field)
 

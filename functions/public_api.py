@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from chalicelib import wiring
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.services.tokens import ExpiredToken, InvalidToken
 from chalicelib.settings import get_settings
 from chalicelib.web import forms
 from chalicelib.web.cors import cors_headers, preflight_headers
-from functions.http import html_response, json_response
+from functions.http import answers_busy, html_response, json_response
 
 if TYPE_CHECKING:
     from chalicelib.services.consent import Origin
@@ -54,9 +56,17 @@ def _cors() -> dict[str, str]:
     return cors_headers(_request().headers.get("origin"), get_settings().cors_origins)
 
 
+def _answers_busy(view: Callable[..., Any]) -> Callable[..., Any]:
+    return answers_busy(view, _cors)  # a site's script can read the 503 and retry
+
+
 def _raw() -> bytes:
     raw = _request().raw_body or b""
-    return raw.encode() if isinstance(raw, str) else raw
+    raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if len(raw) > limits.PUBLIC_BODY:
+        raise ClientError("body_too_large", f"The request body is larger than {limits.PUBLIC_BODY // 1024} KB.",
+                          None)
+    return raw
 
 
 def _wants_json() -> bool:
@@ -92,13 +102,14 @@ def health() -> object:
 
 
 @blueprint.route("/v1/subscriptions", methods=["POST"], content_types=ANY)
+@_answers_busy
 def subscribe() -> Response:
     try:
         if not _wants_json():
             raise ClientError("unsupported_media_type", "Send the sign-up as JSON.", None, status=415)
         from chalicelib.services.subscriptions import parse_subscription
 
-        subscription = parse_subscription(forms.read_json(_raw()) if _raw().strip() else None, wiring.strategy())
+        subscription = parse_subscription(limits.read_json(_raw(), limits.PUBLIC_BODY), wiring.strategy())
         wiring.subscriptions().subscribe(subscription, _origin())
     except ClientError as exc:
         return _json_error(exc)
@@ -113,6 +124,7 @@ def subscribe_preflight() -> Response:
 
 
 @blueprint.route("/v1/confirm", methods=["GET"])
+@_answers_busy
 def confirm() -> Response:
     result = wiring.double_opt_in().confirm(_token(), _origin())
     lang = _pages().language(result.locale, _request().headers.get("accept-language"))
@@ -121,6 +133,7 @@ def confirm() -> Response:
 
 
 @blueprint.route("/v1/preferences", methods=["GET"])
+@_answers_busy
 def preferences() -> Response:
     try:
         view = wiring.preference_centre().view(_token())
@@ -130,11 +143,12 @@ def preferences() -> Response:
 
 
 @blueprint.route("/v1/preferences", methods=["POST"], content_types=ANY)
+@_answers_busy
 def change_preferences() -> Response:
     centre = wiring.preference_centre()
     try:
         if _wants_json():
-            body = forms.read_json(_raw())
+            body = limits.read_json(_raw(), limits.PUBLIC_BODY)
             everything_off, wanted = _json_preferences(body)
         else:
             pairs = forms.read_form(_request().headers.get("content-type"), _raw())
@@ -157,6 +171,8 @@ def change_preferences() -> Response:
 
 
 def _json_preferences(body: Any) -> tuple[bool, dict[str, bool]]:
+    if body is None:
+        return False, {}  # an empty body changes nothing and shows the switches
     if not isinstance(body, dict) or set(body) - {"consents", "unsubscribe_all"}:
         raise ClientError("invalid_body", 'Send {"consents": {"email:marketing": false, ...}} '
                           'or {"unsubscribe_all": true}.', None)
@@ -170,6 +186,7 @@ def _json_preferences(body: Any) -> tuple[bool, dict[str, bool]]:
 
 
 @blueprint.route("/v1/unsubscribe", methods=["GET"])
+@_answers_busy
 def unsubscribe_confirm_page() -> Response:
     try:
         view = wiring.preference_centre().check_unsubscribe(_token())
@@ -179,6 +196,7 @@ def unsubscribe_confirm_page() -> Response:
 
 
 @blueprint.route("/v1/unsubscribe", methods=["POST"], content_types=ANY)
+@_answers_busy
 def unsubscribe() -> Response:
     """RFC 8058 one-click: whatever the body says, a valid token unsubscribes; 200, never a redirect."""
     try:

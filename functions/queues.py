@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from chalice import Blueprint
@@ -56,7 +57,21 @@ def on_step(event: SQSEvent) -> dict[str, int]:
     return {"done": outcome.done, "retried": outcome.retried, "dead_lettered": outcome.dead_lettered}
 
 
+def well_formed(body: dict[str, Any]) -> dict[str, Any]:
+    """The queued event held to the ingest edge's rules again: one queued before a rule existed (or written by
+    hand) and that can never apply is dead-lettered at once with the reason, not retried five times."""
+    from chalicelib.services.errors import ClientError
+    from chalicelib.services.ingest import parse_event
+
+    try:
+        event = parse_event(body.get("event"), "")
+    except ClientError as exc:
+        raise PermanentRecordError(f"{exc.code}: {exc.message}") from exc
+    return {**body, "event": asdict(event)}
+
+
 def apply_event(body: dict[str, Any]) -> None:
+    body = well_formed(body)
     outcome = wiring.event_worker().handle(body)
     logger.info("event", event_id=body["event"]["id"], type=body["event"]["type"], status=outcome.status,
                 contact_id=outcome.contact_id, chains=list(outcome.chains))

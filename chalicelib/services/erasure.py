@@ -45,12 +45,11 @@ class Erasure:
         self.clock = clock
 
     def find(self, contact_id: str, point_id: str | None) -> Contact:
-        """The contact, if the caller may see it: a point manager (`point_id`) only sees their point's."""
+        """The contact, if the caller may see it: a point manager (`point_id`) only sees their point's, and
+        another point's contact is answered like an unknown id, so the answer never tells that it exists."""
         contact = self.contacts.get(contact_id)
-        if contact is None:
+        if contact is None or (point_id is not None and contact.point_id != point_id):
             raise ClientError("not_found", "No contact with this id.", None, status=404)
-        if point_id is not None and contact.point_id != point_id:
-            raise ClientError("forbidden", "This contact belongs to another point.", None, status=403)
         return contact
 
     def export(self, contact_id: str, point_id: str | None) -> dict[str, Any]:

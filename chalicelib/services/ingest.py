@@ -9,17 +9,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain.events import INGESTED, Kind
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
-from chalicelib.services.subscriptions import normalise_phone
+from chalicelib.services.subscriptions import POINT_ID, normalise_phone
 
 MAX_BATCH = 100
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._:@#/-]{1,128}$")
 CONTACT_KEYS = ("email", "phone", "contact_id", "external_id")
+# Properties are kept on the contact and on chain enrolments: well inside DynamoDB's 32 levels and 400 KB,
+# and small enough that a dead letter (the event plus its reason) still fits an SQS message.
+PROPERTIES = limits.Shape(depth=8)
+MAX_EVENT_BYTES = 64 * limits.KB
+MAX_COURSE_DAYS = 3650
 
 
 def _number(minimum: float = 0) -> Callable[[object], str | None]:
@@ -40,6 +46,9 @@ def _items(value: object) -> str | None:
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("sku"), str):
             return "each item must be an object with a string sku"
+        days = item.get("course_days")
+        if isinstance(days, int | float) and days > MAX_COURSE_DAYS:
+            return f"each item's course_days must be at most {MAX_COURSE_DAYS}"
     return None
 
 
@@ -54,7 +63,7 @@ def _attributes(value: object) -> str | None:
     if zone is not None:
         try:
             ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
             return f"has an unknown timezone {str(zone)[:64]!r} (expected an IANA name like Europe/Moscow)"
     if not isinstance(value.get("b2b", False), bool):
         return "has a b2b that is not true or false"
@@ -64,6 +73,9 @@ def _attributes(value: object) -> str | None:
             date.fromisoformat(str(birthday))
         except ValueError:
             return "has a birthday that is not a date like 1990-05-17"
+    point = value.get("point_id")
+    if point is not None and not (isinstance(point, str) and POINT_ID.fullmatch(point)):
+        return "has a point_id that is not an id like msk-01"
     return None
 
 
@@ -114,22 +126,18 @@ def parse_event(raw: object, path: str) -> IngestEvent:
     (key, value), = contact.items()
     if not isinstance(value, str) or not value.strip() or len(value) > 320:
         raise _fail(f"{prefix}contact.{key}", "must be a non-empty string")
+    limits.text(value, f"{prefix}contact.{key}", 320)
     if key == "phone":
         # Made E.164 as at sign-up, so "+7 (916) 123-45-67" finds the contact stored as +79161234567.
         try:
             value = normalise_phone(value, None)
         except ClientError as exc:
             raise _fail(f"{prefix}contact.phone", "must be a phone number in international format") from exc
-    occurred_at = raw.get("occurred_at")
-    try:
-        parsed = datetime.fromisoformat(str(occurred_at))
-    except ValueError:
-        parsed = None
-    if not isinstance(occurred_at, str) or parsed is None or parsed.tzinfo is None:
-        raise _fail(f"{prefix}occurred_at", "must be an ISO-8601 time with a UTC offset")
+    occurred_at = limits.instant(raw.get("occurred_at"), f"{prefix}occurred_at").isoformat()
     properties = raw.get("properties", {})
     if not isinstance(properties, dict):
         raise _fail(f"{prefix}properties", "must be an object")
+    limits.check_members(properties, f"{prefix}properties", PROPERTIES)
     for name, (required, check) in EVENT_TYPES[kind].items():
         if name not in properties:
             if required:
@@ -141,7 +149,12 @@ def parse_event(raw: object, path: str) -> IngestEvent:
     unknown = set(raw) - {"type", "id", "contact", "occurred_at", "properties"}
     if unknown:
         raise _fail(f"{prefix}{sorted(unknown)[0]}", "is not a field of an event")
-    return IngestEvent(kind, event_id, {key: value.strip()}, occurred_at, dict(properties))
+    event = IngestEvent(kind, event_id, {key: value.strip()}, occurred_at, dict(properties))
+    if limits.size(event.message()) > MAX_EVENT_BYTES:
+        largest = max(properties, key=lambda name: limits.size(properties[name]), default=None)
+        where = f"{prefix}properties.{largest}" if largest else path or "$"
+        raise _fail(where, f"makes the event larger than {MAX_EVENT_BYTES // limits.KB} KB")
+    return event
 
 
 def parse_batch(body: object) -> list[IngestEvent]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 MAX_ATTEMPTS = 5
+# A dead letter is the record plus its reason; one too large for SQS keeps the reason and the record's start.
+DEAD_LETTER_BYTES = 250_000
 
 
 class PermanentRecordError(Exception):
@@ -69,8 +71,8 @@ def json_object(raw: str) -> dict[str, Any]:
     """Any JSON object: for bodies written by others (SNS envelopes of provider feedback), which have no ``kind``."""
     try:
         body = json.loads(raw)
-    except ValueError as exc:
-        raise PermanentRecordError(f"body is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise PermanentRecordError(f"body is not JSON we can read: {str(exc)[:200]}") from exc
     if not isinstance(body, dict):
         raise PermanentRecordError("body must be a JSON object")
     return body
@@ -87,14 +89,24 @@ def _route_failure(raw: str, exc: Exception, queue: str, requeue: Requeue, outco
     outcome.errors.append(f"{type(exc).__name__}: {exc}"[:300])
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = {"kind": "unparseable", "raw": raw}
     if not isinstance(body, dict):
         body = {"kind": "unparseable", "raw": raw}
-    attempt = int(body.get("attempt", 0) or 0) + 1
+    attempt = _attempt(body.get("attempt"))
     if isinstance(exc, PermanentRecordError) or attempt >= MAX_ATTEMPTS:
-        requeue.send(f"{queue}-dlq", {**body, "attempt": attempt, "error": str(exc)[:500]})
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        dead = {**body, "attempt": attempt, "error": error}
+        if len(json.dumps(dead)) > DEAD_LETTER_BYTES:
+            dead = {"kind": "oversized", "attempt": attempt, "error": error, "raw": raw[: DEAD_LETTER_BYTES // 2]}
+        requeue.send(f"{queue}-dlq", dead)
         outcome.dead_lettered += 1
     else:
         requeue.send(queue, {**body, "attempt": attempt}, delay_seconds=backoff_seconds(attempt))
         outcome.retried += 1
+
+
+def _attempt(previous: object) -> int:
+    """This failure's number; a record whose count is not a small whole number counts as a first failure."""
+    return (previous if isinstance(previous, int) and not isinstance(previous, bool) and 0 <= previous < 100
+            else 0) + 1

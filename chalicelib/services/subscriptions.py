@@ -29,6 +29,7 @@ from chalicelib.store.contacts import (
     CHANNEL_IDENTITY,
     ContactChanged,
     ContactRepository,
+    Contention,
     IdentityTaken,
     NewContact,
     Request,
@@ -43,7 +44,7 @@ MAX_CONSENTS = 12
 MAX_ATTRIBUTES = 30
 _LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}")
 _ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_POINT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+POINT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ATTEMPTS = 4
 
 
@@ -214,7 +215,7 @@ def _attributes(value: Any) -> tuple[dict[str, object], str | None]:
         if not _ATTRIBUTE.fullmatch(str(name)):
             raise _bad(path, "attribute names are lower-case letters, digits and '_'.")
         if name == "point_id":
-            if not isinstance(item, str) or not _POINT.fullmatch(item):
+            if not isinstance(item, str) or not POINT_ID.fullmatch(item):
                 raise _bad(path, "point_id must be an id like msk-01.")
             point_id = item
         elif name == "birthday":
@@ -289,7 +290,7 @@ class Subscriptions:
             except IdentityTaken:
                 continue
             return contact_id
-        raise RuntimeError("sign-up kept racing other writes")
+        raise Contention("sign-up kept racing other writes")  # answered 503 + Retry-After: a retry completes it
 
     def _new_contact(self, sub: Subscription, now: Any) -> NewContact:
         return NewContact(

@@ -100,7 +100,8 @@ def issue(keys: TokenKeys, token: Token) -> str:
 
 def verify(keys: TokenKeys, raw: str | None, scope: str, now: datetime) -> Token:
     """The token's claims if `raw` is genuine and for `scope`; InvalidToken or ExpiredToken otherwise."""
-    if not raw or len(raw) > _MAX_LENGTH or raw.count(".") != 2:
+    # A link is ASCII by construction; anything else (é, NUL, emoji) was damaged or made up.
+    if not raw or len(raw) > _MAX_LENGTH or not raw.isascii() or raw.count(".") != 2:
         raise InvalidToken("malformed")
     kid, payload, mac = raw.split(".")
     key = keys.keys.get(kid)
@@ -114,7 +115,7 @@ def verify(keys: TokenKeys, raw: str | None, scope: str, now: datetime) -> Token
             contact_id=str(claims["c"]), scope=str(claims["s"]), expires_at=int(claims["e"]),
             token_id=str(claims["t"]), channel=claims.get("ch"),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise InvalidToken("bad payload") from exc
     if token.scope != scope:
         raise InvalidToken("wrong scope")

@@ -8,6 +8,7 @@ are written in one transaction too, so there is never a consent without its proo
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,9 +20,10 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.chains import Enrollment
 from chalicelib.store.enrollments import enrollment_row
+from chalicelib.store.errors import StorageBusy, cancellation_codes, is_busy
 from chalicelib.store.ledger import ConsentEvent, append_only, event_row
 from chalicelib.store.models import ContactModel, EnrollmentModel, IdentityModel
-from chalicelib.store.snapshots import consent_states
+from chalicelib.store.snapshots import consent_states, read_contact
 from chalicelib.store.suppressions import address_key
 
 DATA_PROCESSING_KEY = "any:data_processing"
@@ -38,8 +40,8 @@ class ContactChanged(Exception):
     """The contact is not as it was read (version, status or address): read again and redo."""
 
 
-class Contention(Exception):
-    """DynamoDB kept cancelling the transaction for concurrent writes to the same items."""
+class Contention(StorageBusy):
+    """DynamoDB kept cancelling the transaction for concurrent writes, throttling it or timing out."""
 
 
 # Identities and suppressions key an address the same way.
@@ -154,9 +156,6 @@ def _contact(row: ContactModel) -> Contact:
     )
 
 
-def _reasons(exc: TransactWriteError) -> list[str | None]:
-    """Cancellation codes in request order, which pynamodb fixes as: deletes, then puts, then updates."""
-    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
 
 
 def _failed(code: str | None) -> bool:
@@ -177,14 +176,17 @@ class ContactRepository:
         return {row.identity: row.contact_id for row in IdentityModel.batch_get(list(keys), consistent_read=True)}
 
     def get(self, contact_id: str) -> Contact | None:
-        try:
-            return _contact(ContactModel.get(contact_id, consistent_read=True))
-        except DoesNotExist:
-            return None
+        row = read_contact(contact_id)
+        return None if row is None else _contact(row)
 
     def by_point(self, point_id: str, limit: int) -> list[Contact]:
         """The point's contacts (the sparse point index), up to `limit`."""
-        return [_contact(row) for row in ContactModel.point_index.query(point_id, limit=limit)]
+        try:
+            return [_contact(row) for row in ContactModel.point_index.query(point_id, limit=limit)]
+        except RecursionError:  # one row holds a value too deep to parse: read them one by one, robustly
+            ids = [row.contact_id for row in ContactModel.point_index.query(
+                point_id, limit=limit, attributes_to_get=["contact_id"])]
+            return [_contact(row) for row in map(read_contact, ids) if row is not None]
 
     def current_consents(self, contact_id: str) -> ConsentState | None:
         contact = self.get(contact_id)
@@ -353,21 +355,26 @@ class ContactRepository:
             t.save(event_row(contact_id, event), condition=append_only())
 
     def _write(self, build: Callable[[TransactWrite], None], on_cancel: Cancelled, attempts: int = 5) -> None:
-        """Runs one transaction; a cancellation is mapped by `on_cancel`, or retried when it was contention."""
+        """Runs one transaction; a cancellation is mapped by `on_cancel`, or retried when the store was busy
+        (a conflict, throttling, a timeout). Retries carry the same client request token, so a transaction
+        that did commit before its answer timed out is not applied twice. Contention when it stays busy.
+
+        Reasons come in request order, which pynamodb fixes as: deletes, then puts, then updates."""
+        token = uuid.uuid4().hex
         for attempt in range(attempts):
             try:
-                with TransactWrite(connection=self._connection) as transaction:
+                with TransactWrite(connection=self._connection, client_request_token=token) as transaction:
                     build(transaction)
                 return
             except TransactWriteError as exc:
-                reasons = _reasons(exc)
+                reasons = cancellation_codes(exc)
                 mapped = on_cancel(reasons) if reasons else None
                 if mapped is not None:
                     raise mapped from exc
-                if "TransactionConflict" not in reasons and exc.cause_response_code != "TransactionInProgressException":
+                if not is_busy(exc):
                     raise
                 time.sleep(_CONFLICT_PAUSE * (attempt + 1))
-        raise Contention("transaction kept conflicting")
+        raise Contention("the contacts table stayed busy")
 
 
 def _contact_cancel(contact_id: str) -> Cancelled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -14,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
 from chalicelib.store.models import ContactModel, IdentityModel
+from chalicelib.store.snapshots import read_contact
 from chalicelib.store.suppressions import address_key
 
 _settings = get_settings()
@@ -68,6 +70,12 @@ def identity_key(kind: str, value: str) -> str:
     return address_key("sms" if kind == "phone" else kind, value)
 
 
+@cache
+def _connection() -> Connection:
+    """One per process: each new Connection builds a botocore session and parses its models again (~1 s)."""
+    return Connection(region=_settings.region)
+
+
 class ProfileRepository:
     def resolve(self, kind: str, value: str) -> str | None:
         """The contact id an event names, or None when no such contact is known."""
@@ -83,9 +91,8 @@ class ProfileRepository:
             return None
 
     def facts(self, contact_id: str) -> tuple[Facts, ContactModel] | None:
-        try:
-            row = ContactModel.get(contact_id, consistent_read=True)
-        except DoesNotExist:
+        row = read_contact(contact_id)
+        if row is None:
             return None
         attributes = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})
         return Facts(
@@ -120,7 +127,7 @@ class ProfileRepository:
         row.updated_at = now
         marker = ProcessedEventModel(f"event#{event_id}", expiration=int((now + PROCESSED_FOR).timestamp()))
         try:
-            with TransactWrite(connection=Connection(region=_settings.region)) as transaction:
+            with TransactWrite(connection=_connection()) as transaction:
                 transaction.save(row)
                 transaction.save(marker, condition=ProcessedEventModel.id.does_not_exist())
         except TransactWriteError as exc:

@@ -9,6 +9,11 @@ from typing import Any
 from chalicelib.settings import Settings
 
 BATCH = 10  # SQS SendMessageBatch limit
+BATCH_BYTES = 240 * 1024  # SQS takes 256 KB per batch, message attributes included
+
+
+def _encode(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), default=str)
 
 
 class QueueSendError(Exception):
@@ -31,7 +36,7 @@ class QueuePublisher:
     def send(self, queue: str, body: dict[str, Any], delay_seconds: int = 0) -> None:
         self._sqs.send_message(
             QueueUrl=self.url(queue),
-            MessageBody=json.dumps(body, separators=(",", ":"), default=str),
+            MessageBody=_encode(body),
             DelaySeconds=max(0, min(900, delay_seconds)),
             MessageAttributes=self._attributes(),
         )
@@ -41,13 +46,17 @@ class QueuePublisher:
         return {"correlation_id": {"DataType": "String", "StringValue": correlation}} if correlation else {}
 
     def send_many(self, queue: str, bodies: Iterable[dict[str, Any]]) -> int:
+        """Sends in batches of at most BATCH messages and BATCH_BYTES together."""
         sent = 0
         chunk: list[dict[str, Any]] = []
+        chunk_bytes = 0
         for body in bodies:
-            chunk.append(body)
-            if len(chunk) == BATCH:
+            size = len(_encode(body).encode("utf-8"))
+            if chunk and (len(chunk) == BATCH or chunk_bytes + size > BATCH_BYTES):
                 sent += self._send_chunk(queue, chunk)
-                chunk = []
+                chunk, chunk_bytes = [], 0
+            chunk.append(body)
+            chunk_bytes += size
         if chunk:
             sent += self._send_chunk(queue, chunk)
         return sent
@@ -56,7 +65,7 @@ class QueuePublisher:
         response = self._sqs.send_message_batch(
             QueueUrl=self.url(queue),
             Entries=[
-                {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"), default=str),
+                {"Id": str(i), "MessageBody": _encode(body),
                  "MessageAttributes": self._attributes()}
                 for i, body in enumerate(chunk)
             ],

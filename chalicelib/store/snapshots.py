@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -13,6 +17,8 @@ from chalicelib.store.suppressions import SuppressionRepository, address_key
 
 DATA_PROCESSING = "data_processing"
 STOP_LIST = "stop_list"
+STORED_DEPTH = 32  # DynamoDB's nesting limit: deeper values exist only on moto, stored before the edge's limits
+_DEEP_READ_RECURSION = 20_000
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,62 @@ def consent_states(raw: Mapping[str, object]) -> tuple[dict[tuple[str, str], boo
     return consents, data_processing
 
 
-def load_snapshot(contact_id: str) -> ContactSnapshot | None:
+def read_contact(contact_id: str) -> ContactModel | None:
+    """The contact row (strongly consistent), readable whatever one stored value holds.
+
+    A value nested deeper than DynamoDB allows (stored on moto before the edge refused it) makes botocore
+    and pynamodb recurse past Python's limit: such a row is read raw once more, and what lies deeper than
+    STORED_DEPTH is left out. An unknown time zone reads as none. Saving the row then heals it."""
     try:
         row = ContactModel.get(contact_id, consistent_read=True)
     except DoesNotExist:
         return None
-    return snapshot_of(row)
+    except RecursionError:
+        found = _read_deep(contact_id)
+        if found is None:
+            return None
+        row = found
+    if row.timezone and not _known_zone(row.timezone):
+        row.timezone = None
+    return row
+
+
+def _read_deep(contact_id: str) -> ContactModel | None:
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _DEEP_READ_RECURSION))
+    try:
+        item = ContactModel._get_connection().get_item(contact_id, consistent_read=True).get("Item")
+    finally:
+        sys.setrecursionlimit(limit)
+    if item is None:
+        return None
+    kept = {name: pruned for name, value in item.items() if (pruned := _within(value, STORED_DEPTH)) is not None}
+    return ContactModel.from_raw_data(kept)
+
+
+def _within(value: dict[str, Any], budget: int) -> dict[str, Any] | None:
+    """A DynamoDB attribute value without what is nested deeper than `budget` levels (None: all of it)."""
+    if "M" in value or "L" in value:
+        if budget == 0:
+            return None
+        if "M" in value:
+            return {"M": {k: kept for k, v in value["M"].items() if (kept := _within(v, budget - 1)) is not None}}
+        return {"L": [kept for v in value["L"] if (kept := _within(v, budget - 1)) is not None]}
+    return value
+
+
+@cache
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def load_snapshot(contact_id: str) -> ContactSnapshot | None:
+    row = read_contact(contact_id)
+    return None if row is None else snapshot_of(row)
 
 
 def snapshot_of(row: ContactModel) -> ContactSnapshot:

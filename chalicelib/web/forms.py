@@ -1,11 +1,9 @@
-"""Reading what a browser or a mail client posts: url-encoded and multipart forms, or JSON."""
+"""Reading what a browser or a mail client posts: url-encoded and multipart forms (JSON: services.limits)."""
 
 from __future__ import annotations
 
-import json
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
 from urllib.parse import parse_qsl
 
 from chalicelib.services.errors import ClientError
@@ -37,11 +35,3 @@ def read_form(content_type: str | None, raw: bytes) -> list[tuple[str, str]]:
         return pairs
     raise ClientError("unsupported_media_type", f"Send a form or JSON, not {kind}.", None, status=415)
 
-
-def read_json(raw: bytes) -> Any:
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ClientError("invalid_json", f"The request body is not valid JSON: {exc}", None) from exc
