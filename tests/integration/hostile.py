@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -28,8 +28,9 @@ from chalicelib.services.tokens import DOI, PREFERENCES, UNSUBSCRIBE, Token, iss
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, IdentityModel
 from functions.queues import EVENTS, STEPS, apply_event, route_step
+from tests.integration import helpers
 
-NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+NOW = helpers.NOW  # the shared test clock's start
 CONTACT = "c-1"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -4,14 +4,11 @@ accepted event is applied by the real event worker without a retry or a dead let
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from tests.integration import hostile
 from tests.integration.hostile import Deep, Probe, Stage, dump
 
@@ -23,10 +20,8 @@ VISIT = {"type": "site_visit", "id": "v-1", "contact": {"contact_id": hostile.CO
 
 
 @pytest.fixture
-def stage(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Probe, Stage]]:
-    fixed = FixedClock(hostile.NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
+def stage(api: Any) -> Iterator[tuple[Probe, Stage]]:
+    # `api` runs the app on the shared test clock, at NOW.
     with hostile.quiet_logs():
         yield Probe(api), Stage.seed()
 

@@ -7,15 +7,12 @@ the real worker without a retry or a dead letter."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from tests.integration import hostile
 from tests.integration.hostile import SIGNUP, Deep, Probe, Stage, dump
 
@@ -26,10 +23,8 @@ ISSUE_QUERIES = ["token=k1.%C3%A9.x", "token=k1.abc.%C3%A9", "token=%00", "token
 
 
 @pytest.fixture
-def stage(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Probe, Stage]]:
-    fixed = FixedClock(hostile.NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
+def stage(api: Any) -> Iterator[tuple[Probe, Stage]]:
+    # `api` runs the app on the shared test clock, at NOW.
     seeded = Stage.seed()
     seeded.tokens["doi"].append(hostile.doi_token(api))
     with hostile.quiet_logs():

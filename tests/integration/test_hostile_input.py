@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 import pytest
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from chalicelib.services.records import run_records
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel
@@ -25,10 +23,8 @@ VISIT = {"type": "site_visit", "id": "v-1", "contact": {"contact_id": CONTACT},
 
 
 @pytest.fixture
-def stage(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
-    fixed = FixedClock(NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
+def stage(api: Any) -> Iterator[Stage]:
+    # `api` runs the app on the shared test clock, at NOW.
     yield Stage.seed()
 
 

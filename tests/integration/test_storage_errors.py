@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from functools import cache
 from typing import Any
 
 import pytest
@@ -14,21 +13,18 @@ from pynamodb.connection.base import Connection
 from pynamodb.exceptions import GetError, TransactWriteError
 
 from chalicelib import wiring
-from chalicelib.clock import FixedClock
 from chalicelib.store.models import ContactModel
 from cli.outbox import sent_mail
 from functions.queues import STEPS
 from tests.integration import hostile
-from tests.integration.hostile import NOW, SIGNUP, Stage, dump
+from tests.integration.hostile import SIGNUP, Stage, dump
 
 SIGN_UP = {**SIGNUP, "email": "busy@example.com"}
 
 
 @pytest.fixture
-def stage(api: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
-    fixed = FixedClock(NOW)
-    monkeypatch.setattr(wiring, "clock", cache(lambda: fixed))
-    wiring.reset()
+def stage(api: Any) -> Iterator[Stage]:
+    # `api` runs the app on the shared test clock, at NOW.
     yield Stage.seed()
 
 
