@@ -13,6 +13,7 @@ from pynamodb.connection.base import Connection
 from pynamodb.exceptions import GetError, TransactWriteError
 
 from chalicelib import wiring
+from chalicelib.settings import get_settings
 from chalicelib.store.models import ContactModel
 from cli.outbox import sent_mail
 from functions.queues import STEPS
@@ -79,6 +80,7 @@ def test_a_store_that_keeps_timing_out_is_503_with_retry_after_and_the_retry_com
     api: Any, stage: Stage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _failing_transactions(monkeypatch, 5, _timeout)
+    get_settings.cache_clear()  # read again inside the call, where the test stage's CORS origins apply
     response = _sign_up(api)
     assert response.status_code == 503 and response.headers["Retry-After"] == "2"
     assert response.headers["Access-Control-Allow-Origin"] == "https://www.example.com"  # the site can read it
