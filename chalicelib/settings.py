@@ -30,6 +30,8 @@ class Settings:
     clock_epoch: float | None = None
     due_shards: int = 16
     strategy_path: str | None = None  # None: the shipped chalicelib/strategy/default.yaml
+    # "dynamodb": pynamodb on DynamoDB (or moto); "memory": chalicelib.store.memory (the simulator, tests).
+    store: str = "dynamodb"
 
     def table(self, name: str) -> str:
         return f"{self.stage}-{name}"
@@ -76,7 +78,18 @@ def from_environ(env: dict[str, str] | os._Environ[str] | None = None) -> Settin
         clock_speed=float(env.get("TOUCHPLAN_CLOCK_SPEED", "1")),
         clock_epoch=float(epoch) if epoch else None,
         strategy_path=_optional(env.get("TOUCHPLAN_STRATEGY")),
+        store=_store(env.get("TOUCHPLAN_STORE")),
     )
+
+
+STORES = ("dynamodb", "memory")
+
+
+def _store(value: str | None) -> str:
+    store = (value or "").strip().lower() or "dynamodb"
+    if store not in STORES:
+        raise ValueError(f"TOUCHPLAN_STORE must be one of {', '.join(STORES)}, not {value!r}")
+    return store
 
 
 @cache

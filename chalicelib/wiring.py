@@ -2,10 +2,15 @@
 
 Everything is built on first use (cold start stays lean) and cached for the life of the Lambda container.
 Tests call `reset()` after changing the environment.
+
+The repositories are pynamodb's unless settings say `store="memory"` (TOUCHPLAN_STORE=memory): then every
+service is built on one chalicelib.store.memory database, and the providers (SES, SNS, SQS) stay as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +36,15 @@ if TYPE_CHECKING:
     from chalicelib.services.tokens import Links, TokenKeys
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
+    from chalicelib.store.feedback import FeedbackRecords
     from chalicelib.store.keys import ApiKeyRepository
+    from chalicelib.store.ledger import LedgerRepository
+    from chalicelib.store.memory import MemoryStore
+    from chalicelib.store.profiles import ProfileRepository
     from chalicelib.store.queues import QueuePublisher
+    from chalicelib.store.snapshots import ContactSnapshot
+    from chalicelib.store.stats import StatsRepository
+    from chalicelib.store.suppressions import SuppressionRepository
     from chalicelib.store.timers import TimerRepository
     from chalicelib.store.touches import TouchRepository
 
@@ -58,8 +70,22 @@ def clock() -> Clock:
     return SystemClock()
 
 
+def _in_memory() -> bool:
+    return get_settings().store == "memory"
+
+
+@cache
+def memory_store() -> MemoryStore:
+    """The one memory database of this process (`reset()` starts an empty one)."""
+    from chalicelib.store.memory import MemoryStore
+
+    return MemoryStore(get_settings().due_shards)
+
+
 @cache
 def api_keys() -> ApiKeyRepository:
+    if _in_memory():
+        return memory_store().api_keys
     from chalicelib.store.keys import ApiKeyRepository
 
     return ApiKeyRepository()
@@ -91,13 +117,15 @@ def sms_sender() -> SmsSender:
     from chalicelib.store.sms_state import StoredOptOutCache, StoredSpendCounter
 
     settings = get_settings()
+    spend: StoredSpendCounter = memory_store().spend if _in_memory() else StoredSpendCounter()
+    opt_outs: StoredOptOutCache = memory_store().opt_out_cache(clock()) if _in_memory() else StoredOptOutCache(clock())
     return SmsSender(
         sns_client_for_sending(session()),
         sender_id=settings.sms_sender_id,
         price_per_segment=Decimal(str(settings.sms_price_per_segment_usd)),
         monthly_limit=Decimal(str(settings.sms_monthly_limit_usd)),
-        spend=StoredSpendCounter(),
-        opt_out_cache=StoredOptOutCache(clock()),
+        spend=spend,
+        opt_out_cache=opt_outs,
     )
 
 
@@ -110,6 +138,8 @@ def strategy() -> Strategy:
 
 @cache
 def enrollments() -> EnrollmentRepository:
+    if _in_memory():
+        return memory_store().enrollments
     from chalicelib.store.enrollments import EnrollmentRepository
 
     return EnrollmentRepository(get_settings().due_shards)
@@ -117,9 +147,77 @@ def enrollments() -> EnrollmentRepository:
 
 @cache
 def touches() -> TouchRepository:
+    if _in_memory():
+        return memory_store().touches
     from chalicelib.store.touches import TouchRepository
 
     return TouchRepository()
+
+
+@cache
+def ledger() -> LedgerRepository:
+    if _in_memory():
+        return memory_store().ledger
+    from chalicelib.store.ledger import LedgerRepository
+
+    return LedgerRepository()
+
+
+@cache
+def suppressions() -> SuppressionRepository:
+    if _in_memory():
+        return memory_store().suppressions
+    from chalicelib.store.suppressions import SuppressionRepository
+
+    return SuppressionRepository()
+
+
+@cache
+def feedback_records() -> FeedbackRecords:
+    if _in_memory():
+        return memory_store().feedback_records
+    from chalicelib.store.feedback import FeedbackRecords
+
+    return FeedbackRecords()
+
+
+@cache
+def profiles() -> ProfileRepository:
+    if _in_memory():
+        return memory_store().profiles
+    from chalicelib.store.profiles import ProfileRepository
+
+    return ProfileRepository()
+
+
+@cache
+def counters() -> StatsRepository:
+    """The stats counters (`stats()` is the service over them)."""
+    if _in_memory():
+        return memory_store().stats
+    from chalicelib.store.stats import StatsRepository
+
+    return StatsRepository()
+
+
+@cache
+def snapshot_loader() -> Callable[[str], ContactSnapshot | None]:
+    """What the contact rules read about one contact (chalicelib.store.snapshots.load_snapshot)."""
+    if _in_memory():
+        return memory_store().load_snapshot
+    from chalicelib.store.snapshots import load_snapshot
+
+    return load_snapshot
+
+
+@cache
+def contact_suppressor() -> Callable[[ContactSnapshot, str, datetime], None]:
+    """Suppresses every address of a contact (chalicelib.store.snapshots.suppress_contact)."""
+    if _in_memory():
+        return memory_store().suppress_contact
+    from chalicelib.store.snapshots import suppress_contact
+
+    return suppress_contact
 
 
 @cache
@@ -141,18 +239,16 @@ def outbound() -> Outbound:
 @cache
 def chain_events() -> ChainEvents:
     from chalicelib.services.chain_events import ChainEvents
-    from chalicelib.store.snapshots import load_snapshot
 
-    return ChainEvents(strategy(), enrollments(), load_snapshot)
+    return ChainEvents(strategy(), enrollments(), snapshot_loader())
 
 
 @cache
 def event_worker() -> EventWorker:
     from chalicelib.services.contact_events import EventWorker
-    from chalicelib.store.profiles import ProfileRepository
 
     return EventWorker(
-        strategy(), ProfileRepository(), chain_events(), timers(), clock(),
+        strategy(), profiles(), chain_events(), timers(), clock(),
         on_order=stats().attribute_order, on_push_token=push_tokens().register_push_token,
         on_erasure_due=erasure().erase_withdrawn,
     )
@@ -177,6 +273,8 @@ def links() -> Links:
 
 @cache
 def contacts() -> ContactRepository:
+    if _in_memory():
+        return memory_store().contacts
     from chalicelib.store.contacts import ContactRepository
 
     settings = get_settings()
@@ -200,33 +298,31 @@ def subscriptions() -> Subscriptions:
 @cache
 def double_opt_in() -> DoubleOptIn:
     from chalicelib.services.doi import DoubleOptIn
-    from chalicelib.store.suppressions import SuppressionRepository
 
-    return DoubleOptIn(contacts(), SuppressionRepository(), enrollments(), strategy(), token_keys(), links(),
+    return DoubleOptIn(contacts(), suppressions(), enrollments(), strategy(), token_keys(), links(),
                        outbound(), clock(), touches(), on_confirmed=event_worker().on_confirmed)
 
 
 @cache
 def preference_centre() -> PreferenceCentre:
     from chalicelib.services.preferences import PreferenceCentre
-    from chalicelib.store.ledger import LedgerRepository
 
     return PreferenceCentre(contacts(), chain_events(), strategy(), token_keys(), links(), clock(), timers(),
-                            LedgerRepository(), touches(), on_unsubscribed=stats().unsubscribed)
+                            ledger(), touches(), on_unsubscribed=stats().unsubscribed)
 
 
 @cache
 def erasure() -> Erasure:
     from chalicelib.services.erasure import Erasure
-    from chalicelib.store.ledger import LedgerRepository
-    from chalicelib.store.suppressions import SuppressionRepository
 
-    return Erasure(contacts(), LedgerRepository(), enrollments(), touches(), SuppressionRepository(), timers(),
+    return Erasure(contacts(), ledger(), enrollments(), touches(), suppressions(), timers(),
                    clock())
 
 
 @cache
 def timers() -> TimerRepository:
+    if _in_memory():
+        return memory_store().timers
     from chalicelib.store.timers import TimerRepository
 
     return TimerRepository(get_settings().due_shards)
@@ -235,12 +331,11 @@ def timers() -> TimerRepository:
 @cache
 def step_worker() -> StepWorker:
     from chalicelib.services.steps import StepWorker
-    from chalicelib.store.snapshots import load_snapshot, suppress_contact
 
     return StepWorker(
-        strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=load_snapshot,
+        strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=snapshot_loader(),
         outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
-        chain_events=chain_events(), suppress=suppress_contact, on_sent=stats().sent, on_decided=stats().decided,
+        chain_events=chain_events(), suppress=contact_suppressor(), on_sent=stats().sent, on_decided=stats().decided,
         on_timer=event_worker().on_timer,
     )
 
@@ -250,9 +345,8 @@ def stats() -> StatsService:
     """Counters behind GET /v1/admin/stats; `stats().sent` / `.decided` are the step worker's hooks and
     `stats().attribute_order` the event worker's `on_order`."""
     from chalicelib.services.stats import StatsService
-    from chalicelib.store.stats import StatsRepository
 
-    return StatsService(strategy(), StatsRepository(), touches())
+    return StatsService(strategy(), counters(), touches())
 
 
 @cache
@@ -265,18 +359,15 @@ def withdrawal() -> ProviderWithdrawal:
 @cache
 def feedback() -> FeedbackService:
     from chalicelib.services.feedback import FeedbackService
-    from chalicelib.store.feedback import FeedbackRecords
 
-    return FeedbackService(touches(), FeedbackRecords(), stats(), chain_events(), withdrawal(), clock())
+    return FeedbackService(touches(), feedback_records(), stats(), chain_events(), withdrawal(), clock())
 
 
 @cache
 def inbound_sms() -> InboundSmsService:
     from chalicelib.services.inbound_sms import InboundSmsService
-    from chalicelib.store.feedback import FeedbackRecords
-    from chalicelib.store.snapshots import load_snapshot
 
-    return InboundSmsService(strategy(), FeedbackRecords(), touches(), load_snapshot, outbound(),
+    return InboundSmsService(strategy(), feedback_records(), touches(), snapshot_loader(), outbound(),
                              links().for_contact, withdrawal(), stats(), clock())
 
 
@@ -286,10 +377,9 @@ def push_tokens() -> PushTokens:
     from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.push import PushSender
     from chalicelib.services.push import PushTokens
-    from chalicelib.store.feedback import FeedbackRecords
 
     settings = get_settings()
-    return PushTokens(PushSender(sns_client_for_sending(session())), FeedbackRecords(),
+    return PushTokens(PushSender(sns_client_for_sending(session())), feedback_records(),
                       settings.push_platform_application_arn, clock())
 
 

@@ -19,7 +19,6 @@ from chalicelib.domain.model import Strategy
 from chalicelib.services.chain_events import ChainEvents
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.profiles import AlreadyApplied, Facts, FactsChange, ProfileRepository
-from chalicelib.store.snapshots import snapshot_of
 from chalicelib.store.timers import DueTimer, TimerRepository
 
 ACTIVITY = frozenset({"order_placed", "site_visit", "email_opened", "email_clicked", "survey_completed",
@@ -112,7 +111,8 @@ class EventWorker:
         after = order_facts(facts, change, _courses(event["type"], properties, at))
         if event["type"] == "order_placed":
             properties["order_number"] = after.orders  # the Nth-purchase chain starts on it
-        changed = self.chains.apply(contact_id, event["type"], at, now, properties, snapshot=snapshot_of(row))
+        changed = self.chains.apply(contact_id, event["type"], at, now, properties,
+                                    snapshot=self.profiles.snapshot(row))
         try:
             self.profiles.apply(row, change, event["id"], now, segment(after, self.strategy.lifecycle, now))
         except AlreadyApplied:

@@ -22,14 +22,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_key(role: str, point_id: str | None) -> tuple[str, str]:
+    """A fresh key id and key for `role` (both stores generate keys the same way)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if (role == POINT_MANAGER) != bool(point_id):
+        raise ValueError("a point-manager key needs --point, and only a point-manager key takes one")
+    key_id = secrets.token_hex(4)
+    return key_id, f"tp_{key_id}_{secrets.token_urlsafe(32)}"
+
+
 class ApiKeyRepository:
     def create(self, role: str, point_id: str | None, label: str | None, now: datetime) -> tuple[ApiKey, str]:
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        if (role == POINT_MANAGER) != bool(point_id):
-            raise ValueError("a point-manager key needs --point, and only a point-manager key takes one")
-        key_id = secrets.token_hex(4)
-        key = f"tp_{key_id}_{secrets.token_urlsafe(32)}"
+        key_id, key = new_key(role, point_id)
         ApiKeyModel(
             key_hash=hash_key(key), key_id=key_id, role=role, point_id=point_id, label=label, created_at=now
         ).save(condition=ApiKeyModel.key_hash.does_not_exist())

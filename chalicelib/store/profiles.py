@@ -15,7 +15,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
 from chalicelib.store.models import ContactModel, IdentityModel
-from chalicelib.store.snapshots import read_contact
+from chalicelib.store.snapshots import ContactSnapshot, read_contact, snapshot_of
 from chalicelib.store.suppressions import address_key
 
 _settings = get_settings()
@@ -101,6 +101,10 @@ class ProfileRepository:
             last_activity_at=row.last_activity_at, attributes=attributes, timezone=row.timezone,
             locale=row.locale, point_id=row.point_id,
         ), row
+
+    def snapshot(self, row: ContactModel) -> ContactSnapshot:
+        """What the contact rules read about the contact of a row `facts` gave."""
+        return snapshot_of(row)
 
     def apply(self, row: ContactModel, change: FactsChange, event_id: str, now: datetime, segment: str) -> None:
         """Writes the change and the event's marker in one transaction (raises AlreadyApplied on a resend).

@@ -1,0 +1,864 @@
+"""The second store: every repository of this package over one in-memory database, with the same semantics.
+
+The simulator runs the real handlers on it (moto's DynamoDB costs most of a run's CPU), and the contract tests
+in tests/integration/store run one suite against it and against pynamodb on moto, so the two cannot drift.
+
+What DynamoDB guarantees, this keeps: conditional writes fail with the exceptions the services catch
+(EnrollmentConflict, ContactChanged, IdentityTaken, AlreadyApplied, False returns); a transaction writes all
+of its items or none; the due index holds only waiting enrolments, per shard, ordered by due time; versions
+and revisions move on every write. One lock serialises writes, as DynamoDB serialises writes to one item.
+There is no TTL: an event marker stays for the life of the database.
+
+Each class subclasses the pynamodb repository it stands for, so it goes wherever that one goes, and
+overrides every method that reads or writes a table.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.clock import Clock
+from chalicelib.domain.chains import Enrollment
+from chalicelib.domain.lifecycle import Timer
+from chalicelib.store.contacts import (
+    ConsentRecord,
+    Contact,
+    ContactChanged,
+    ContactRepository,
+    IdentityTaken,
+    NewContact,
+    Request,
+    identity_key,
+)
+from chalicelib.store.enrollments import (
+    FLAGS,
+    LEASE,
+    DueItem,
+    EnrollmentConflict,
+    EnrollmentRepository,
+    Stored,
+    shard_of,
+)
+from chalicelib.store.feedback import FeedbackRecords
+from chalicelib.store.keys import ApiKey, ApiKeyRepository, hash_key, new_key
+from chalicelib.store.ledger import ConsentEvent, LedgerRepository
+from chalicelib.store.profiles import PROCESSED_FOR, AlreadyApplied, Facts, FactsChange, ProfileRepository
+from chalicelib.store.profiles import identity_key as event_identity_key
+from chalicelib.store.sms_state import (
+    CHECKED_PREFIX,
+    NOT_OPTED_OUT,
+    OPTED_OUT,
+    SPEND_KEY,
+    StoredOptOutCache,
+    StoredSpendCounter,
+)
+from chalicelib.store.snapshots import STOP_LIST, ContactSnapshot, consent_states
+from chalicelib.store.stats import _AFTER_DAY, BY_REASON, OUTCOMES, CounterTotals, StatsRepository
+from chalicelib.store.suppressions import SuppressionRepository, address_key
+from chalicelib.store.timers import PREFIX, DueTimer, TimerRepository, timer_id
+from chalicelib.store.touches import (
+    ERROR_LENGTH,
+    HISTORY_LIMIT,
+    RESERVABLE_AGAIN,
+    STATUS_RANK,
+    HistoryEntry,
+    TouchRecord,
+    TouchRepository,
+)
+
+
+class ConditionFailed(Exception):
+    """A write's condition did not hold where the DynamoDB store lets pynamodb's own error through (no service
+    catches it; the message that made the write is retried)."""
+
+
+@dataclass
+class _Identity:
+    contact_id: str
+    created_at: datetime
+    doi_sent_at: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Suppression:
+    reason: str
+    at: datetime
+    source: str | None
+    feedback_id: str | None
+
+
+@dataclass
+class _EnrolmentRow:
+    """An enrolments-table item: a chain enrolment or a lifecycle timer, as EnrollmentModel holds them."""
+
+    contact_id: str
+    chain_id: str
+    step: int
+    status: str
+    entered_at: datetime
+    step_started_at: datetime | None
+    revision: int
+    updated_at: datetime | None
+    reactions: dict[str, bool] = field(default_factory=dict)
+    due_shard: int | None = None
+    due_at: int | None = None
+    claim: str | None = None
+    exit_reason: str | None = None
+    ended_at: datetime | None = None
+    timer_key: str | None = None
+    timer_event: str | None = None
+    timer_properties: dict[str, object] | None = None
+    context: dict[str, object] | None = None
+
+
+@dataclass
+class _TouchRow:
+    contact_id: str
+    touch_key: str
+    touch_id: str
+    channel: str
+    occasion_id: str
+    category: str
+    status: str
+    created_at: datetime
+    chain_id: str | None = None
+    step: int | None = None
+    variant: str | None = None
+    decision: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    provider_message_id: str | None = None
+    cost: float | None = None
+    actor: str | None = None
+    comment: str | None = None
+    updated_at: datetime | None = None
+    error_code: str | None = None
+    error: str | None = None
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+@dataclass
+class _ApiKeyRow:
+    key: ApiKey
+    label: str | None
+    created_at: datetime
+    revoked: bool = False
+
+
+class MemoryDatabase:
+    """The tables, keyed as in infra/template.yaml, plus the indexes the repositories query."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.contacts: dict[str, Contact] = {}
+        self.identities: dict[str, _Identity] = {}
+        self.ledger: dict[str, dict[str, ConsentEvent]] = {}  # contact -> event key -> entry
+        self.touches: dict[str, dict[str, _TouchRow]] = {}  # contact -> touch key -> touch
+        self.provider_messages: dict[str, tuple[str, str]] = {}  # provider message id -> (contact, touch key)
+        self.enrollments: dict[str, dict[str, _EnrolmentRow]] = {}  # contact -> chain id -> row
+        self.due: dict[int, dict[tuple[str, str], int]] = {}  # the sparse due index: shard -> row -> due_at
+        self.suppressions: dict[str, _Suppression] = {}
+        self.api_keys: dict[str, _ApiKeyRow] = {}
+        # DynamoDB adds numbers in decimal, so the counters do too: the two stores sum to the same totals.
+        self.stats: dict[tuple[str, str], dict[str, Decimal]] = {}
+        self.processed: dict[str, int] = {}  # the idempotency table: event marker -> its (unenforced) expiry
+
+    def enrolment(self, contact_id: str, chain_id: str) -> _EnrolmentRow | None:
+        return self.enrollments.get(contact_id, {}).get(chain_id)
+
+    def put_enrolment(self, row: _EnrolmentRow) -> None:
+        """Stores the row and keeps the due index in step: only rows with a shard and a due time are on it."""
+        key = (row.contact_id, row.chain_id)
+        for shard in self.due.values():
+            shard.pop(key, None)
+        self.enrollments.setdefault(row.contact_id, {})[row.chain_id] = row
+        if row.due_shard is not None and row.due_at is not None:
+            self.due.setdefault(row.due_shard, {})[key] = row.due_at
+
+    def append_entries(self, contact_id: str, events: Iterable[ConsentEvent]) -> None:
+        """Ledger entries are written once: an entry whose key exists fails the whole write."""
+        entries = self.ledger.setdefault(contact_id, {})
+        events = list(events)
+        if any(event.key in entries for event in events) or len({e.key for e in events}) < len(events):
+            raise ConditionFailed(f"ledger entry of {contact_id} exists")
+        for event in events:
+            entries[event.key] = event
+
+    def add_counts(self, key: str, day: str, counts: Mapping[str, float]) -> None:
+        row = self.stats.setdefault((key, day), {})
+        for name, value in counts.items():
+            row[name] = row.get(name, Decimal(0)) + Decimal(repr(float(value)))
+
+
+def _utc(at: datetime) -> datetime:
+    """As UTCDateTimeAttribute gives a time back."""
+    return at.astimezone(UTC)
+
+
+def _new_version(contact: Contact, **changes: Any) -> Contact:
+    return replace(contact, version=contact.version + 1, **changes)
+
+
+class MemoryContacts(ContactRepository):
+    def __init__(self, db: MemoryDatabase, shards: int) -> None:
+        self._db = db
+        self.shards = shards
+
+    def owners(self, keys: Sequence[str]) -> dict[str, str]:
+        with self._db.lock:
+            return {k: self._db.identities[k].contact_id for k in keys if k in self._db.identities}
+
+    def get(self, contact_id: str) -> Contact | None:
+        return self._db.contacts.get(contact_id)
+
+    def by_point(self, point_id: str, limit: int) -> list[Contact]:
+        with self._db.lock:
+            found = sorted((c for c in self._db.contacts.values() if c.point_id == point_id),
+                           key=lambda c: c.contact_id)
+        return found[:limit]
+
+    def create(self, new: NewContact, events: Iterable[ConsentEvent]) -> None:
+        keys = [identity_key(c, a) for c, a in (("email", new.email), ("sms", new.phone)) if a]
+        events = list(events)
+        with self._db.lock:
+            if any(k in self._db.identities for k in keys):
+                raise IdentityTaken()
+            if new.contact_id in self._db.contacts:
+                raise ConditionFailed(f"contact {new.contact_id} exists")
+            self._check_entries(new.contact_id, events)
+            for k in keys:
+                self._db.identities[k] = _Identity(new.contact_id, new.created_at)
+            self._db.contacts[new.contact_id] = Contact(
+                contact_id=new.contact_id, status="pending", version=1, created_at=new.created_at, email=new.email,
+                phone=new.phone, timezone=new.timezone, locale=new.locale, point_id=new.point_id,
+                attributes=copy.deepcopy(dict(new.attributes)), requested=dict(new.requested),
+                pending_request=new.request_id, b2b=new.b2b, updated_at=new.created_at,
+            )
+            self._db.append_entries(new.contact_id, events)
+
+    def add_request(
+        self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,
+        events: Iterable[ConsentEvent], now: datetime,
+    ) -> None:
+        keys = [identity_key(c, a) for c, a in attach.items()]
+        events = list(events)
+        with self._db.lock:
+            contact = self._db.contacts.get(contact_id)
+            if contact is None or contact.status == "erased" or any(
+                contact.address(channel) not in (None, address) for channel, address in attach.items()
+            ):
+                raise ContactChanged(contact_id)
+            if any(k in self._db.identities for k in keys):
+                raise IdentityTaken(contact_id)
+            self._check_entries(contact_id, events)
+            addresses = {("email" if channel == "email" else "phone"): address for channel, address in attach.items()}
+            self._db.contacts[contact_id] = _new_version(
+                contact, requested={**contact.requested, **requested},
+                pending_request=contact.pending_request or request_id, updated_at=now, **addresses,
+            )
+            for k in keys:
+                self._db.identities[k] = _Identity(contact_id, now)
+            self._db.append_entries(contact_id, events)
+
+    def confirm(
+        self, contact: Contact, request_id: str, grants: Mapping[str, ConsentRecord],
+        events: Iterable[ConsentEvent], enrolments: Sequence[Enrollment], now: datetime,
+    ) -> bool:
+        events = list(events)
+        with self._db.lock:
+            current = self._db.contacts.get(contact.contact_id)
+            if current is None or current.pending_request != request_id:
+                return False
+            self._check_entries(contact.contact_id, events)
+            requested = {k: r for k, r in current.requested.items() if k not in contact.requested}
+            self._db.contacts[contact.contact_id] = _new_version(
+                current, consents={**current.consents, **grants}, requested=requested, status="active",
+                pending_request=None, confirmed_at=current.confirmed_at or now, updated_at=now,
+            )
+            self._db.append_entries(contact.contact_id, events)
+            for state in enrolments:
+                if self._db.enrolment(state.contact_id, state.chain_id) is None:  # never a second entry
+                    self._db.put_enrolment(_enrolment_row(state, self.shards, now, revision=1))
+        return True
+
+    def change_consents(
+        self, contact: Contact, changes: Mapping[str, ConsentRecord], drop_requests: Iterable[str],
+        events: Iterable[ConsentEvent], now: datetime,
+    ) -> None:
+        events = list(events)
+        drop = set(drop_requests)
+        with self._db.lock:
+            current = self._as_read(contact)
+            if current.status == "erased":
+                raise ContactChanged(contact.contact_id)
+            self._check_entries(contact.contact_id, events)
+            self._db.contacts[contact.contact_id] = _new_version(
+                current, consents={**current.consents, **changes},
+                requested={k: r for k, r in current.requested.items() if k not in drop}, updated_at=now,
+            )
+            self._db.append_entries(contact.contact_id, events)
+
+    def erase(self, contact: Contact, revoked: Mapping[str, ConsentRecord], events: Iterable[ConsentEvent],
+              now: datetime) -> None:
+        events = list(events)
+        with self._db.lock:
+            current = self._as_read(contact)
+            self._check_entries(contact.contact_id, events)
+            self._db.contacts[contact.contact_id] = _new_version(
+                current, consents={**current.consents, **revoked}, email=None, phone=None, timezone=None,
+                locale=None, external_id=None, push_endpoint=None, pending_request=None, segment=None,
+                first_order_at=None, last_order_at=None, last_activity_at=None, attributes={}, requested={},
+                b2b=False, orders_count=0, revenue=0.0, status="erased", updated_at=now,
+            )
+            for k in contact.identity_keys():
+                self._db.identities.pop(k, None)
+            self._db.append_entries(contact.contact_id, events)
+
+    def doi_sends(self, key: str) -> list[float] | None:
+        with self._db.lock:
+            identity = self._db.identities.get(key)
+            return None if identity is None else list(identity.doi_sent_at)
+
+    def replace_doi_sends(self, key: str, expected: Sequence[float], updated: Sequence[float]) -> bool:
+        with self._db.lock:
+            identity = self._db.identities.get(key)
+            if identity is None or identity.doi_sent_at != list(expected):
+                return False
+            identity.doi_sent_at = [float(x) for x in updated]
+            return True
+
+    def _as_read(self, contact: Contact) -> Contact:
+        """The stored contact if it is still at the version `contact` was read at."""
+        current = self._db.contacts.get(contact.contact_id)
+        if current is None or current.version != contact.version:
+            raise ContactChanged(contact.contact_id)
+        return current
+
+    def _check_entries(self, contact_id: str, events: Sequence[ConsentEvent]) -> None:
+        """Fails the transaction before anything is written when a ledger entry exists (all or nothing)."""
+        entries = self._db.ledger.get(contact_id, {})
+        if any(event.key in entries for event in events):
+            raise ConditionFailed(f"ledger entry of {contact_id} exists")
+
+
+def _enrolment_row(
+    state: Enrollment, shards: int, now: datetime, *, revision: int, claim: str | None = None,
+    context: dict[str, object] | None = None,
+) -> _EnrolmentRow:
+    """As enrollments.enrollment_row: on the due index only while running with a due instant."""
+    due = state.due_at if state.status == "running" else None
+    return _EnrolmentRow(
+        state.contact_id, state.chain_id, step=state.step, status=state.status, entered_at=state.entered_at,
+        step_started_at=state.step_started_at, revision=revision, updated_at=now,
+        reactions={flag: getattr(state, flag) for flag in FLAGS}, exit_reason=state.exit_reason,
+        ended_at=state.ended_at, due_shard=None if due is None else shard_of(state.contact_id, shards),
+        due_at=None if due is None else int(due.timestamp()), claim=claim, context=copy.deepcopy(context),
+    )
+
+
+def _state(row: _EnrolmentRow) -> Enrollment:
+    return Enrollment(
+        contact_id=row.contact_id, chain_id=row.chain_id, step=row.step, status=row.status,  # type: ignore[arg-type]
+        entered_at=row.entered_at, step_started_at=row.step_started_at or row.entered_at,
+        due_at=None if row.due_at is None else datetime.fromtimestamp(row.due_at, UTC),
+        exit_reason=row.exit_reason, ended_at=row.ended_at,
+        **{flag: bool(row.reactions.get(flag)) for flag in FLAGS},
+    )
+
+
+def _stored(row: _EnrolmentRow) -> Stored:
+    return Stored(_state(row), row.revision, row.claim, copy.deepcopy(row.context))
+
+
+class MemoryEnrollments(EnrollmentRepository):
+    def __init__(self, db: MemoryDatabase, shards: int) -> None:
+        self._db = db
+        self.shards = shards
+
+    def due(self, shard: int, now_epoch: int, limit: int) -> Iterator[DueItem]:
+        with self._db.lock:
+            due = sorted((at, key) for key, at in self._db.due.get(shard, {}).items() if at <= now_epoch)[:limit]
+            items = []
+            for at, (contact_id, chain_id) in due:
+                row = self._db.enrollments[contact_id][chain_id]
+                items.append(DueItem(contact_id, chain_id, row.step, at))
+        yield from items
+
+    def claim(self, item: DueItem, now_epoch: int) -> str | None:
+        with self._db.lock:
+            row = self._db.enrolment(item.contact_id, item.chain_id)
+            if row is None or row.due_at != item.due_at or row.step != item.step:
+                return None
+            claim = secrets.token_hex(8)
+            self._db.put_enrolment(replace(row, due_at=now_epoch + LEASE, claim=claim, revision=row.revision + 1))
+            return claim
+
+    def get(self, contact_id: str, chain_id: str) -> Stored | None:
+        with self._db.lock:
+            row = self._db.enrolment(contact_id, chain_id)
+            return None if row is None else _stored(row)
+
+    def for_contact(self, contact_id: str) -> dict[str, Stored]:
+        with self._db.lock:
+            rows = self._db.enrollments.get(contact_id, {})
+            return {chain_id: _stored(rows[chain_id]) for chain_id in sorted(rows)}
+
+    def save(
+        self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None,
+        keep_claim: bool = False, context: dict[str, object] | None = None,
+    ) -> None:
+        row = _enrolment_row(
+            state, self.shards, now, revision=(expected.revision + 1) if expected else 1,
+            claim=expected.claim if keep_claim and expected else None,
+            context=context if context is not None else (expected.context if expected else None),
+        )
+        with self._db.lock:
+            current = self._db.enrolment(state.contact_id, state.chain_id)
+            if expected is None:
+                held = current is None
+            else:
+                held = current is not None and current.revision == expected.revision and (
+                    claim is None or current.claim == claim)
+            if not held:
+                raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile")
+            self._db.put_enrolment(row)
+
+
+def _pending(row: _EnrolmentRow) -> DueTimer | None:
+    if row.status != "running" or row.due_at is None:
+        return None
+    return DueTimer(
+        row.contact_id, row.chain_id, row.timer_key or "", row.timer_event or "",
+        datetime.fromtimestamp(row.due_at, UTC), copy.deepcopy(row.timer_properties or {}), row.claim, row.revision,
+    )
+
+
+class MemoryTimers(TimerRepository):
+    def __init__(self, db: MemoryDatabase, shards: int) -> None:
+        self._db = db
+        self.shards = shards
+
+    def arm(self, contact_id: str, timer: Timer, now: datetime) -> bool:
+        chain_id = timer_id(timer)
+        with self._db.lock:
+            current = self._db.enrolment(contact_id, chain_id)
+            if current is not None and current.timer_key == timer.key:
+                return False
+            self._db.put_enrolment(_EnrolmentRow(
+                contact_id, chain_id, step=0, status="running", entered_at=now, step_started_at=now, revision=1,
+                updated_at=now, due_shard=shard_of(contact_id, self.shards), due_at=int(timer.due_at.timestamp()),
+                timer_key=timer.key, timer_event=timer.event, timer_properties=copy.deepcopy(dict(timer.properties)),
+            ))
+            return True
+
+    def get(self, contact_id: str, chain_id: str) -> DueTimer | None:
+        with self._db.lock:
+            row = self._db.enrolment(contact_id, chain_id)
+            return None if row is None else _pending(row)
+
+    def for_contact(self, contact_id: str) -> list[DueTimer]:
+        with self._db.lock:
+            rows = self._db.enrollments.get(contact_id, {})
+            return [timer for chain_id in sorted(rows) if chain_id.startswith(PREFIX)
+                    and (timer := _pending(rows[chain_id])) is not None]
+
+    def fired(self, timer: DueTimer, claim: str, now: datetime) -> None:
+        with self._db.lock:
+            row = self._db.enrolment(timer.contact_id, timer.chain_id)
+            if row is None or row.claim != claim:
+                raise ConditionFailed(f"timer {timer.chain_id} of {timer.contact_id} is no longer claimed")
+            self._db.put_enrolment(replace(row, status="completed", due_at=None, due_shard=None, claim=None,
+                                           ended_at=now, revision=row.revision + 1))
+
+
+def _record(row: _TouchRow) -> TouchRecord:
+    history = tuple(row.history)
+    return TouchRecord(
+        contact_id=row.contact_id, touch_key=row.touch_key, touch_id=row.touch_id, channel=row.channel,
+        occasion_id=row.occasion_id, category=row.category, status=row.status, created_at=row.created_at,
+        chain_id=row.chain_id, step=row.step, variant=row.variant, decision=row.decision, reason=row.reason,
+        rule=row.rule, until=history[-1].until if history and row.status == "deferred" else None,
+        provider_message_id=row.provider_message_id, actor=row.actor, comment=row.comment,
+        updated_at=row.updated_at, error_code=row.error_code, error=row.error, history=history,
+    )
+
+
+class MemoryTouches(TouchRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def reserve(self, touch: TouchRecord) -> bool:
+        return self._put(touch, "reserved", "send")
+
+    def record_decision(self, touch: TouchRecord) -> None:
+        self._put(touch, touch.status, touch.decision or touch.status)
+
+    def _put(self, touch: TouchRecord, status: str, decision: str) -> bool:
+        entry = HistoryEntry(at=touch.created_at, decision=decision, status=status, reason=touch.reason,
+                             rule=touch.rule, until=touch.until)
+        with self._db.lock:
+            rows = self._db.touches.setdefault(touch.contact_id, {})
+            current = rows.get(touch.touch_key)
+            if current is not None and current.status not in RESERVABLE_AGAIN:
+                return False
+            # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
+            rows[touch.touch_key] = _TouchRow(
+                touch.contact_id, touch.touch_key, touch.touch_id, touch.channel, touch.occasion_id, touch.category,
+                status, touch.created_at, chain_id=touch.chain_id, step=touch.step, variant=touch.variant,
+                decision=decision, reason=touch.reason, rule=touch.rule, actor=touch.actor, comment=touch.comment,
+                updated_at=touch.created_at,
+                provider_message_id=current.provider_message_id if current else None,
+                cost=current.cost if current else None,
+                history=_appended(current.history if current else [], entry),
+            )
+            return True
+
+    def mark(
+        self, contact_id: str, touch_key: str, status: str, now: datetime, *,
+        provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        message = None if error is None else error[:ERROR_LENGTH]
+        with self._db.lock:
+            row = self._db.touches.get(contact_id, {}).get(touch_key)
+            if row is None:
+                raise ConditionFailed(f"touch {touch_key!r} of {contact_id} was never reserved")
+            row.status, row.updated_at = status, now
+            if provider_message_id is not None:
+                row.provider_message_id = provider_message_id
+                self._db.provider_messages[provider_message_id] = (contact_id, touch_key)
+            if cost is not None:
+                row.cost = cost
+            if error_code is not None:
+                row.error_code, row.error = error_code, message
+            row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
+                                                              error_code=error_code, error=message))
+
+    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
+        with self._db.lock:
+            row = self._db.touches.get(contact_id, {}).get(touch_key)
+            if row is None or STATUS_RANK.get(row.status, STATUS_RANK[status]) >= STATUS_RANK[status]:
+                return False
+            row.status, row.updated_at = status, now
+            row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status))
+            return True
+
+    def get(self, contact_id: str, touch_key: str) -> TouchRecord | None:
+        with self._db.lock:
+            row = self._db.touches.get(contact_id, {}).get(touch_key)
+            return None if row is None else _record(row)
+
+    def by_provider_message(self, provider_message_id: str) -> TouchRecord | None:
+        with self._db.lock:
+            contact_id, touch_key = self._db.provider_messages.get(provider_message_id, ("", ""))
+            row = self._db.touches.get(contact_id, {}).get(touch_key)
+            return _record(row) if row is not None and row.provider_message_id == provider_message_id else None
+
+    def for_contact(self, contact_id: str) -> list[TouchRecord]:
+        with self._db.lock:
+            rows = self._db.touches.get(contact_id, {})
+            return [_record(rows[key]) for key in sorted(rows)]
+
+    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[TouchRecord]:
+        since = now - window
+        return [touch for touch in self.for_contact(contact_id) if touch.created_at >= since]
+
+
+def _appended(history: list[HistoryEntry], entry: HistoryEntry) -> list[HistoryEntry]:
+    """The history with `entry` last, its oldest entries dropped beyond HISTORY_LIMIT."""
+    return [*history, entry][-HISTORY_LIMIT:]
+
+
+class MemoryLedger(LedgerRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def append(self, contact_id: str, events: Iterable[ConsentEvent]) -> None:
+        # Entry by entry, as the DynamoDB store writes them: the entries before an existing one stay.
+        with self._db.lock:
+            for entry in events:
+                self._db.append_entries(contact_id, [entry])
+
+    def history(self, contact_id: str) -> list[ConsentEvent]:
+        with self._db.lock:
+            entries = self._db.ledger.get(contact_id, {})
+            return [replace(entries[key], at=_utc(entries[key].at),
+                            detail={str(k): str(v) for k, v in entries[key].detail.items()})
+                    for key in sorted(entries)]
+
+
+class _Suppressions:
+    """The suppression table's methods, shared by the suppressions and the feedback records."""
+
+    _db: MemoryDatabase
+
+    def is_suppressed(self, key: str) -> bool:
+        return key in self._db.suppressions
+
+    def suppress(
+        self, key: str, reason: str, at: datetime, source: str | None = None, feedback_id: str | None = None
+    ) -> bool:
+        with self._db.lock:
+            if key in self._db.suppressions:
+                return False
+            self._db.suppressions[key] = _Suppression(reason, _utc(at), source, feedback_id)
+            return True
+
+    def records(self, keys: list[str]) -> list[dict[str, str | None]]:
+        with self._db.lock:
+            found = {k: self._db.suppressions[k] for k in set(keys) if k in self._db.suppressions}
+        return [{"address": k, "reason": s.reason, "at": s.at.isoformat(), "source": s.source}
+                for k, s in sorted(found.items())]
+
+    def reasons(self, keys: list[str]) -> dict[str, str]:
+        with self._db.lock:
+            return {k: self._db.suppressions[k].reason for k in keys if k in self._db.suppressions}
+
+
+class MemorySuppressions(_Suppressions, SuppressionRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+
+class MemoryFeedbackRecords(_Suppressions, FeedbackRecords):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def append(self, contact_id: str, event: ConsentEvent) -> bool:
+        try:
+            self._db.append_entries(contact_id, [event])
+        except ConditionFailed:
+            return False
+        return True
+
+    def owner(self, identity: str) -> str | None:
+        found = self._db.identities.get(identity)
+        return None if found is None else found.contact_id
+
+    def set_push_endpoint(self, contact_id: str, endpoint_arn: str, now: datetime) -> bool:
+        with self._db.lock:
+            contact = self._db.contacts.get(contact_id)
+            if contact is None or contact.status == "erased":
+                return False
+            self._db.contacts[contact_id] = _new_version(contact, push_endpoint=endpoint_arn, updated_at=now)
+            return True
+
+    def push_endpoint(self, contact_id: str) -> str | None:
+        contact = self._db.contacts.get(contact_id)
+        return None if contact is None else contact.push_endpoint
+
+
+class MemoryProfiles(ProfileRepository):
+    """Profiles over the memory contacts; the row a service holds between `facts` and `apply` is the Contact."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def resolve(self, kind: str, value: str) -> str | None:
+        if kind == "contact_id":
+            return value if value in self._db.contacts else None
+        found = self._db.identities.get(event_identity_key(kind, value))
+        return None if found is None else found.contact_id
+
+    def facts(self, contact_id: str) -> tuple[Facts, Any] | None:
+        contact = self._db.contacts.get(contact_id)
+        if contact is None:
+            return None
+        return Facts(
+            orders_count=contact.orders_count, revenue=contact.revenue, first_order_at=contact.first_order_at,
+            last_order_at=contact.last_order_at, last_activity_at=contact.last_activity_at,
+            attributes=copy.deepcopy(dict(contact.attributes)), timezone=contact.timezone, locale=contact.locale,
+            point_id=contact.point_id,
+        ), contact
+
+    def snapshot(self, row: Any) -> ContactSnapshot:
+        return _snapshot(self._db, row)
+
+    def apply(self, row: Any, change: FactsChange, event_id: str, now: datetime, segment: str) -> None:
+        marker = f"event#{event_id}"
+        with self._db.lock:
+            if marker in self._db.processed:
+                raise AlreadyApplied(event_id)
+            current = self._db.contacts.get(row.contact_id)
+            if current is None or current.version != row.version:
+                raise ConditionFailed(f"contact {row.contact_id} changed meanwhile")
+            changes: dict[str, Any] = {
+                "orders_count": row.orders_count + change.orders, "revenue": float(row.revenue) + change.revenue,
+                "segment": segment, "updated_at": now,
+            }
+            if change.order_at is not None:
+                changes["first_order_at"] = min(filter(None, (row.first_order_at, change.order_at)))
+                changes["last_order_at"] = max(filter(None, (row.last_order_at, change.order_at)))
+            if change.activity_at is not None:
+                changes["last_activity_at"] = max(filter(None, (row.last_activity_at, change.activity_at)))
+            if change.attributes:
+                changes["attributes"] = {**copy.deepcopy(dict(row.attributes)), **copy.deepcopy(change.attributes)}
+            for name in ("timezone", "locale", "point_id"):
+                if getattr(change, name):
+                    changes[name] = getattr(change, name)
+            if change.b2b is not None:
+                changes["b2b"] = change.b2b
+            # The whole row as read, changed: what DynamoDB's put of the read row writes.
+            self._db.contacts[row.contact_id] = _new_version(row, **changes)
+            self._db.processed[marker] = int((now + PROCESSED_FOR).timestamp())
+
+    def set_segment(self, row: Any, segment: str, now: datetime) -> bool:
+        if row.segment == segment or row.status == "erased":
+            return True
+        with self._db.lock:
+            current = self._db.contacts.get(row.contact_id)
+            if current is None or current.version != row.version:
+                return False
+            self._db.contacts[row.contact_id] = _new_version(current, segment=segment, updated_at=now)
+            return True
+
+    def was_applied(self, event_id: str) -> bool:
+        return f"event#{event_id}" in self._db.processed
+
+
+class MemoryStats(StatsRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def add(self, key: str, day: date, counts: Mapping[str, float]) -> None:
+        unknown = set(counts) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(f"not outcome counters: {sorted(unknown)}")
+        with self._db.lock:
+            self._db.add_counts(key, day.isoformat(), counts)
+
+    def add_decision(self, key: str, day: date, decision: str, reason: str) -> None:
+        if decision not in BY_REASON:
+            raise ValueError(f"not a counted decision: {decision!r}")
+        with self._db.lock:
+            self._db.add_counts(key, f"{day.isoformat()}#{decision}#{reason}", {decision: 1})
+
+    def totals(self, key: str, first: date, last: date) -> CounterTotals | None:
+        low, high = first.isoformat(), last.isoformat() + _AFTER_DAY
+        with self._db.lock:
+            rows = sorted((day, dict(counts)) for (k, day), counts in self._db.stats.items()
+                          if k == key and low <= day <= high)
+        totals: CounterTotals | None = None
+        for day, counts in rows:
+            totals = totals or CounterTotals()
+            _, _, rest = day.partition("#")
+            if rest:
+                decision, _, reason = rest.partition("#")
+                bucket = totals.reasons[decision]
+                bucket[reason] = bucket.get(reason, 0) + int(counts.get(decision, 0))
+                continue
+            for name in OUTCOMES:
+                totals.counts[name] += float(counts.get(name, 0))
+        return totals
+
+
+class MemoryApiKeys(ApiKeyRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def create(self, role: str, point_id: str | None, label: str | None, now: datetime) -> tuple[ApiKey, str]:
+        key_id, key = new_key(role, point_id)
+        found = ApiKey(key_id=key_id, role=role, point_id=point_id)
+        with self._db.lock:
+            if hash_key(key) in self._db.api_keys:
+                raise ConditionFailed("the generated key exists")
+            self._db.api_keys[hash_key(key)] = _ApiKeyRow(found, label, now)
+        return found, key
+
+    def find(self, key: str) -> ApiKey | None:
+        row = self._db.api_keys.get(hash_key(key))
+        return None if row is None or row.revoked else row.key
+
+
+class MemorySpendCounter(StoredSpendCounter):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def month_spend(self, month: str) -> Decimal:
+        with self._db.lock:
+            spend = self._db.stats.get((SPEND_KEY, month), {}).get("spend", Decimal(0))
+        return Decimal(str(float(spend)))  # pynamodb reads a number back as a float
+
+    def add(self, month: str, amount: Decimal) -> None:
+        with self._db.lock:
+            self._db.add_counts(SPEND_KEY, month, {"spend": float(amount)})
+
+
+class MemoryOptOutCache(StoredOptOutCache):
+    def __init__(self, db: MemoryDatabase, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def get(self, phone_number: str) -> bool | None:
+        key = address_key("sms", phone_number)
+        with self._db.lock:
+            if key in self._db.suppressions:
+                return True
+            return False if CHECKED_PREFIX + key in self._db.suppressions else None
+
+    def set(self, phone_number: str, opted_out: bool) -> None:
+        key = address_key("sms", phone_number)
+        at = _utc(self._clock.now())
+        with self._db.lock:
+            if not opted_out:
+                self._db.suppressions[CHECKED_PREFIX + key] = _Suppression(NOT_OPTED_OUT, at, "sns", None)
+            elif key not in self._db.suppressions:
+                self._db.suppressions[key] = _Suppression(OPTED_OUT, at, "sns", None)
+
+
+def _snapshot(db: MemoryDatabase, contact: Contact) -> ContactSnapshot:
+    """As snapshots.snapshot_of, over a memory contact."""
+    consents, data_processing = consent_states({k: v.stored() for k, v in contact.consents.items()})
+    keys = {}
+    if contact.email:
+        keys["email"] = address_key("email", contact.email)
+    if contact.phone:
+        keys["sms"] = address_key("sms", contact.phone)
+    with db.lock:
+        reasons = {k: db.suppressions[k].reason for k in keys.values() if k in db.suppressions}
+    return ContactSnapshot(
+        contact_id=contact.contact_id, status=contact.status, email=contact.email, phone=contact.phone,
+        push_endpoint=contact.push_endpoint, timezone=contact.timezone, locale=contact.locale,
+        segment=contact.segment, b2b=contact.b2b, attributes=copy.deepcopy(dict(contact.attributes)),
+        consents=consents, data_processing=data_processing,
+        suppressed_channels=frozenset(channel for channel, address in keys.items() if address in reasons),
+        stop_listed=STOP_LIST in reasons.values(),
+    )
+
+
+class MemoryStore:
+    """Every repository over one memory database; `load_snapshot` and `suppress_contact` stand for the
+    functions of the same names in chalicelib.store.snapshots."""
+
+    def __init__(self, shards: int) -> None:
+        self.db = MemoryDatabase()
+        self.contacts = MemoryContacts(self.db, shards)
+        self.enrollments = MemoryEnrollments(self.db, shards)
+        self.timers = MemoryTimers(self.db, shards)
+        self.touches = MemoryTouches(self.db)
+        self.ledger = MemoryLedger(self.db)
+        self.suppressions = MemorySuppressions(self.db)
+        self.feedback_records = MemoryFeedbackRecords(self.db)
+        self.profiles = MemoryProfiles(self.db)
+        self.stats = MemoryStats(self.db)
+        self.api_keys = MemoryApiKeys(self.db)
+        self.spend = MemorySpendCounter(self.db)
+
+    def opt_out_cache(self, clock: Clock) -> MemoryOptOutCache:
+        return MemoryOptOutCache(self.db, clock)
+
+    def load_snapshot(self, contact_id: str) -> ContactSnapshot | None:
+        contact = self.db.contacts.get(contact_id)
+        return None if contact is None else _snapshot(self.db, contact)
+
+    def suppress_contact(self, snapshot: ContactSnapshot, reason: str, now: datetime) -> None:
+        for channel, address in (("email", snapshot.email), ("sms", snapshot.phone)):
+            if address:
+                self.suppressions.suppress(address_key(channel, address), reason, now, "chain")
