@@ -39,10 +39,13 @@ if TYPE_CHECKING:
 
 @cache
 def session() -> Any:
-    """One boto3 session per container: building one loads botocore's data, which costs more than a client."""
+    """The container's boto3 session, on the botocore session every pynamodb model uses: botocore loads its
+    endpoint and service data once per session, which costs more than building a client."""
     import boto3
 
-    return boto3.session.Session(region_name=get_settings().region)
+    from chalicelib.store.models import CONNECTION
+
+    return boto3.session.Session(botocore_session=CONNECTION.session, region_name=get_settings().region)
 
 
 @cache
@@ -179,8 +182,7 @@ def links() -> Links:
 def contacts() -> ContactRepository:
     from chalicelib.store.contacts import ContactRepository
 
-    settings = get_settings()
-    return ContactRepository(settings.region, settings.due_shards)
+    return ContactRepository(get_settings().due_shards)
 
 
 @cache
@@ -294,7 +296,11 @@ def push_tokens() -> PushTokens:
 
 
 def reset() -> None:
-    """Forget every built adapter (tests and the local stack change the environment between runs)."""
+    """Forget every built adapter and the botocore session (tests and the local stack change the environment
+    between runs)."""
+    from chalicelib.store.models import CONNECTION
+
     for name, value in list(globals().items()):
         if name != "get_settings" and callable(getattr(value, "cache_clear", None)):
             value.cache_clear()
+    CONNECTION.reset()

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
-from chalicelib.store.models import ContactModel, IdentityModel
+from chalicelib.store.models import CONNECTION, ContactModel, IdentityModel, share_connection
 from chalicelib.store.suppressions import address_key
 
 _settings = get_settings()
@@ -29,6 +28,9 @@ class ProcessedEventModel(Model):
 
     id = UnicodeAttribute(hash_key=True)
     expiration = NumberAttribute()
+
+
+share_connection(ProcessedEventModel)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class ProfileRepository:
         row.updated_at = now
         marker = ProcessedEventModel(f"event#{event_id}", expiration=int((now + PROCESSED_FOR).timestamp()))
         try:
-            with TransactWrite(connection=Connection(region=_settings.region)) as transaction:
+            with TransactWrite(connection=CONNECTION) as transaction:
                 transaction.save(row)
                 transaction.save(marker, condition=ProcessedEventModel.id.does_not_exist())
         except TransactWriteError as exc:
