@@ -37,20 +37,29 @@ if TYPE_CHECKING:
     from chalicelib.store.touches import TouchRepository
 
 
-@cache
 def session() -> Any:
-    """The container's boto3 session, on the botocore session every pynamodb model uses: botocore loads its
-    endpoint and service data once per session, which costs more than building a client."""
-    import boto3
-
+    """The container's botocore session, the one every pynamodb model uses too: botocore loads its endpoint and
+    service data once per session, which costs more than building a client. Clients are built on it directly,
+    so a handler never imports boto3."""
     from chalicelib.store.models import CONNECTION
 
-    return boto3.session.Session(botocore_session=CONNECTION.session, region_name=get_settings().region)
+    return CONNECTION.session
 
 
 @cache
 def client(service: Any) -> Any:
-    return session().client(service)
+    """A client for `service`, built on its first call."""
+    from chalicelib.delivery.clients import LazyClient
+
+    return LazyClient(lambda: session().create_client(service, region_name=get_settings().region))
+
+
+@cache
+def sns_for_sending() -> Any:
+    """The one SNS client of SMS and push, built on the first SMS or push."""
+    from chalicelib.delivery.clients import LazyClient, sns_client_for_sending
+
+    return LazyClient(lambda: sns_client_for_sending(session(), region_name=get_settings().region))
 
 
 @cache
@@ -78,24 +87,24 @@ def queues() -> QueuePublisher:
 
 @cache
 def email_sender() -> EmailSender:
-    from chalicelib.delivery.clients import ses_client_for_sending
+    from chalicelib.delivery.clients import LazyClient, ses_client_for_sending
     from chalicelib.delivery.email import EmailSender
 
     settings = get_settings()
-    return EmailSender(ses_client_for_sending(session()), settings.configuration_set)
+    ses = LazyClient(lambda: ses_client_for_sending(session(), region_name=settings.region))
+    return EmailSender(ses, settings.configuration_set)
 
 
 @cache
 def sms_sender() -> SmsSender:
     from decimal import Decimal
 
-    from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.store.sms_state import StoredOptOutCache, StoredSpendCounter
 
     settings = get_settings()
     return SmsSender(
-        sns_client_for_sending(session()),
+        sns_for_sending(),
         sender_id=settings.sms_sender_id,
         price_per_segment=Decimal(str(settings.sms_price_per_segment_usd)),
         monthly_limit=Decimal(str(settings.sms_monthly_limit_usd)),
@@ -127,7 +136,6 @@ def touches() -> TouchRepository:
 
 @cache
 def outbound() -> Outbound:
-    from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.push import PushSender
     from chalicelib.delivery.templates import default_renderer
     from chalicelib.services.outbound import Outbound
@@ -135,7 +143,7 @@ def outbound() -> Outbound:
     settings = get_settings()
     return Outbound(
         email=email_sender(), sms=sms_sender(),
-        push=PushSender(sns_client_for_sending(session())),
+        push=PushSender(sns_for_sending()),
         renderer=default_renderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
         default_locale=strategy().locales[0],
     )
@@ -285,13 +293,12 @@ def inbound_sms() -> InboundSmsService:
 @cache
 def push_tokens() -> PushTokens:
     """`push_tokens().register_push_token` is the event worker's `on_push_token`."""
-    from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.push import PushSender
     from chalicelib.services.push import PushTokens
     from chalicelib.store.feedback import FeedbackRecords
 
     settings = get_settings()
-    return PushTokens(PushSender(sns_client_for_sending(session())), FeedbackRecords(),
+    return PushTokens(PushSender(sns_for_sending()), FeedbackRecords(),
                       settings.push_platform_application_arn, clock())
 
 
