@@ -251,7 +251,9 @@ def step_worker() -> StepWorker:
         strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=load_snapshot,
         outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
         chain_events=chain_events(), suppress=suppress_contact, on_sent=stats().sent, on_decided=stats().decided,
-        on_timer=event_worker().on_timer,
+        # The event worker (and the erasure, consent and push services behind it) is built on the first due
+        # timer: a chain step never imports them.
+        on_timer=lambda timer, now: event_worker().on_timer(timer, now),
     )
 
 
