@@ -49,17 +49,29 @@ if TYPE_CHECKING:
     from chalicelib.store.touches import TouchRepository
 
 
-@cache
 def session() -> Any:
-    """One boto3 session per container: building one loads botocore's data, which costs more than a client."""
-    import boto3
+    """The container's botocore session, the one every pynamodb model uses too: botocore loads its endpoint and
+    service data once per session, which costs more than building a client. Clients are built on it directly,
+    so a handler never imports boto3."""
+    from chalicelib.store.models import CONNECTION
 
-    return boto3.session.Session(region_name=get_settings().region)
+    return CONNECTION.session
 
 
 @cache
 def client(service: Any) -> Any:
-    return session().client(service)
+    """A client for `service`, built on its first call."""
+    from chalicelib.delivery.clients import LazyClient
+
+    return LazyClient(lambda: session().create_client(service, region_name=get_settings().region))
+
+
+@cache
+def sns_for_sending() -> Any:
+    """The one SNS client of SMS and push, built on the first SMS or push."""
+    from chalicelib.delivery.clients import LazyClient, sns_client_for_sending
+
+    return LazyClient(lambda: sns_client_for_sending(session(), region_name=get_settings().region))
 
 
 @cache
@@ -101,18 +113,18 @@ def queues() -> QueuePublisher:
 
 @cache
 def email_sender() -> EmailSender:
-    from chalicelib.delivery.clients import ses_client_for_sending
+    from chalicelib.delivery.clients import LazyClient, ses_client_for_sending
     from chalicelib.delivery.email import EmailSender
 
     settings = get_settings()
-    return EmailSender(ses_client_for_sending(session()), settings.configuration_set)
+    ses = LazyClient(lambda: ses_client_for_sending(session(), region_name=settings.region))
+    return EmailSender(ses, settings.configuration_set)
 
 
 @cache
 def sms_sender() -> SmsSender:
     from decimal import Decimal
 
-    from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.store.sms_state import StoredOptOutCache, StoredSpendCounter
 
@@ -120,7 +132,7 @@ def sms_sender() -> SmsSender:
     spend: StoredSpendCounter = memory_store().spend if _in_memory() else StoredSpendCounter()
     opt_outs: StoredOptOutCache = memory_store().opt_out_cache(clock()) if _in_memory() else StoredOptOutCache(clock())
     return SmsSender(
-        sns_client_for_sending(session()),
+        sns_for_sending(),
         sender_id=settings.sms_sender_id,
         price_per_segment=Decimal(str(settings.sms_price_per_segment_usd)),
         monthly_limit=Decimal(str(settings.sms_monthly_limit_usd)),
@@ -222,7 +234,6 @@ def contact_suppressor() -> Callable[[ContactSnapshot, str, datetime], None]:
 
 @cache
 def outbound() -> Outbound:
-    from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.push import PushSender
     from chalicelib.delivery.templates import default_renderer
     from chalicelib.services.outbound import Outbound
@@ -230,7 +241,7 @@ def outbound() -> Outbound:
     settings = get_settings()
     return Outbound(
         email=email_sender(), sms=sms_sender(),
-        push=PushSender(sns_client_for_sending(session())),
+        push=PushSender(sns_for_sending()),
         renderer=default_renderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
         default_locale=strategy().locales[0],
     )
@@ -277,8 +288,7 @@ def contacts() -> ContactRepository:
         return memory_store().contacts
     from chalicelib.store.contacts import ContactRepository
 
-    settings = get_settings()
-    return ContactRepository(settings.region, settings.due_shards)
+    return ContactRepository(get_settings().due_shards)
 
 
 @cache
@@ -336,7 +346,9 @@ def step_worker() -> StepWorker:
         strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=snapshot_loader(),
         outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
         chain_events=chain_events(), suppress=contact_suppressor(), on_sent=stats().sent, on_decided=stats().decided,
-        on_timer=event_worker().on_timer,
+        # The event worker (and the erasure, consent and push services behind it) is built on the first due
+        # timer: a chain step never imports them.
+        on_timer=lambda timer, now: event_worker().on_timer(timer, now),
     )
 
 
@@ -374,17 +386,20 @@ def inbound_sms() -> InboundSmsService:
 @cache
 def push_tokens() -> PushTokens:
     """`push_tokens().register_push_token` is the event worker's `on_push_token`."""
-    from chalicelib.delivery.clients import sns_client_for_sending
     from chalicelib.delivery.push import PushSender
     from chalicelib.services.push import PushTokens
 
     settings = get_settings()
-    return PushTokens(PushSender(sns_client_for_sending(session())), feedback_records(),
+    return PushTokens(PushSender(sns_for_sending()), feedback_records(),
                       settings.push_platform_application_arn, clock())
 
 
 def reset() -> None:
-    """Forget every built adapter (tests and the local stack change the environment between runs)."""
+    """Forget every built adapter and the botocore session (tests and the local stack change the environment
+    between runs)."""
+    from chalicelib.store.models import CONNECTION
+
     for name, value in list(globals().items()):
         if name != "get_settings" and callable(getattr(value, "cache_clear", None)):
             value.cache_clear()
+    CONNECTION.reset()

@@ -41,7 +41,6 @@ def isolate_requests(app: Any) -> None:
     """Chalice's current request and Lambda context, Powertools' log keys and metrics: one per thread."""
     from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-    from chalicelib import wiring
     from chalicelib.observability import logger, metrics
 
     per_thread(app, {"current_request": lambda: None, "lambda_context": lambda: None})
@@ -52,17 +51,4 @@ def isolate_requests(app: Any) -> None:
     metric_sets = threading.local()
     for holder in (metrics, metrics.provider):
         per_thread(holder, {"metric_set": dict}, metric_sets)
-    _one_client_at_a_time(wiring.session())
-
-
-def _one_client_at_a_time(session: Any) -> None:
-    # boto3 sessions are not thread-safe: concurrent first requests would build clients from one at once.
-    lock = threading.Lock()
-    build = session.client
-
-    def client(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return build(*args, **kwargs)
-
-    session.client = client
 

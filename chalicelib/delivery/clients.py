@@ -1,4 +1,4 @@
-"""Factories for the boto3 clients the senders need. Nothing here runs at import time.
+"""Factories for the botocore clients the senders need. Nothing here runs at import time.
 
 SES and SNS have no idempotency token, and botocore retries read timeouts, so a retried call can send
 twice. Send clients therefore make exactly one attempt; the runtime decides whether to call again, and
@@ -7,11 +7,26 @@ only does so for errors that prove the provider did not take the message.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
     from botocore.config import Config
+
+
+class LazyClient:
+    """Stands for a botocore client and builds it on first use: building one costs tens of milliseconds of a
+    cold start, so a handler pays only for the clients its messages use."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._build()
+        return getattr(self._client, name)
 
 
 def send_config() -> Config:
@@ -24,29 +39,31 @@ def send_config() -> Config:
     )
 
 
-def _session(session: boto3.session.Session | None) -> boto3.session.Session:
+def _session(session: botocore.session.Session | None) -> botocore.session.Session:
     if session is not None:
         return session
-    import boto3
+    import botocore.session
 
-    return boto3.session.Session()
+    return botocore.session.get_session()
 
 
 def ses_client_for_sending(
-    session: boto3.session.Session | None = None,
+    session: botocore.session.Session | None = None,
     *,
     region_name: str | None = None,
     endpoint_url: str | None = None,
 ) -> Any:
     """An SES v2 client whose calls are never retried by botocore (one attempt per call)."""
-    return _session(session).client("sesv2", config=send_config(), region_name=region_name, endpoint_url=endpoint_url)
+    return _session(session).create_client("sesv2", config=send_config(), region_name=region_name,
+                                           endpoint_url=endpoint_url)
 
 
 def sns_client_for_sending(
-    session: boto3.session.Session | None = None,
+    session: botocore.session.Session | None = None,
     *,
     region_name: str | None = None,
     endpoint_url: str | None = None,
 ) -> Any:
     """An SNS client (SMS and mobile push) whose calls are never retried by botocore."""
-    return _session(session).client("sns", config=send_config(), region_name=region_name, endpoint_url=endpoint_url)
+    return _session(session).create_client("sns", config=send_config(), region_name=region_name,
+                                           endpoint_url=endpoint_url)

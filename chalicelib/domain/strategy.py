@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import time, timedelta
 from typing import Literal, TypeVar, cast
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.domain.durations import parse_duration
 from chalicelib.domain.events import EVENTS
@@ -383,14 +383,22 @@ def _zones(r: _Reader, value: object) -> tuple[str, ...]:
     spec = r.mapping(value, "time_zones", optional=("fallback",))
     if spec is None:
         return ()
-    known = available_timezones()
     zones = []
     for path, item in r.items(spec.get("fallback", []), "time_zones.fallback"):
-        if isinstance(item, str) and item in known:
+        if isinstance(item, str) and _known_zone(item):
             zones.append(item)
         else:
             r.error(path, f"expected an IANA time zone like \"Europe/Moscow\", got {_show(item)}")
     return tuple(zones)
+
+
+def _known_zone(name: str) -> bool:
+    # One zone file read per name: listing every zone (available_timezones) walks tzdata, ~30 ms of cold start.
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
 
 
 def _lifecycle(r: _Reader, value: object) -> Lifecycle | None:

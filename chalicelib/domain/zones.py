@@ -11,9 +11,6 @@ from functools import lru_cache
 from math import ceil, floor
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
-from phonenumbers import timezone as phone_zones
-
 from chalicelib.domain.model import DailyWindow
 
 _HORIZON = timedelta(days=16)
@@ -30,6 +27,10 @@ def _zone(name: str) -> ZoneInfo | None:
 
 @lru_cache(maxsize=4096)
 def _phone_zones(phone: str) -> tuple[str, ...]:
+    # Imported on the first phone number: phonenumbers' tables cost a cold start that sends no SMS ~15 ms.
+    import phonenumbers
+    from phonenumbers import timezone as phone_zones
+
     try:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:

@@ -22,7 +22,7 @@ from chalicelib.domain.chains import Enrollment
 from chalicelib.store.enrollments import enrollment_row
 from chalicelib.store.errors import StorageBusy, cancellation_codes, is_busy
 from chalicelib.store.ledger import ConsentEvent, append_only, event_row
-from chalicelib.store.models import ContactModel, EnrollmentModel, IdentityModel
+from chalicelib.store.models import CONNECTION, ContactModel, EnrollmentModel, IdentityModel
 from chalicelib.store.snapshots import consent_states, read_contact
 from chalicelib.store.suppressions import address_key
 
@@ -163,8 +163,8 @@ def _failed(code: str | None) -> bool:
 
 
 class ContactRepository:
-    def __init__(self, region: str, shards: int) -> None:
-        self._connection = Connection(region=region)
+    def __init__(self, shards: int) -> None:
+        self._connection: Connection = CONNECTION
         self.shards = shards
 
     @property

@@ -5,6 +5,10 @@ The store package is the only pynamodb importer; repositories map these models t
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import botocore.session
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
@@ -14,6 +18,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -252,3 +257,58 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ApiKeyModel,
     StatsModel,
 )
+
+
+class SharedConnection(Connection):
+    """The one pynamodb Connection of every model and transaction in the process, on one botocore session.
+
+    pynamodb gives each model its own Connection, botocore session and DynamoDB client, and botocore loads its
+    endpoint and service data once per session: that was most of a cold start (10 clients, 6 sessions). The
+    boto3 clients (wiring) are built on this session too. botocore builds clients unsafely across threads, so
+    building one here holds a lock.
+    """
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region=region)
+        self._lock = threading.RLock()
+        self._botocore: botocore.session.Session | None = None
+
+    @property
+    def session(self) -> botocore.session.Session:
+        with self._lock:
+            if self._botocore is None:
+                shared = botocore.session.get_session()
+                build = shared.create_client
+
+                def create_client(*args: Any, **kwargs: Any) -> Any:
+                    with self._lock:
+                        return build(*args, **kwargs)
+
+                shared.create_client = create_client  # type: ignore[method-assign]
+                self._botocore = shared
+            return self._botocore
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            return super().client
+
+    def reset(self) -> None:
+        """A new session and client on next use (a new container, or an environment the tests changed)."""
+        with self._lock:
+            self._botocore = None
+            self._client = None
+
+
+CONNECTION = SharedConnection(_settings.region)
+
+
+def share_connection(*models: type[Model]) -> None:
+    """Point each model's table at CONNECTION, keeping the table schema pynamodb derived from the model."""
+    for model in models:
+        table = model._get_connection()
+        CONNECTION.add_meta_table(table.connection.get_meta_table(model.Meta.table_name))
+        table.connection = CONNECTION
+
+
+share_connection(*ALL_MODELS)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.settings import get_settings
-from chalicelib.store.models import ContactModel, IdentityModel
+from chalicelib.store.models import CONNECTION, ContactModel, IdentityModel, share_connection
 from chalicelib.store.snapshots import ContactSnapshot, read_contact, snapshot_of
 from chalicelib.store.suppressions import address_key
 
@@ -31,6 +29,9 @@ class ProcessedEventModel(Model):
 
     id = UnicodeAttribute(hash_key=True)
     expiration = NumberAttribute()
+
+
+share_connection(ProcessedEventModel)
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,6 @@ def identity_key(kind: str, value: str) -> str:
     if kind == "external_id":
         return f"ext:{value.strip()}"
     return address_key("sms" if kind == "phone" else kind, value)
-
-
-@cache
-def _connection() -> Connection:
-    """One per process: each new Connection builds a botocore session and parses its models again (~1 s)."""
-    return Connection(region=_settings.region)
 
 
 class ProfileRepository:
@@ -131,7 +126,7 @@ class ProfileRepository:
         row.updated_at = now
         marker = ProcessedEventModel(f"event#{event_id}", expiration=int((now + PROCESSED_FOR).timestamp()))
         try:
-            with TransactWrite(connection=_connection()) as transaction:
+            with TransactWrite(connection=CONNECTION) as transaction:
                 transaction.save(row)
                 transaction.save(marker, condition=ProcessedEventModel.id.does_not_exist())
         except TransactWriteError as exc:
