@@ -37,8 +37,8 @@ GOAL = 1.3
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 
 
-def seed(total: int, due: int, shards: int) -> None:
-    """`total` welcome enrolments, the first `due` due now, the rest waiting a week (all on the due index)."""
+def seed(total: int, due: int, shards: int, now: datetime = NOW) -> None:
+    """`total` welcome enrolments, the first `due` due at `now`, the rest a week later (all on the due index)."""
     from chalicelib import wiring
     from chalicelib.domain.chains import start
     from chalicelib.store.enrollments import enrollment_row
@@ -47,10 +47,10 @@ def seed(total: int, due: int, shards: int) -> None:
     chain = wiring.strategy().chains["welcome"]
     with EnrollmentModel.batch_write() as batch:
         for n in range(total):
-            at = NOW if n < due else NOW + timedelta(days=7, seconds=n)
+            at = now if n < due else now + timedelta(days=7, seconds=n)
             state = start(chain, None, f"c-{n:06d}", at)
             assert state is not None
-            batch.save(enrollment_row(state, shards, NOW))
+            batch.save(enrollment_row(state, shards, now))
 
 
 def one_tick(total: int) -> tuple[Meter, float, int]:
