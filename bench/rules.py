@@ -115,7 +115,7 @@ def step_worker_share(steps: int = 60) -> float:
                          created_at=NOW, consents={"email:marketing": {"state": "granted"},
                                                    "any:data_processing": {"state": "granted"}}).save()
             wiring.enrollments().save(start(strategy.chains["welcome"], None, f"c-{n}", NOW), None, NOW)
-        messages = due_messages(NOW, budget=steps)
+        messages = due_messages(NOW)
         links = {"unsubscribe_url": "https://example.com/u", "preferences_url": "https://example.com/p"}
         worker = StepWorker(
             strategy=strategy, enrollments=wiring.enrollments(), touches=wiring.touches(), snapshots=load_snapshot,

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.settings import get_settings
@@ -116,6 +116,14 @@ class ProviderMessageIndex(GlobalSecondaryIndex["TouchModel"]):
     provider_message_id = UnicodeAttribute(hash_key=True)
 
 
+class CreatedIndex(LocalSecondaryIndex["TouchModel"]):
+    """A contact's touches in creation order: the cap windows read a key range, not the contact's lifetime."""
+
+    Meta = _index_meta("created-index")
+    contact_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)  # ISO-8601 UTC with fixed width: sorts as it reads
+
+
 class TouchHistoryEntry(MapAttribute[str, object]):
     """One decision or status change of a touch, in the order they happened."""
 
@@ -157,6 +165,7 @@ class TouchModel(Model):
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute(null=True)
     provider_message_index = ProviderMessageIndex()
+    created_index = CreatedIndex()
 
 
 class DueIndex(GlobalSecondaryIndex["EnrollmentModel"]):

@@ -12,7 +12,7 @@ from chalicelib import wiring
 from chalicelib.delivery.errors import TemplateRenderError
 from chalicelib.delivery.templates import TemplateRenderer
 from chalicelib.services.outbound import Outbound
-from chalicelib.services.tick import DueWork, tick
+from chalicelib.services.tick import BUDGET, DueWork, tick
 
 # The integration tests' `clock` starts here: a Wednesday, 10:00 in Moscow, inside every channel's allowed hours.
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
@@ -31,7 +31,7 @@ class CapturedSteps:
 
 
 def due_messages(now: datetime, work: DueWork | None = None, shards: int | None = None,
-                 budget: int = 500) -> list[dict[str, Any]]:
+                 budget: int = BUDGET) -> list[dict[str, Any]]:
     """The step messages the tick claims at `now`, by contact id."""
     work = work or wiring.enrollments()
     captured = CapturedSteps()

@@ -33,7 +33,7 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "touches": (
         "contact_id",
         "touch_key",
-        {"contact_id": "S", "touch_key": "S", "provider_message_id": "S"},
+        {"contact_id": "S", "touch_key": "S", "provider_message_id": "S", "created_at": "S"},
         {"provider-message-index": ("provider_message_id", None)},
     ),
     "enrollments": (
@@ -48,6 +48,8 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "stats": ("counter_key", "day", {"counter_key": "S", "day": "S"}, {}),
     "idempotency": ("id", None, {"id": "S"}, {}),
 }
+# table -> {local index: range key}; every local index shares the table's hash key and projects ALL
+LOCAL_INDEXES = {"touches": {"created-index": "created_at"}}
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
 TOPICS = ("ses-feedback", "sms-inbound")
 
@@ -209,6 +211,16 @@ def test_table_has_the_keys_and_indexes_the_app_uses(stack, table):
         name: ({"HASH": h, "RANGE": r} if r else {"HASH": h}, "ALL") for name, (h, r) in indexes.items()
     }
     assert found == expected
+    local = {
+        index["IndexName"]: (
+            {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]},
+            index["Projection"]["ProjectionType"],
+        )
+        for index in described.get("LocalSecondaryIndexes", [])
+    }
+    assert local == {
+        name: ({"HASH": hash_key, "RANGE": r}, "ALL") for name, r in LOCAL_INDEXES.get(table, {}).items()
+    }
     assert stack["outputs"][_output(table, "Table", "Name")] == f"{STAGE}-{table}"
     assert stack["outputs"][_output(table, "Table", "Arn")] == described["TableArn"]
 
