@@ -111,6 +111,24 @@ seeded_ids = contextmanager(_seeded_ids)
 
 
 @contextmanager
+def shared_botocore_models() -> Iterator[None]:
+    """Each pynamodb transaction opens a new botocore session, which re-reads the service models from disk
+    (about 0.1 s a time); the run reads each file once."""
+    from botocore.loaders import JSONFileLoader
+
+    read = JSONFileLoader.load_file
+    files: dict[str, Any] = {}
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if file_path not in files:
+            files[file_path] = read(self, file_path)
+        return files[file_path]
+
+    with mock.patch.object(JSONFileLoader, "load_file", load_file):
+        yield
+
+
+@contextmanager
 def virtual_stack(clock: Any, store: str) -> Iterator[None]:
     """A fresh moto account with the stack of infra/template.yaml, and wiring on the virtual clock."""
     import boto3
@@ -402,7 +420,7 @@ def simulate(options: Options) -> Run:
     clock = FixedClock(START)
     run = Run(synthetic_base(options.contacts, options.seed, START, options.days))
     # The handlers' metrics and moto's notes go to stdout; the run's own output is its files and stderr.
-    with redirect_stdout(io.StringIO()), seeded_ids(options.seed), virtual_stack(clock, options.store):
+    with redirect_stdout(io.StringIO()), shared_botocore_models(), seeded_ids(options.seed), virtual_stack(clock, options.store):
         from chalice.test import Client
 
         from app import app
