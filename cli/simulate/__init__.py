@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 import time
-from datetime import timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from cli.simulate.engine import STORES, Faults, Options, SimulationError, simulate, stderr_progress

@@ -28,6 +28,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
+from cli.outbox import CapturedMail
 from cli.simulate.base import Person, synthetic_base
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed instant keeps runs comparable
@@ -267,7 +268,8 @@ class World:
 
     def _survey(self, person: Person, _: Any) -> None:
         topics = self.rng.sample(("vitamins", "skincare", "kids", "sport", "allergy"), 2)
-        self._events(person, [self._event("survey_completed", person, self.clock.now(), {"answers": {"topics": topics}})])
+        answers = {"answers": {"topics": topics}}
+        self._events(person, [self._event("survey_completed", person, self.clock.now(), answers)])
 
     def _unsubscribe(self, person: Person, _: Any) -> None:
         from chalicelib import wiring
@@ -328,9 +330,9 @@ class World:
             self.plan(opened, "ses", person, ("open", mail))
             if self.rng.random() < b.click:
                 self.plan(opened + timedelta(minutes=2), "ses", person, ("click", mail))
-            if "survey" in (message.subject or "").lower() or "опрос" in (mail.text or ""):
-                if self.rng.random() < b.survey:
-                    self.plan(opened + timedelta(minutes=5), "survey", person)
+            survey = "survey" in (message.subject or "").lower() or "опрос" in (mail.text or "")
+            if survey and self.rng.random() < b.survey:
+                self.plan(opened + timedelta(minutes=5), "survey", person)
             if self.rng.random() < b.unsubscribe:
                 self.plan(opened + timedelta(minutes=1), "unsubscribe", person)
         if self.rng.random() < b.complain:
@@ -397,7 +399,7 @@ class Engine:
                         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
                     ])
 
-    def captured(self, now: datetime) -> list[tuple[Message, Any]]:
+    def captured(self, now: datetime) -> list[tuple[Message, CapturedMail | None]]:
         """What moto accepted since the last call, stamped with the virtual time it was sent at."""
         from chalicelib.settings import get_settings
         from cli.outbox import recipients_of, sent_mail, sent_sms
@@ -407,8 +409,10 @@ class Engine:
         texts = sent_sms(region, since=self.seen_sms)
         self.seen_mail += len(mails)
         self.seen_sms += len(texts)
-        found = [(Message(now, "email", (recipients_of(m) or [""])[0], m.message_id, subject=m.subject,
-                          text=m.text), m) for m in mails]
+        found: list[tuple[Message, CapturedMail | None]] = [
+            (Message(now, "email", (recipients_of(m) or [""])[0], m.message_id, subject=m.subject, text=m.text), m)
+            for m in mails
+        ]
         found += [(Message(now, "sms", s.phone, s.message_id, text=s.text), None) for s in texts]
         return found
 
@@ -420,7 +424,8 @@ def simulate(options: Options) -> Run:
     clock = FixedClock(START)
     run = Run(synthetic_base(options.contacts, options.seed, START, options.days))
     # The handlers' metrics and moto's notes go to stdout; the run's own output is its files and stderr.
-    with redirect_stdout(io.StringIO()), shared_botocore_models(), seeded_ids(options.seed), virtual_stack(clock, options.store):
+    quiet = redirect_stdout(io.StringIO())
+    with quiet, shared_botocore_models(), seeded_ids(options.seed), virtual_stack(clock, options.store):
         from chalice.test import Client
 
         from app import app

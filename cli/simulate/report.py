@@ -95,7 +95,7 @@ def summary(run: Run, options: Options, outbox: list[dict[str, Any]]) -> dict[st
             "by_category": dict(Counter(str(r["category"]) for r in outbox)),
             "by_chain": dict(Counter(str(r["chain"] or r["category"]) for r in outbox)),
         },
-        "touches_by_chain": {c: {s: dict(v) for s, v in sorted(steps.items())} for c, steps in sorted(by_chain.items())},
+        "touches_by_chain": {c: {s: dict(v) for s, v in sorted(st.items())} for c, st in sorted(by_chain.items())},
         "decisions": {d: dict(reasons) for d, reasons in sorted(decisions.items())},
         "funnel": {
             "signed_up": len(run.contact_ids),
