@@ -59,11 +59,12 @@ def _parse_raw(message_id: str, source: str, destinations: list[str], raw: str) 
     )
 
 
-def sent_mail(region: str = REGION) -> list[CapturedMail]:
+def sent_mail(region: str = REGION, since: int = 0) -> list[CapturedMail]:
+    """The mail moto captured, from the `since`-th on (a reader that keeps its place parses each mail once)."""
     from moto.ses.models import ses_backends
 
     captured = []
-    for message in ses_backends[ACCOUNT][region].sent_messages:
+    for message in ses_backends[ACCOUNT][region].sent_messages[since:]:
         if hasattr(message, "raw_data"):
             captured.append(_parse_raw(message.id, message.source, message.destinations, message.raw_data))
         else:
@@ -73,11 +74,11 @@ def sent_mail(region: str = REGION) -> list[CapturedMail]:
     return captured
 
 
-def sent_sms(region: str = REGION) -> list[CapturedSms]:
+def sent_sms(region: str = REGION, since: int = 0) -> list[CapturedSms]:
     from moto.sns.models import sns_backends
 
-    messages = sns_backends[ACCOUNT][region].sms_messages
-    return [CapturedSms(message_id, phone, text) for message_id, (phone, text) in messages.items()]
+    messages = list(sns_backends[ACCOUNT][region].sms_messages.items())[since:]
+    return [CapturedSms(message_id, phone, text) for message_id, (phone, text) in messages]
 
 
 FEEDBACK_KINDS = ("delivery", "open", "click", "bounce-permanent", "bounce-transient", "complaint")

@@ -1,0 +1,467 @@
+"""Plays a synthetic base through the real handlers on moto, on a virtual clock.
+
+Every step of virtual time (15 minutes by default) the world acts first (sign-ups through the real
+subscribe route, confirmation clicks through the real confirm route, events through /v1/events, SES and SMS
+feedback published to the stack's SNS topics in the providers' own shapes), then the real tick runs and every
+queue is drained into its real handler, as Lambda's event source mappings would, until all are empty.
+
+Determinism: uuid4 and the `secrets` tokens the app and moto draw are taken from a Random seeded with the
+run's seed while it runs, so contact ids, touch ids, token links and provider message ids repeat run to run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import json
+import random
+import re
+import sys
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from unittest import mock
+from urllib.parse import urlsplit
+
+from cli.outbox import CapturedMail
+from cli.simulate.base import Person, synthetic_base
+
+START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed instant keeps runs comparable
+QUEUES = ("steps", "events", "feedback", "sms-inbound")
+CONFIRM_LINK = re.compile(r"https?://\S+?/v1/confirm\?token=[^\s\"'<>]+")
+BROWSER = {"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 (touchplan simulate)"}
+STORES = ("moto", "memory")
+FAULTS = ("duplicate",)
+
+
+class SimulationError(Exception):
+    """The run cannot start as asked (an unknown fault, a store that is not there)."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    duplicate: bool = False
+
+    @classmethod
+    def parse(cls, spec: str | None) -> Faults:
+        names = [part.strip() for part in (spec or "").split(",") if part.strip()]
+        for name in names:
+            if name.partition(":")[0] not in FAULTS:
+                raise SimulationError(f"--faults: {name!r} is not supported; supported: {', '.join(FAULTS)}")
+        return cls(duplicate="duplicate" in names)
+
+
+@dataclass(frozen=True)
+class Options:
+    contacts: int
+    days: int
+    seed: int
+    faults: Faults = Faults()
+    store: str = "moto"
+    step: timedelta = timedelta(minutes=15)
+    progress: Callable[[str], None] = lambda line: None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message moto accepted, at the virtual time it was sent."""
+
+    at: datetime
+    channel: str
+    to: str
+    provider_message_id: str
+    subject: str | None = None
+    text: str | None = None
+
+
+@dataclass
+class Run:
+    people: list[Person]
+    messages: list[Message] = field(default_factory=list)
+    contact_ids: dict[int, str] = field(default_factory=dict)
+    deliveries: dict[str, int] = field(default_factory=dict)  # queue -> batches handed to a handler
+    failed_batches: int = 0
+    world: dict[str, int] = field(default_factory=dict)  # what the behaviour model did, by kind
+    touches: dict[str, list[Any]] = field(default_factory=dict)  # contact id -> its touch records at the end
+    ledger: dict[str, list[Any]] = field(default_factory=dict)  # contact id -> its consent ledger at the end
+
+
+def _seeded_ids(seed: int) -> Iterator[None]:
+    rng = random.Random(f"ids-{seed}")
+
+    def uuid4() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    def token_bytes(n: int | None = None) -> bytes:
+        return rng.randbytes(32 if n is None else n)
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch("uuid.uuid4", uuid4))
+        stack.enter_context(mock.patch("secrets.token_bytes", token_bytes))
+        stack.enter_context(mock.patch("secrets.token_hex", lambda n=None: token_bytes(n).hex()))
+        stack.enter_context(mock.patch("secrets.token_urlsafe", lambda n=None: token_bytes(n).hex()))
+        yield
+
+
+seeded_ids = contextmanager(_seeded_ids)
+
+
+@contextmanager
+def shared_botocore_models() -> Iterator[None]:
+    """Each pynamodb transaction opens a new botocore session, which re-reads the service models from disk
+    (about 0.1 s a time); the run reads each file once."""
+    from botocore.loaders import JSONFileLoader
+
+    read = JSONFileLoader.load_file
+    files: dict[str, Any] = {}
+
+    def load_file(self: Any, file_path: str) -> Any:
+        if file_path not in files:
+            files[file_path] = read(self, file_path)
+        return files[file_path]
+
+    with mock.patch.object(JSONFileLoader, "load_file", load_file):
+        yield
+
+
+@contextmanager
+def virtual_stack(clock: Any, store: str) -> Iterator[None]:
+    """A fresh moto account with the stack of infra/template.yaml, and wiring on the virtual clock."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import wiring
+    from chalicelib.settings import get_settings
+    from cli import provision
+
+    saved_clock = wiring.clock
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto warns about the resource types its CloudFormation skips
+        with mock_aws():
+            wiring.reset()
+            wiring.clock = cache(lambda: clock)  # type: ignore[method-assign]
+            try:
+                if store == "memory":
+                    use_memory = getattr(wiring, "use_memory_store", None)
+                    if use_memory is None:
+                        raise SimulationError("the memory store is not available yet")
+                    use_memory()
+                settings = get_settings()
+                provision.deploy(boto3.session.Session(), settings.stage, settings.region)
+                yield
+            finally:
+                wiring.reset()
+                wiring.clock = saved_clock  # type: ignore[method-assign]
+
+
+class World:
+    """The synthetic customers and providers: what they do, scheduled on the virtual clock."""
+
+    def __init__(self, run: Run, options: Options, clock: Any, api: Any, ingest_key: str) -> None:
+        self.run = run
+        self.options = options
+        self.clock = clock
+        self.api = api
+        self.ingest = {**BROWSER, "Authorization": f"Bearer {ingest_key}"}
+        self.rng = random.Random(f"world-{options.seed}")
+        self.agenda: list[tuple[datetime, int, str, int, Any]] = []
+        self.sequence = 0
+        self.by_address = {p.email: p for p in run.people if p.email} | {p.phone: p for p in run.people if p.phone}
+        self.order_counts: dict[int, int] = {}
+        for person in run.people:
+            self.plan(person.signup_at, "signup", person)
+
+    def plan(self, at: datetime, kind: str, person: Person, payload: Any = None) -> None:
+        self.sequence += 1
+        heapq.heappush(self.agenda, (at, self.sequence, kind, person.index, payload))
+
+    def act_until(self, now: datetime) -> None:
+        while self.agenda and self.agenda[0][0] <= now:
+            _, _, kind, index, payload = heapq.heappop(self.agenda)
+            self.run.world[kind] = self.run.world.get(kind, 0) + 1
+            getattr(self, f"_{kind.replace('-', '_')}")(self.run.people[index], payload)
+
+    def later(self, low: timedelta, high: timedelta) -> datetime:
+        return self.clock.now() + low + (high - low) * self.rng.random()
+
+    # --- what people do ---------------------------------------------------------------------------------
+
+    def _signup(self, person: Person, _: Any) -> None:
+        consents = []
+        if person.email:
+            consents.append({"channel": "email", "purpose": "marketing", "text_id": "marketing-email-v1"})
+        if person.phone:
+            consents.append({"channel": "sms", "purpose": "marketing", "text_id": "marketing-sms-v1"})
+        body: dict[str, Any] = {"consents": consents, "data_processing": {"text_id": "personal-data-v1"},
+                                "source": "simulation", "locale": person.locale, "timezone": person.timezone}
+        attributes: dict[str, str] = {}
+        if person.first_name:
+            attributes["first_name"] = person.first_name
+        if person.birthday:
+            attributes["birthday"] = person.birthday.isoformat()
+        if attributes:
+            body["attributes"] = attributes
+        for channel in ("email", "phone"):
+            if getattr(person, channel):
+                body[channel] = getattr(person, channel)
+        response = self.api.http.post("/v1/subscriptions", headers=BROWSER, body=json.dumps(body))
+        if response.status_code != 202:
+            raise RuntimeError(f"subscribe answered {response.status_code}: {response.body[:300]!r}")
+        self.run.contact_ids[person.index] = self._contact_id(person)
+
+    def _contact_id(self, person: Person) -> str:
+        from chalicelib import wiring
+        from chalicelib.store.contacts import identity_key
+
+        key = identity_key("email", person.email) if person.email else identity_key("phone", str(person.phone))
+        return str(wiring.contacts().owners([key])[key])
+
+    def _confirm(self, person: Person, link: str) -> None:
+        parts = urlsplit(link)
+        self.api.http.get(f"{parts.path}?{parts.query}", headers={"User-Agent": "MailApp/1.0"})
+        self._events(person, self._history(person))
+        self.plan(self.later(timedelta(hours=6), timedelta(hours=30)), "day", person)
+
+    def _history(self, person: Person) -> list[dict[str, Any]]:
+        return [self._order(person, self.clock.now() - before, amount) for before, amount in person.past_orders]
+
+    def _order(self, person: Person, at: datetime, amount: float) -> dict[str, Any]:
+        number = self.order_counts.get(person.index, 0) + 1
+        self.order_counts[person.index] = number
+        item = {"sku": f"SKU{self.rng.randrange(40)}", "quantity": 1}
+        if self.rng.random() < 0.3:
+            item["course_days"] = self.rng.choice((14, 30, 60))
+        return self._event("order_placed", person, at, {"amount": amount, "items": [item],
+                                                          "order_id": f"o{person.index}-{number}"})
+
+    def _event(self, kind: str, person: Person, at: datetime, properties: dict[str, Any]) -> dict[str, Any]:
+        self.sequence += 1
+        return {"type": kind, "id": f"sim-{self.sequence}", "contact": person.key,
+                "occurred_at": at.isoformat(), "properties": properties}
+
+    def _events(self, person: Person, events: list[dict[str, Any]]) -> None:
+        if not events:
+            return
+        response = self.api.http.post("/v1/events", headers=self.ingest, body=json.dumps({"events": events}))
+        if response.status_code != 202:
+            raise RuntimeError(f"/v1/events answered {response.status_code}: {response.body[:300]!r}")
+
+    def _day(self, person: Person, _: Any) -> None:
+        """A day of someone's life on the site: maybe an order, a cart left behind, a product looked at."""
+        b, now, events = person.behaviour, self.clock.now(), []
+        if self.rng.random() < b.visit:
+            events.append(self._event("site_visit", person, now, {}))
+        if self.rng.random() < b.view:
+            events.append(self._event("product_viewed", person, now, {"sku": f"SKU{self.rng.randrange(40)}"}))
+        if self.rng.random() < b.cart:
+            events.append(self._event("cart_abandoned", person, now, {"items": [{"sku": "SKU1"}]}))
+        if self.rng.random() < b.order:
+            self.run.world["orders"] = self.run.world.get("orders", 0) + 1
+            events.append(self._order(person, now, round(self.rng.uniform(200, 5000), 2)))
+        self._events(person, events)
+        self.plan(self.later(timedelta(hours=20), timedelta(hours=28)), "day", person)
+
+    def _survey(self, person: Person, _: Any) -> None:
+        topics = self.rng.sample(("vitamins", "skincare", "kids", "sport", "allergy"), 2)
+        answers = {"answers": {"topics": topics}}
+        self._events(person, [self._event("survey_completed", person, self.clock.now(), answers)])
+
+    def _unsubscribe(self, person: Person, _: Any) -> None:
+        from chalicelib import wiring
+
+        parts = urlsplit(wiring.links().unsubscribe_url(self.run.contact_ids[person.index]))
+        self.api.http.post(f"{parts.path}?{parts.query}", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                           body="List-Unsubscribe=One-Click")
+
+    def _ses(self, person: Person, payload: tuple[str, Any]) -> None:
+        from chalicelib.settings import get_settings
+        from cli.outbox import ses_event
+
+        kind, mail = payload
+        settings = get_settings()
+        record = ses_event(kind, mail, self.clock.now(), configuration_set=settings.configuration_set,
+                           feedback_id=f"{mail.message_id}-{kind}")
+        self._publish("ses-feedback", record)
+
+    def _stop(self, person: Person, message_id: str) -> None:
+        from cli.outbox import inbound_sms
+
+        self._publish("sms-inbound", inbound_sms(str(person.phone), "STOP", message_id=f"in-{message_id}",
+                                                 answered=message_id))
+
+    def _publish(self, topic: str, message: dict[str, Any]) -> None:
+        from chalicelib import wiring
+        from chalicelib.settings import get_settings
+        from cli.provision import ACCOUNT
+
+        settings = get_settings()
+        arn = f"arn:aws:sns:{settings.region}:{ACCOUNT}:{settings.topic(topic)}"
+        wiring.client("sns").publish(TopicArn=arn, Message=json.dumps(message))
+
+    # --- what the world answers to a message -----------------------------------------------------------
+
+    def received(self, message: Message, mail: Any = None) -> None:
+        person = self.by_address.get(message.to)
+        if person is None:
+            return
+        b, body = person.behaviour, message.text or ""
+        confirm = CONFIRM_LINK.search(body)
+        if mail is not None:
+            self.plan(self.later(timedelta(minutes=1), timedelta(minutes=10)), "ses",
+                      person, ("bounce-permanent" if b.bounces else "delivery", mail))
+            if b.bounces:
+                return
+        if confirm:
+            if self.rng.random() < b.confirm:
+                self.plan(self.later(timedelta(minutes=2), timedelta(hours=8)), "confirm", person, confirm.group(0))
+            return
+        if mail is None:
+            if message.channel == "sms" and "STOP" in body and self.rng.random() < b.unsubscribe:
+                self.plan(self.later(timedelta(minutes=5), timedelta(hours=12)), "stop", person,
+                          message.provider_message_id)
+            return
+        if self.rng.random() < b.open:
+            opened = self.later(timedelta(minutes=5), timedelta(hours=36))
+            self.plan(opened, "ses", person, ("open", mail))
+            if self.rng.random() < b.click:
+                self.plan(opened + timedelta(minutes=2), "ses", person, ("click", mail))
+            survey = "survey" in (message.subject or "").lower() or "опрос" in (mail.text or "")
+            if survey and self.rng.random() < b.survey:
+                self.plan(opened + timedelta(minutes=5), "survey", person)
+            if self.rng.random() < b.unsubscribe:
+                self.plan(opened + timedelta(minutes=1), "unsubscribe", person)
+        if self.rng.random() < b.complain:
+            self.plan(self.later(timedelta(hours=1), timedelta(hours=24)), "ses", person, ("complaint", mail))
+
+
+class Engine:
+    """The run's machinery: the tick, the queues drained into the real handlers, and what moto captured."""
+
+    def __init__(self, run: Run, options: Options, app: Any) -> None:
+        from chalicelib import wiring
+        from cli.dispatcher import handler_for
+
+        self.run = run
+        self.options = options
+        self.sqs = wiring.client("sqs")
+        self.handlers: dict[str, tuple[str, str, Callable[[dict[str, Any], Any], Any]]] = {}
+        self.tick_handler: Callable[[dict[str, Any], Any], Any] | None = None
+        self.tick_rule = ""
+        names = {wiring.queues()._settings.queue(q): q for q in QUEUES}
+        for source in app.event_sources:
+            kind = type(source).__name__
+            if kind == "SQSEventConfig" and source.queue in names:
+                url = wiring.queues().url(names[source.queue])
+                arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                self.handlers[names[source.queue]] = (url, arn, handler_for(source.handler_string))
+            elif kind == "ScheduledEventConfig":
+                self.tick_handler, self.tick_rule = handler_for(source.handler_string), source.name
+        self.seen_mail = 0
+        self.seen_sms = 0
+
+    def tick(self) -> None:
+        from cli.dispatcher import LambdaContext, scheduled_event
+
+        assert self.tick_handler is not None
+        self.tick_handler(scheduled_event(self.tick_rule), LambdaContext())
+
+    def drain(self) -> None:
+        """Hands every visible message to its handler until a whole pass over the queues finds none."""
+        from cli.dispatcher import LambdaContext, sqs_event
+
+        busy = True
+        while busy:
+            busy = False
+            for queue in QUEUES:
+                url, arn, handler = self.handlers[queue]
+                while True:
+                    messages = self.sqs.receive_message(
+                        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    ).get("Messages", [])
+                    if not messages:
+                        break
+                    busy = True
+                    event = sqs_event(arn, messages)
+                    try:
+                        for _ in range(2 if self.options.faults.duplicate else 1):
+                            handler(event, LambdaContext())
+                            self.run.deliveries[queue] = self.run.deliveries.get(queue, 0) + 1
+                    except Exception:  # as in Lambda: the batch returns to the queue when its visibility ends
+                        self.run.failed_batches += 1
+                        continue
+                    self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ])
+
+    def captured(self, now: datetime) -> list[tuple[Message, CapturedMail | None]]:
+        """What moto accepted since the last call, stamped with the virtual time it was sent at."""
+        from chalicelib.settings import get_settings
+        from cli.outbox import recipients_of, sent_mail, sent_sms
+
+        region = get_settings().region
+        mails = sent_mail(region, since=self.seen_mail)
+        texts = sent_sms(region, since=self.seen_sms)
+        self.seen_mail += len(mails)
+        self.seen_sms += len(texts)
+        found: list[tuple[Message, CapturedMail | None]] = [
+            (Message(now, "email", (recipients_of(m) or [""])[0], m.message_id, subject=m.subject, text=m.text), m)
+            for m in mails
+        ]
+        found += [(Message(now, "sms", s.phone, s.message_id, text=s.text), None) for s in texts]
+        return found
+
+
+def simulate(options: Options) -> Run:
+    """Runs the simulation; the caller writes what it returns (`cli.simulate.report`)."""
+    from chalicelib.clock import FixedClock
+
+    clock = FixedClock(START)
+    run = Run(synthetic_base(options.contacts, options.seed, START, options.days))
+    # The handlers' metrics and moto's notes go to stdout; the run's own output is its files and stderr.
+    quiet = redirect_stdout(io.StringIO())
+    with quiet, shared_botocore_models(), seeded_ids(options.seed), virtual_stack(clock, options.store):
+        from chalice.test import Client
+
+        from app import app
+        from chalicelib import wiring
+        from chalicelib.settings import get_settings
+        from chalicelib.store.keys import ApiKeyRepository
+
+        _, ingest_key = ApiKeyRepository().create("ingest", None, "simulation", clock.now())
+        with Client(app, stage_name=get_settings().stage) as api:
+            world = World(run, options, clock, api, ingest_key)
+            engine = Engine(run, options, app)
+            end = START + timedelta(days=options.days)
+            day = -1
+            while clock.now() < end:
+                world.act_until(clock.now())
+                engine.tick()
+                engine.drain()
+                for message, mail in engine.captured(clock.now()):
+                    run.messages.append(message)
+                    world.received(message, mail)
+                elapsed = (clock.now() - START).days
+                if elapsed != day:
+                    day = elapsed
+                    options.progress(f"day {day + 1}/{options.days}: {len(run.contact_ids)} signed up, "
+                                     f"{len(run.messages)} messages")
+                clock.advance(seconds=options.step.total_seconds())
+            run.touches = {cid: wiring.touches().for_contact(cid) for cid in run.contact_ids.values()}
+            run.ledger = {cid: _ledger(cid) for cid in run.contact_ids.values()}
+    return run
+
+
+def _ledger(contact_id: str) -> list[Any]:
+    from chalicelib.store.ledger import LedgerRepository
+
+    return LedgerRepository().history(contact_id)
+
+
+def stderr_progress(line: str) -> None:
+    print(f"\r{line}", end="", file=sys.stderr, flush=True)
