@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import io
 import json
+import os
 import random
 import re
 import sys
@@ -140,21 +141,23 @@ def virtual_stack(clock: Any, store: str) -> Iterator[None]:
     from cli import provision
 
     saved_clock = wiring.clock
+    stack = ExitStack()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto warns about the resource types its CloudFormation skips
         with mock_aws():
             wiring.reset()
             wiring.clock = cache(lambda: clock)  # type: ignore[method-assign]
             try:
-                if store == "memory":
-                    use_memory = getattr(wiring, "use_memory_store", None)
-                    if use_memory is None:
-                        raise SimulationError("the memory store is not available yet")
-                    use_memory()
+                if store == "memory":  # SES, SNS, SQS and Secrets Manager stay on moto
+                    stack.enter_context(mock.patch.dict(os.environ, {"TOUCHPLAN_STORE": "memory"}))
+                get_settings.cache_clear()
+                wiring.reset()
                 settings = get_settings()
                 provision.deploy(boto3.session.Session(), settings.stage, settings.region)
                 yield
             finally:
+                stack.close()
+                get_settings.cache_clear()
                 wiring.reset()
                 wiring.clock = saved_clock  # type: ignore[method-assign]
 
@@ -431,9 +434,8 @@ def simulate(options: Options) -> Run:
         from app import app
         from chalicelib import wiring
         from chalicelib.settings import get_settings
-        from chalicelib.store.keys import ApiKeyRepository
 
-        _, ingest_key = ApiKeyRepository().create("ingest", None, "simulation", clock.now())
+        _, ingest_key = wiring.api_keys().create("ingest", None, "simulation", clock.now())
         with Client(app, stage_name=get_settings().stage) as api:
             world = World(run, options, clock, api, ingest_key)
             engine = Engine(run, options, app)
@@ -458,9 +460,9 @@ def simulate(options: Options) -> Run:
 
 
 def _ledger(contact_id: str) -> list[Any]:
-    from chalicelib.store.ledger import LedgerRepository
+    from chalicelib import wiring
 
-    return LedgerRepository().history(contact_id)
+    return wiring.ledger().history(contact_id)
 
 
 def stderr_progress(line: str) -> None:
