@@ -79,10 +79,14 @@ class StrategyError(ValueError):
 class _Reader:
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self._reported: set[str] = set()
         self._broken: dict[str, set[str] | None] = {}  # what -> ids declared but invalid; None: all of them
 
     def error(self, path: str, message: str) -> None:
-        self.errors.append(f"{path}: {message}")
+        # One error per path: a missing key is "required", not also "expected text, got nothing" when read.
+        if path not in self._reported:
+            self._reported.add(path)
+            self.errors.append(f"{path}: {message}")
 
     def declared(self, what: str, value: object, valid: Mapping[str, object]) -> None:
         """Ids of `value` that are declared but failed their own validation: their users stay quiet."""

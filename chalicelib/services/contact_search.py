@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.services.errors import ClientError
-from chalicelib.services.subscriptions import normalise_email, normalise_phone
+from chalicelib.services.subscriptions import POINT_ID, normalise_email, normalise_phone
 from chalicelib.store.contacts import Contact, ContactRepository, identity_key
 
 CRITERIA = ("email", "phone", "point_id")
@@ -35,6 +35,8 @@ def search(contacts: ContactRepository, query: Mapping[str, str], scope: str | N
     criterion = given[0]
     value = (_typed_phone(query[criterion]) if criterion == "phone" else query[criterion]).strip()
     if criterion == "point_id":
+        if not POINT_ID.fullmatch(value):  # also a blank one, which the point index cannot be queried with
+            raise ClientError("invalid_field", "point_id must be an id like msk-01.", "point_id")
         if scope is not None and value != scope:
             raise ClientError("forbidden", "A point manager sees only the contacts of their own point.", "point_id",
                               status=403)

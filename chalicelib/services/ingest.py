@@ -28,7 +28,10 @@ MAX_EVENT_BYTES = 64 * limits.KB
 MAX_COURSE_DAYS = 3650
 
 
-def _number(minimum: float = 0) -> Callable[[object], str | None]:
+Check = Callable[[object], str | None]  # a property's problem, said after its path, or None
+
+
+def _number(minimum: float = 0) -> Check:
     def check(value: object) -> str | None:
         ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= minimum
         return None if ok else f"must be a number >= {minimum:g}"
@@ -56,41 +59,65 @@ def _object(value: object) -> str | None:
     return None if isinstance(value, dict) else "must be an object"
 
 
-def _attributes(value: object) -> str | None:
-    if not isinstance(value, dict):
-        return "must be an object"
-    zone = value.get("timezone")
-    if zone is not None:
-        try:
-            ZoneInfo(str(zone))
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
-            return f"has an unknown timezone {str(zone)[:64]!r} (expected an IANA name like Europe/Moscow)"
-    if not isinstance(value.get("b2b", False), bool):
-        return "has a b2b that is not true or false"
-    birthday = value.get("birthday")
-    if birthday is not None:
-        try:
-            date.fromisoformat(str(birthday))
-        except ValueError:
-            return "has a birthday that is not a date like 1990-05-17"
-    point = value.get("point_id")
-    if point is not None and not (isinstance(point, str) and POINT_ID.fullmatch(point)):
-        return "has a point_id that is not an id like msk-01"
+def _zone(value: object) -> str | None:
+    try:
+        ZoneInfo(value if isinstance(value, str) else "")
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        return f"must be an IANA time zone like Europe/Moscow, not {str(value)[:64]!r}"
     return None
+
+
+def _locale(value: object) -> str | None:
+    return None if isinstance(value, str) and len(value) <= 35 else "must be a language tag like ru-RU"
+
+
+def _b2b(value: object) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def _birthday(value: object) -> str | None:
+    try:
+        day = date.fromisoformat(value if isinstance(value, str) else "")
+    except ValueError:
+        day = None
+    return None if day is not None and 1900 <= day.year <= 2100 else "must be a date like 1990-05-17"
+
+
+def _point(value: object) -> str | None:
+    return None if isinstance(value, str) and POINT_ID.fullmatch(value) else "must be an id like msk-01"
+
+
+# The attributes the worker reads into the profile, held to a sign-up's rules (null: left as it is). The error
+# names the attribute itself (properties.attributes.birthday), as a sign-up's does (attributes.birthday).
+PROFILE_ATTRIBUTES: Mapping[str, Check] = {
+    "timezone": _zone, "locale": _locale, "b2b": _b2b, "birthday": _birthday, "point_id": _point,
+}
+
+
+def _attributes(value: object) -> str | None:
+    return None if isinstance(value, dict) else "must be an object"
 
 
 def _count(value: object) -> str | None:
     return None if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else "must be a count >= 0"
 
 
-_CHECKS: Mapping[Kind, Callable[[object], str | None]] = {
+_CHECKS: Mapping[Kind, Check] = {
     "number": _number(), "count": _count, "text": _text, "items": _items, "object": _object,
     "attributes": _attributes,
 }
 # type -> {property: (required, check)}, for every type the catalogue says back ends may send.
-EVENT_TYPES: Mapping[str, Mapping[str, tuple[bool, Callable[[object], str | None]]]] = {
+EVENT_TYPES: Mapping[str, Mapping[str, tuple[bool, Check]]] = {
     name: {p.name: (p.required, _CHECKS[p.kind]) for p in event.properties} for name, event in INGESTED.items()
 }
+
+
+def _check_profile(attributes: Mapping[str, object], path: str) -> None:
+    for name, check in PROFILE_ATTRIBUTES.items():
+        value = attributes.get(name)
+        problem = None if value is None else check(value)
+        if problem:
+            raise _fail(f"{path}.{name}", problem)
 
 
 @dataclass(frozen=True)
@@ -146,6 +173,8 @@ def parse_event(raw: object, path: str) -> IngestEvent:
         problem = check(properties[name])
         if problem:
             raise _fail(f"{prefix}properties.{name}", problem)
+        if check is _attributes:
+            _check_profile(properties[name], f"{prefix}properties.{name}")
     unknown = set(raw) - {"type", "id", "contact", "occurred_at", "properties"}
     if unknown:
         raise _fail(f"{prefix}{sorted(unknown)[0]}", "is not a field of an event")

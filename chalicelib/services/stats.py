@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from chalicelib.domain.model import SendStep, Strategy
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.store.stats import BY_REASON, NO_VARIANT, OUTCOMES, StatsRepository, counter_key
 from chalicelib.store.touches import TouchRecord, TouchRepository
@@ -138,9 +139,13 @@ def _day(query: Mapping[str, str], name: str, default: date) -> date:
     if raw is None:
         return default
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise ClientError("invalid_field", f"{name} must be a date like 2026-11-01.", name) from None
+        day = None
+    # Within the instants the API keeps anywhere, so the default `from` (to - 29 days) cannot overflow.
+    if day is None or not limits.EARLIEST.date() <= day < limits.LATEST.date():
+        raise ClientError("invalid_field", f"{name} must be a date like 2026-11-01 (years 1900-8999).", name)
+    return day
 
 
 def report(service: StatsService, query: Mapping[str, str], today: date) -> dict[str, object]:

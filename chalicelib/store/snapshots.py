@@ -19,6 +19,7 @@ DATA_PROCESSING = "data_processing"
 STOP_LIST = "stop_list"
 STORED_DEPTH = 32  # DynamoDB's nesting limit: deeper values exist only on moto, stored before the edge's limits
 _DEEP_READ_RECURSION = 20_000
+MAX_KEY_BYTES = 2048  # DynamoDB refuses a partition key that is empty or longer (ValidationException)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,10 @@ def read_contact(contact_id: str) -> ContactModel | None:
 
     A value nested deeper than DynamoDB allows (stored on moto before the edge refused it) makes botocore
     and pynamodb recurse past Python's limit: such a row is read raw once more, and what lies deeper than
-    STORED_DEPTH is left out. An unknown time zone reads as none. Saving the row then heals it."""
+    STORED_DEPTH is left out. An unknown time zone reads as none. Saving the row then heals it. An id no
+    row can have (empty, or longer than a key may be) is simply not found."""
+    if not contact_id or len(contact_id.encode()) > MAX_KEY_BYTES:
+        return None
     try:
         row = ContactModel.get(contact_id, consistent_read=True)
     except DoesNotExist:

@@ -132,6 +132,10 @@ def test_explain_finds_a_contact_by_phone_as_typed(aws, moto_port) -> None:
     unknown = explain(moto_port, "nobody@example.com")
     assert (unknown.returncode, unknown.stdout) == (1, "")
     assert unknown.stderr == "touchplan explain: nobody@example.com: no contact has this address.\n"
+    # An id no row can have is not found, not a storage error ("cannot read stage": DynamoDB refuses the key).
+    for impossible in ("", "x" * 3000):
+        result = explain(moto_port, impossible)
+        assert (result.returncode, result.stderr) == (1, f"touchplan explain: {impossible}: No contact with this id.\n")
 
 
 def test_explain_says_in_one_line_when_nothing_answers() -> None:

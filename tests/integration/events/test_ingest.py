@@ -17,6 +17,8 @@ from tests.integration.helpers import NOW
 
 ORDER = {"type": "order_placed", "id": "ord-1001", "contact": {"email": " Anna@Example.com "},
          "occurred_at": "2026-11-25T10:00:00+03:00", "properties": {"amount": 1290.5, "items": [{"sku": "A1"}]}}
+PROFILE = {"type": "profile_updated", "id": "p1", "contact": {"contact_id": "c-1"},
+           "occurred_at": "2026-11-25T10:00:00Z", "properties": {"attributes": {}}}
 
 
 def _key(role: str = "ingest", point: str | None = None) -> str:
@@ -69,9 +71,14 @@ def test_no_key_is_401_and_a_manager_key_is_403(api) -> None:
         ({**ORDER, "extra": 1}, "extra"),
         ({"events": [ORDER, {**ORDER, "properties": {"amount": -1}}]}, "events[1].properties.amount"),
         ({"events": [ORDER] * 101}, "events"),
-        ({"type": "profile_updated", "id": "p1", "contact": {"contact_id": "c-1"},
-          "occurred_at": "2026-11-25T10:00:00Z", "properties": {"attributes": {"timezone": "Mars/Base"}}},
-         "properties.attributes"),
+        ({**PROFILE, "properties": {"attributes": {"timezone": "Mars/Base"}}}, "properties.attributes.timezone"),
+        # Each profile attribute is named itself, as attributes.birthday is at sign-up, and held to its rules.
+        ({**PROFILE, "properties": {"attributes": {"birthday": "1990-02-30"}}}, "properties.attributes.birthday"),
+        ({**PROFILE, "properties": {"attributes": {"birthday": 19900517}}}, "properties.attributes.birthday"),
+        ({**PROFILE, "properties": {"attributes": {"locale": 123}}}, "properties.attributes.locale"),
+        ({**PROFILE, "properties": {"attributes": {"point_id": "msk 01"}}}, "properties.attributes.point_id"),
+        ({"events": [ORDER, {**PROFILE, "properties": {"attributes": {"b2b": "yes"}}}]},
+         "events[1].properties.attributes.b2b"),
     ],
 )
 def test_bad_events_get_400_naming_the_field_and_nothing_is_queued(api, body, field) -> None:

@@ -99,4 +99,4 @@ def test_a_b2b_that_is_not_true_or_false_is_refused_at_the_edge(api) -> None:
                                                     "Content-Type": "application/json"}, body=json.dumps(event))
     assert response.status_code == 400
     body = json.loads(response.body)
-    assert body["field"].endswith("attributes") and "b2b" in body["message"]
+    assert body["field"] == "properties.attributes.b2b" and "true or false" in body["message"]

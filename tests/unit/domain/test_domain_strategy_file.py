@@ -193,6 +193,13 @@ ONE_ERROR = [
      "occasions.welcome-thanks.validity: expected a duration"),
     (lambda d: d["occasions"]["doi"].__setitem__("title", ""), "occasions.doi.title: expected non-empty text"),
     (lambda d: d.__setitem__("channels", []), "channels: expected a mapping, got a list"),
+    # A required key left out is "required" once, not also "expected non-empty text, got nothing" when read.
+    (lambda d: d["occasions"]["welcome-thanks"]["templates"]["email"]["en"].pop("html"),
+     "occasions.welcome-thanks.templates.email.en.html: required"),
+    (lambda d: d["occasions"]["cart-last-call"]["templates"]["sms"]["en"].pop("text"),
+     "occasions.cart-last-call.templates.sms.en.text: required"),
+    (lambda d: d["occasions"]["cart-reminder"]["templates"]["push"]["en"].pop("title"),
+     "occasions.cart-reminder.templates.push.en.title: required"),
 ]
 
 
