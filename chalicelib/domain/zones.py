@@ -18,10 +18,11 @@ _UNKNOWN_ZONE = "Etc/Unknown"
 
 
 @lru_cache(maxsize=1024)
-def _zone(name: str) -> ZoneInfo | None:
+def zone(name: str) -> ZoneInfo | None:
+    """The IANA zone of that name, or None (OSError: a name too long for a file name)."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 
@@ -44,11 +45,11 @@ def candidate_zones(
     """Zones the contact may be in: their own when known and valid, else the one their phone number implies,
     else every zone the number could be in, else the strategy's fallback zones. Rules that depend on the
     hour must then hold in all of them (fail closed)."""
-    own = _zone(time_zone) if time_zone else None
+    own = zone(time_zone) if time_zone else None
     if own is not None:
         return (own,)
     names = _phone_zones(phone) if phone else ()
-    zones = tuple(z for n in (names or tuple(fallback)) if (z := _zone(n)) is not None)
+    zones = tuple(z for n in (names or tuple(fallback)) if (z := zone(n)) is not None)
     return zones or (ZoneInfo("UTC"),)
 
 

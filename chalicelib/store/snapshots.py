@@ -6,12 +6,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.domain.zones import zone
 from chalicelib.store.models import ContactModel
 from chalicelib.store.suppressions import SuppressionRepository, address_key
 
@@ -74,7 +73,7 @@ def read_contact(contact_id: str) -> ContactModel | None:
         if found is None:
             return None
         row = found
-    if row.timezone and not _known_zone(row.timezone):
+    if row.timezone and zone(row.timezone) is None:
         row.timezone = None
     return row
 
@@ -101,15 +100,6 @@ def _within(value: dict[str, Any], budget: int) -> dict[str, Any] | None:
             return {"M": {k: kept for k, v in value["M"].items() if (kept := _within(v, budget - 1)) is not None}}
         return {"L": [kept for v in value["L"] if (kept := _within(v, budget - 1)) is not None]}
     return value
-
-
-@cache
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
 
 
 def load_snapshot(contact_id: str) -> ContactSnapshot | None:
