@@ -67,12 +67,12 @@ class _Shard:
 
 def tick(
     work: DueWork, steps: StepQueue, shards: int, now: datetime, budget: int = BUDGET,
-    out_of_time: Callable[[], bool] = lambda: False, workers: int = WORKERS,
+    out_of_time: Callable[[], bool] = lambda: False, workers: int | None = None,
 ) -> TickResult:
     """Claims at most `budget` items in all, each worker at most its slice; anything left waits for the next
     tick, still due. A worker's error is raised once every worker has stopped and queued what it claimed."""
     now_epoch = int(now.timestamp())
-    count = max(1, min(workers, shards))
+    count = max(1, min(workers or WORKERS, shards))
     slices = [budget // count + (1 if w < budget % count else 0) for w in range(count)]
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tick") as pool:
         futures = [

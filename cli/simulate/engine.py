@@ -103,6 +103,8 @@ def _seeded_ids(seed: int) -> Iterator[None]:
 
     with ExitStack() as stack:
         stack.enter_context(mock.patch("uuid.uuid4", uuid4))
+        # The tick claims shards in parallel threads, which would draw claim ids in any order: one worker here.
+        stack.enter_context(mock.patch("chalicelib.services.tick.WORKERS", 1))
         stack.enter_context(mock.patch("secrets.token_bytes", token_bytes))
         stack.enter_context(mock.patch("secrets.token_hex", lambda n=None: token_bytes(n).hex()))
         stack.enter_context(mock.patch("secrets.token_urlsafe", lambda n=None: token_bytes(n).hex()))
