@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import statistics
 import sys
 import time
@@ -31,17 +30,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_name, None)
-os.environ.update({"TOUCHPLAN_STAGE": "bench", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1", "POWERTOOLS_METRICS_DISABLED": "true",
-                   "TOUCHPLAN_LOG_LEVEL": "WARNING"})
+import bench.offline  # noqa: F401  fake credentials and the bench stage, before boto3
 
-import boto3  # noqa: E402
-from botocore.stub import Stubber  # noqa: E402
-from moto import mock_aws  # noqa: E402
+# isort: split
+import boto3
+from botocore.stub import Stubber
+from moto import mock_aws
 
-from tests.integration.helpers import ProviderCalls, due_messages  # noqa: E402
+from tests.integration.helpers import ProviderCalls, due_messages
 
 ROUNDS = 60
 GOAL = 10.0

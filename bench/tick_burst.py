@@ -24,16 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-    os.environ.pop(_name, None)
-os.environ.update({"TOUCHPLAN_STAGE": "bench", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1", "POWERTOOLS_METRICS_DISABLED": "true",
-                   "TOUCHPLAN_LOG_LEVEL": "WARNING"})
+import bench.offline  # noqa: F401  fake credentials and the bench stage, before boto3
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
+# isort: split
+import boto3
+from moto import mock_aws
 
-from bench.dynamo_meter import metering  # noqa: E402
+from bench.dynamo_meter import metering
 
 SAMPLE = int(os.environ.get("TICK_BURST_SAMPLE", "1000"))
 BURST = 100_000
