@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import explain, keys, local, simulate, strategy
+from cli import contacts, explain, keys, local, simulate, strategy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(commands)
     strategy.register(commands)
     explain.register(commands)
+    contacts.register(commands)
     simulate.register(commands)
     return parser
 

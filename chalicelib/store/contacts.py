@@ -127,6 +127,27 @@ class NewContact:
 
 
 @dataclass(frozen=True)
+class ImportedContact:
+    """A contact from an existing base: active at once, its consents granted with the proof it came with."""
+
+    contact_id: str
+    created_at: datetime
+    email: str | None
+    phone: str | None
+    timezone: str | None
+    locale: str | None
+    point_id: str | None
+    attributes: Mapping[str, object]
+    consents: Mapping[str, ConsentRecord]
+    confirmed_at: datetime
+    events: tuple[ConsentEvent, ...]
+    b2b: bool = False
+
+    def identity_keys(self) -> list[str]:
+        return [identity_key(c, a) for c, a in (("email", self.email), ("sms", self.phone)) if a]
+
+
+@dataclass(frozen=True)
 class ConsentState:
     """What the send path re-checks at send time."""
 
@@ -217,6 +238,32 @@ class ContactRepository:
             return IdentityTaken() if any(_failed(code) for code in reasons[: len(keys)]) else None
 
         self._write(build, cancelled)
+
+    def import_contacts(self, batch: Sequence[ImportedContact]) -> None:
+        """Identities, contacts and their `granted` proof for a whole batch in one transaction (at most 100
+        items); IdentityTaken when any identity exists, and then nothing of the batch is written."""
+        keys = [k for imported in batch for k in imported.identity_keys()]
+
+        def build(t: TransactWrite) -> None:
+            for imported in batch:
+                for k in imported.identity_keys():
+                    t.save(IdentityModel(k, contact_id=imported.contact_id, created_at=imported.created_at,
+                                         doi_sent_at=[]), condition=IdentityModel.identity.does_not_exist())
+                t.save(ContactModel(
+                    imported.contact_id, status="active", email=imported.email, phone=imported.phone,
+                    timezone=imported.timezone, locale=imported.locale, point_id=imported.point_id,
+                    attributes=dict(imported.attributes), b2b=imported.b2b, requested={},
+                    consents={k: r.stored() for k, r in imported.consents.items()},
+                    confirmed_at=imported.confirmed_at, created_at=imported.created_at,
+                    updated_at=imported.created_at,
+                ), condition=ContactModel.contact_id.does_not_exist())
+                self._append(t, imported.contact_id, imported.events)
+
+        def cancelled(reasons: list[str | None]) -> Exception | None:
+            return IdentityTaken() if any(_failed(code) for code in reasons) else None
+
+        if keys:
+            self._write(build, cancelled)
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,

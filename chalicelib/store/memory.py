@@ -33,6 +33,7 @@ from chalicelib.store.contacts import (
     ContactChanged,
     ContactRepository,
     IdentityTaken,
+    ImportedContact,
     NewContact,
     Request,
     identity_key,
@@ -242,6 +243,25 @@ class MemoryContacts(ContactRepository):
                 pending_request=new.request_id, b2b=new.b2b, updated_at=new.created_at,
             )
             self._db.append_entries(new.contact_id, events)
+
+    def import_contacts(self, batch: Sequence[ImportedContact]) -> None:
+        with self._db.lock:
+            keys = [k for imported in batch for k in imported.identity_keys()]
+            if any(k in self._db.identities for k in keys) or len(set(keys)) != len(keys):
+                raise IdentityTaken()
+            for imported in batch:
+                self._check_entries(imported.contact_id, list(imported.events))
+            for imported in batch:
+                for k in imported.identity_keys():
+                    self._db.identities[k] = _Identity(imported.contact_id, imported.created_at)
+                self._db.contacts[imported.contact_id] = Contact(
+                    contact_id=imported.contact_id, status="active", version=1, created_at=imported.created_at,
+                    email=imported.email, phone=imported.phone, timezone=imported.timezone, locale=imported.locale,
+                    point_id=imported.point_id, attributes=copy.deepcopy(dict(imported.attributes)),
+                    consents=dict(imported.consents), confirmed_at=imported.confirmed_at, b2b=imported.b2b,
+                    updated_at=imported.created_at,
+                )
+                self._db.append_entries(imported.contact_id, imported.events)
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,

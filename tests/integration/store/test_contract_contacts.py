@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -9,7 +10,14 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.domain.chains import start
-from chalicelib.store.contacts import ConsentRecord, ContactChanged, IdentityTaken, Request, identity_key
+from chalicelib.store.contacts import (
+    ConsentRecord,
+    ContactChanged,
+    IdentityTaken,
+    ImportedContact,
+    Request,
+    identity_key,
+)
 from chalicelib.store.enrollments import shard_of
 from chalicelib.store.ledger import ConsentEvent
 from tests.integration.helpers import NOW
@@ -187,3 +195,32 @@ def test_a_repeated_ledger_entry_fails_the_whole_transaction(store) -> None:
     with pytest.raises(Exception):  # noqa: B017 - each store raises its own; what counts is nothing written
         wiring.contacts().create(new_contact("c-1", ANNA), [entry])
     assert wiring.contacts().get("c-1") is None and wiring.contacts().owners([identity_key("email", ANNA)]) == {}
+
+
+def _imported(contact_id: str, email: str | None = None, phone: str | None = None) -> ImportedContact:
+    granted = ConsentRecord("granted", NOW.isoformat(), "marketing-email-v1", "import")
+    return ImportedContact(
+        contact_id=contact_id, created_at=NOW, email=email, phone=phone, timezone=None, locale=None, point_id=None,
+        attributes={}, consents={"email:marketing": granted}, confirmed_at=NOW - timedelta(days=400),
+        events=(dataclasses.replace(requested_event(), kind="granted", source="import"),),
+    )
+
+
+def test_an_import_writes_active_contacts_with_their_granted_proof_in_one_go(store) -> None:
+    contacts = wiring.contacts()
+    contacts.import_contacts([_imported("c-1", ANNA), _imported("c-2", phone="+79161234567")])
+
+    anna = contacts.get("c-1")
+    assert (anna.status, anna.consents["email:marketing"].state, anna.requested) == ("active", "granted", {})
+    assert anna.confirmed_at == NOW - timedelta(days=400) and anna.pending_request is None
+    assert [e.kind for e in wiring.ledger().history("c-1")] == ["granted"]
+    assert contacts.owners([identity_key("sms", "+79161234567")]) == {identity_key("sms", "+79161234567"): "c-2"}
+
+
+def test_an_import_batch_with_one_known_address_writes_nothing(store) -> None:
+    contacts = wiring.contacts()
+    contacts.create(new_contact("c-0", ANNA), [requested_event()])
+    with pytest.raises(IdentityTaken):
+        contacts.import_contacts([_imported("c-1", "boris@example.com"), _imported("c-2", ANNA)])
+    assert contacts.get("c-1") is None and wiring.ledger().history("c-1") == []
+    assert contacts.owners([identity_key("email", "boris@example.com")]) == {}
