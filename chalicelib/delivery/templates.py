@@ -20,6 +20,7 @@ from jinja2.utils import missing
 from chalicelib.delivery.errors import TemplateRenderError
 from chalicelib.domain.events import CONTACT_ATTRIBUTES, EVENTS, ITEM_FIELDS, OCCASION_FIELDS, OFFER_FIELDS
 from chalicelib.domain.model import Occasion
+from chalicelib.domain.purchases import PURCHASES, interests_from, recent_items, recommendations
 
 HTML_FIELDS = frozenset({"html"})
 
@@ -97,6 +98,11 @@ def _items(value: object) -> list[object]:
     return [Fields("item", item, ITEM_FIELDS) if isinstance(item, Mapping) else item for item in value]
 
 
+def _interests(value: object) -> list[str]:
+    """Interests as a list of topics; older contacts hold the raw survey answers instead."""
+    return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else interests_from(value)
+
+
 def message_context(
     occasion: Occasion, attributes: Mapping[str, object], variables: Mapping[str, object], now: datetime,
     events: Iterable[str] = (),
@@ -107,7 +113,10 @@ def message_context(
     personal = attributes.get("offer")
     offer = {**(occasion.offer.for_send(now) if occasion.offer else {}),
              **(personal if isinstance(personal, Mapping) else {})}
-    context: dict[str, Any] = {"recommendations": _items(attributes.get("recommendations")), **variables}
+    purchases = attributes.get(PURCHASES)
+    given = attributes.get("recommendations")
+    picked = given if isinstance(given, list) and given else recommendations(purchases, now)
+    context: dict[str, Any] = {"recommendations": _items(picked), **variables}
     shown: dict[str, set[str]] = {}
     lists: dict[str, set[str]] = {}
     for event in (EVENTS[name] for name in events if name in EVENTS):
@@ -124,7 +133,10 @@ def message_context(
         values = raw if isinstance(raw, Mapping) else {}
         context[name] = Fields(name, {k: _items(v) if k in lists[name] else v for k, v in values.items()}, fields)
     context.update(
-        contact=Fields("contact", attributes, CONTACT_ATTRIBUTES),
+        contact=Fields("contact", {**attributes, "interests": _interests(attributes.get("interests")),
+                                   "purchases": _items(purchases), "recent_items": _items(recent_items(purchases)),
+                                   "recommendations": _items(picked)},
+                       CONTACT_ATTRIBUTES),
         occasion=Fields("occasion", {"id": occasion.id, "title": occasion.title}, OCCASION_FIELDS),
         offer=Fields("offer", offer, OFFER_FIELDS),
     )

@@ -15,7 +15,7 @@ from typing import Literal
 Kind = Literal["number", "count", "text", "items", "item", "object", "attributes"]
 
 # What templates may read of an order item (order.items, cart.items, recommendations, a refill's product).
-ITEM_FIELDS = ("sku", "name", "url", "price", "quantity", "course_days")
+ITEM_FIELDS = ("sku", "name", "url", "category", "price", "quantity", "course_days", "count", "last_bought")
 ITEM_EXAMPLE: Mapping[str, object] = {
     "sku": "A1", "name": "Vitamin D3", "url": "https://www.example.com/p/a1", "price": 490, "quantity": 1,
     "course_days": 30,
@@ -27,9 +27,13 @@ CONTACT_ATTRIBUTES: Mapping[str, object] = {
     "first_name": "Anna",
     "last_name": "Smirnova",
     "birthday": "1990-05-17",
-    "interests": {"topics": ["vitamins"]},
+    "interests": ["vitamins", "sport"],  # from survey answers
     "offer": {"promo_code": "ANNA5", "discount": "5%"},  # a personal code: wins over the occasion's
+    # Given by a back end (profile_updated); without it, the products due for re-purchase from `purchases`.
     "recommendations": [ITEM_EXAMPLE],
+    # What orders bought, newest first (chalicelib/domain/purchases.py); `recent_items` shows the last few.
+    "purchases": [{**ITEM_EXAMPLE, "category": "vitamins", "count": 2, "last_bought": "2026-01-10T09:00:00+00:00"}],
+    "recent_items": [{**ITEM_EXAMPLE, "category": "vitamins", "count": 2, "last_bought": "2026-01-10T09:00:00+00:00"}],
 }
 OFFER_FIELDS = ("promo_code", "discount", "expires_on")
 OCCASION_FIELDS = ("id", "title")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.clock import Clock
 from chalicelib.domain.lifecycle import SEGMENT_TIMERS, TIMER_EVENTS, CoursePurchase, OrderFacts, segment, timers
 from chalicelib.domain.model import Strategy
+from chalicelib.domain.purchases import PURCHASES, interests_from, remember
 from chalicelib.services.chain_events import ChainEvents
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.profiles import AlreadyApplied, Facts, FactsChange, ProfileRepository
@@ -27,12 +28,14 @@ PROFILE_FIELDS = ("timezone", "locale", "point_id")
 ATTEMPTS = 3
 
 
-def facts_change(event_type: str, properties: Mapping[str, Any], at: datetime) -> FactsChange:
+def facts_change(event_type: str, properties: Mapping[str, Any], at: datetime, facts: Facts) -> FactsChange:
     change = FactsChange(activity_at=at if event_type in ACTIVITY else None)
     if event_type == "order_placed":
-        change = replace(change, orders=1, revenue=float(properties["amount"]), order_at=at)
+        purchases = remember(facts.attributes.get(PURCHASES), properties.get("items") or (), at)
+        change = replace(change, orders=1, revenue=float(properties["amount"]), order_at=at,
+                         attributes={PURCHASES: purchases} if purchases else None)
     elif event_type == "survey_completed":
-        change = replace(change, attributes={"interests": properties["answers"]})
+        change = replace(change, attributes={"interests": interests_from(properties["answers"])})
     elif event_type == "profile_updated":
         attributes = dict(properties["attributes"])
         fields = {name: str(attributes.pop(name)) if attributes.get(name) else None for name in PROFILE_FIELDS}
@@ -107,7 +110,7 @@ class EventWorker:
         now = self.clock.now()
         at = datetime.fromisoformat(event["occurred_at"])
         properties = dict(event.get("properties") or {})
-        change = facts_change(event["type"], properties, at)
+        change = facts_change(event["type"], properties, at, facts)
         after = order_facts(facts, change, _courses(event["type"], properties, at))
         if event["type"] == "order_placed":
             properties["order_number"] = after.orders  # the Nth-purchase chain starts on it

@@ -45,7 +45,8 @@ def test_a_typo_in_a_contact_field_is_an_error_at_its_path(tmp_path: Path) -> No
         "contact.first_name", "contact.frist_name")
     [error] = errors_for(tmp_path, data)
     assert error.startswith("occasions.welcome-thanks.templates.email.ru.html: contact.frist_name is unknown "
-                            "(known: birthday, first_name, interests, last_name, offer, recommendations)")
+                            "(known: birthday, first_name, interests, last_name, offer, purchases, recent_items, "
+                            "recommendations)")
     assert "chain welcome started by signup_confirmed" in error
 
 
