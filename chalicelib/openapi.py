@@ -137,6 +137,10 @@ def _instant() -> Schema:
                        "T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,6})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d)$"}
 
 
+def _present(address: str) -> Schema:
+    return {"required": [address], "properties": {address: {"type": "string"}}}
+
+
 def signup(strategy: Strategy) -> Schema:
     """POST /v1/subscriptions, from services.subscriptions: its fields, limits and the strategy's texts."""
     from chalicelib.services import subscriptions as s
@@ -151,35 +155,37 @@ def signup(strategy: Strategy) -> Schema:
     ]}
     data_processing = [t.id for t in texts if t.purpose == DATA_PROCESSING]
     attributes = {
-        "type": "object", "maxProperties": s.MAX_ATTRIBUTES, "propertyNames": {"pattern": _pattern(s.ATTRIBUTE_NAME)},
+        "type": ["object", "null"], "maxProperties": s.MAX_ATTRIBUTES,
+        "propertyNames": {"pattern": _pattern(s.ATTRIBUTE_NAME)},
         "properties": {"point_id": {"type": "string", "pattern": _pattern(s.POINT_ID)}, "birthday": _date(),
                        "b2b": {"type": "boolean"}},
         "additionalProperties": {"anyOf": [{"type": "boolean"}, _number(), _text(s.MAX_ATTRIBUTE_TEXT)]},
     }
-    texts_ = {name: _text(limit) for name, limit in s.TEXTS.items()}
+    # An optional field sent as null counts as left out, as the parser reads it.
+    texts_: Schema = {name: {**_text(limit), "type": ["string", "null"]} for name, limit in s.TEXTS.items()}
     properties: Schema = {
         **texts_,
         "email": {**texts_["email"], "format": "email"},
         "phone": {**texts_["phone"], "pattern": "^\\+[1-9][0-9]{6,14}$",
                   "description": "A valid number in international format (checked against the numbering plan)."},
         "locale": {**texts_["locale"], "pattern": _pattern(s.LOCALE)},
-        "timezone": _zones(),
+        "timezone": {"anyOf": [_zones(), {"type": "null"}]},
         "consents": {"type": "array", "minItems": 1, "maxItems": s.MAX_CONSENTS, "items": consent,
                      "uniqueItems": True},
         "data_processing": {"type": "object", "additionalProperties": False, "required": ["text_id"],
                             "properties": {"text_id": {"enum": data_processing}}},
         "attributes": attributes,
-        s.HONEYPOT: {"type": "string", "maxLength": 0, "description": "Honeypot: leave empty. A filled one gets "
-                     "the usual 202 and nothing is done."},
+        s.HONEYPOT: {"type": ["string", "null"], "maxLength": 0,
+                     "description": "Honeypot: leave empty. A filled one gets the usual 202 and nothing is done."},
     }
     needs_address = [
         {"if": {"required": ["consents"], "properties": {"consents": {"contains": {
             "type": "object", "required": ["channel"], "properties": {"channel": {"const": channel}}}}}},
-         "then": {"required": [CHANNEL_IDENTITY[channel]]}}
+         "then": _present(CHANNEL_IDENTITY[channel])}
         for channel in sorted(CHANNEL_IDENTITY)
     ]
     return {"type": "object", "additionalProperties": False, "required": ["consents", "data_processing"],
-            "properties": properties, "anyOf": [{"required": ["email"]}, {"required": ["phone"]}],
+            "properties": properties, "anyOf": [_present("email"), _present("phone")],
             "allOf": needs_address}
 
 

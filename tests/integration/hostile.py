@@ -384,3 +384,20 @@ class Probe:
         if not isinstance(answer, dict) or set(answer) != {"error", "message", "field"}:
             return f"{response.status_code} error not in the contract's shape: {answer!r:.120}"
         return None
+
+
+def wsgi(api: Any) -> Any:
+    """The app behind Chalice's test client as a WSGI app, so schemathesis can call it in-process."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = {name[5:].replace("_", "-").title(): value for name, value in environ.items()
+                   if name.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size) if size else b""
+        response = api.http.request(environ["REQUEST_METHOD"], environ["RAW_URI"], headers=headers, body=body)
+        start_response(f"{response.status_code} -", list(response.headers.items()))
+        return [response.body or b""]
+
+    return app
