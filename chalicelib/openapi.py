@@ -137,6 +137,16 @@ def _instant() -> Schema:
                        "T([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(\\.\\d{1,6})?(Z|[+-](0\\d|1[0-3]):[0-5]\\d)$"}
 
 
+def _special_use_domain() -> Schema:
+    """An address at a special-use name (RFC 6761: .test, .local, ...), which the email validator refuses."""
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    # Case-insensitive without the (?i) flag, which ECMA-262 patterns (JSON Schema's) lack.
+    names = "|".join("".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in name)
+                     for name in SPECIAL_USE_DOMAIN_NAMES)
+    return {"type": "string", "pattern": f"[@.]({names})\\.?$"}
+
+
 def _present(address: str) -> Schema:
     return {"required": [address], "properties": {address: {"type": "string"}}}
 
@@ -165,7 +175,7 @@ def signup(strategy: Strategy) -> Schema:
     texts_: Schema = {name: {**_text(limit), "type": ["string", "null"]} for name, limit in s.TEXTS.items()}
     properties: Schema = {
         **texts_,
-        "email": {**texts_["email"], "format": "email"},
+        "email": {**texts_["email"], "format": "email", "not": _special_use_domain()},
         "phone": {**texts_["phone"], "pattern": "^\\+[1-9][0-9]{6,14}$",
                   "description": "A valid number in international format (checked against the numbering plan)."},
         "locale": {**texts_["locale"], "pattern": _pattern(s.LOCALE)},
@@ -230,6 +240,7 @@ def event(strategy: Strategy) -> Schema:
     variants = []
     for name, kind in sorted(INGESTED.items()):
         properties: Schema = {}
+        needed = [p.name for p in kind.properties if p.required]
         for prop in kind.properties:
             if prop.kind == "items":
                 properties[prop.name] = _items()
@@ -239,13 +250,13 @@ def event(strategy: Strategy) -> Schema:
                 properties[prop.name] = _PROPERTY_KINDS[prop.kind]()
         variants.append({
             "type": "object", "title": name, "additionalProperties": False,
-            "required": ["type", "id", "contact", "occurred_at"],
+            "required": ["type", "id", "contact", "occurred_at", *(["properties"] if needed else [])],
             "properties": {
                 "type": {"const": name}, "id": {"type": "string", "pattern": ID_PATTERN.pattern},
                 "contact": contact, "occurred_at": _instant(),
                 "properties": {"type": "object", "propertyNames": _key(), "additionalProperties": _free_value(),
                                "properties": properties,
-                               "required": [p.name for p in kind.properties if p.required]},
+                               "required": needed},
             },
         })
     return {"oneOf": variants}

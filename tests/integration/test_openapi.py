@@ -56,8 +56,8 @@ def _body_schema(document: dict[str, Any], method: str, path: str) -> dict[str, 
 def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
     """Checks values against a schema of the document, its `$ref`s resolved within the document."""
     registry = Registry().with_resource("urn:api", Resource.from_contents(document, DRAFT202012))
-    root = {**schema, "$id": "urn:api"} if "$ref" not in schema else {"$ref": "urn:api" + schema["$ref"]}
-    return Draft202012Validator(root, registry=registry)
+    anchored = json.loads(json.dumps(schema).replace('"$ref": "#/', '"$ref": "urn:api#/'))
+    return Draft202012Validator(anchored, registry=registry)
 
 
 def _post(api: Any, path: str, body: Any, key: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -176,7 +176,8 @@ def test_signups_the_document_calls_invalid_get_400_naming_the_field(
         stage: tuple[Any, Stage, dict[str, Any]]) -> None:
     api, _, document = stage
     schema = _body_schema(document, "POST", "/v1/subscriptions")
-    cases = list(_refusals(document, schema, schema, SIGNUP, skip=frozenset({"website"})))  # the honeypot: a bot gets 202
+    # The honeypot answers a bot as it answers a person: 202, whatever it holds.
+    cases = list(_refusals(document, schema, schema, SIGNUP, skip=frozenset({"website"})))
     assert len(cases) > 10
     for body, name in cases:
         status, answer = _post(api, "/v1/subscriptions", body)
