@@ -230,13 +230,11 @@ def event(strategy: Strategy) -> Schema:
     from chalicelib.domain.events import INGESTED
     from chalicelib.services.ingest import CONTACT_KEYS, ID_PATTERN
 
+    named = {"type": "string", "minLength": 1, "maxLength": 320, "pattern": "^[^\\u0000]*\\S[^\\u0000]*$"}
+    phone = {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$",
+             "description": "A valid number in international format (checked against the numbering plan)."}
     contact = {"oneOf": [{"type": "object", "additionalProperties": False, "required": [key],
-                          "properties": {key: {"type": "string", "minLength": 1, "maxLength": 320,
-                                               "pattern": "^[^\\u0000]*\\S[^\\u0000]*$"}}}
-                         for key in CONTACT_KEYS]}
-    contact["oneOf"][CONTACT_KEYS.index("phone")]["properties"]["phone"] = {
-        "type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$",
-        "description": "A valid number in international format (checked against the numbering plan)."}
+                          "properties": {key: phone if key == "phone" else named}} for key in CONTACT_KEYS]}
     variants = []
     for name, kind in sorted(INGESTED.items()):
         properties: Schema = {}
