@@ -1,8 +1,10 @@
-"""Website-facing routes: health, subscribe, confirm, preferences, unsubscribe."""
+"""Website-facing routes: health, the API document, subscribe, confirm, preferences, unsubscribe."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
@@ -99,6 +101,21 @@ def _token_error(exc: Exception, as_json: bool = False) -> Response:
 def health() -> object:
     settings = get_settings()
     return json_response({"status": "ok", "version": settings.version, "stage": settings.stage})
+
+
+@blueprint.route("/v1/openapi.json", methods=["GET"])
+def api_document() -> Response:
+    return Response(body=_api_document(), status_code=200,
+                    headers={"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"})
+
+
+@cache
+def _api_document() -> str:
+    # Built on the first request, not at import: cold start never pays for it.
+    from chalicelib import openapi
+
+    document = openapi.document(wiring.strategy(), get_settings().version, blueprint.current_app.routes)
+    return json.dumps(document, separators=(",", ":"))
 
 
 @blueprint.route("/v1/subscriptions", methods=["POST"], content_types=ANY)

@@ -38,12 +38,14 @@ from chalicelib.store.contacts import (
 from chalicelib.store.ledger import ConsentEvent
 
 HONEYPOT = "website"
-FIELDS = frozenset({"email", "phone", "consents", "data_processing", "source", "locale", "timezone", "attributes",
-                    "captcha", HONEYPOT})
+# The sign-up's free-text fields and their length limits; with the others, every field a sign-up may carry.
+TEXTS = {"email": 254, "phone": 32, "locale": 35, "timezone": 64, "source": 100, "captcha": 4096}
+FIELDS = frozenset({*TEXTS, "consents", "data_processing", "attributes", HONEYPOT})
 MAX_CONSENTS = 12
 MAX_ATTRIBUTES = 30
-_LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}")
-_ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+MAX_ATTRIBUTE_TEXT = 200
+LOCALE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}")
+ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 POINT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ATTEMPTS = 4
 
@@ -134,15 +136,15 @@ def parse_subscription(body: Any, strategy: Strategy) -> Subscription:
     trap = body.get(HONEYPOT)
     if trap not in (None, ""):
         return Subscription(None, None, (), "", trapped=True)
-    locale = _text(body, "locale", 35)
-    if locale is not None and not _LOCALE.fullmatch(locale):
+    locale = _text(body, "locale", TEXTS["locale"])
+    if locale is not None and not LOCALE.fullmatch(locale):
         raise _bad("locale", "locale must be a language tag like ru-RU or en.")
-    email_raw, phone_raw = _text(body, "email", 254), _text(body, "phone", 32)
+    email_raw, phone_raw = _text(body, "email", TEXTS["email"]), _text(body, "phone", TEXTS["phone"])
     email = normalise_email(email_raw) if email_raw else None
     phone = normalise_phone(phone_raw, locale) if phone_raw else None
     if email is None and phone is None:
         raise _bad("email", "Give an email address or a phone number (or both).", "missing_field")
-    timezone = _text(body, "timezone", 64)
+    timezone = _text(body, "timezone", TEXTS["timezone"])
     if timezone is not None and timezone not in _zones():
         raise _bad("timezone", "timezone must be an IANA time zone like Europe/Moscow.")
     addresses = {"email": email, "sms": phone}
@@ -160,8 +162,8 @@ def parse_subscription(body: Any, strategy: Strategy) -> Subscription:
     b2b = attributes.pop("b2b", False)
     if not isinstance(b2b, bool):
         raise _bad("attributes.b2b", "attributes.b2b must be true or false.")
-    source = _text(body, "source", 100)
-    captcha = _text(body, "captcha", 4096)
+    source = _text(body, "source", TEXTS["source"])
+    captcha = _text(body, "captcha", TEXTS["captcha"])
     return Subscription(email, phone, consents, dp_text.id, source, locale, timezone, point_id, attributes, captcha,
                         b2b=b2b)
 
@@ -212,7 +214,7 @@ def _attributes(value: Any) -> tuple[dict[str, object], str | None]:
     point_id = None
     for name, item in value.items():
         path = f"attributes.{name}"
-        if not _ATTRIBUTE.fullmatch(str(name)):
+        if not ATTRIBUTE_NAME.fullmatch(str(name)):
             raise _bad(path, "attribute names are lower-case letters, digits and '_'.")
         if name == "point_id":
             if not isinstance(item, str) or not POINT_ID.fullmatch(item):
@@ -222,10 +224,10 @@ def _attributes(value: Any) -> tuple[dict[str, object], str | None]:
             attributes[name] = _birthday(item, path)
         elif isinstance(item, bool) or (isinstance(item, int | float) and abs(item) < 1e15):
             attributes[name] = item
-        elif isinstance(item, str) and len(item) <= 200:
+        elif isinstance(item, str) and len(item) <= MAX_ATTRIBUTE_TEXT:
             attributes[name] = item.strip()
         else:
-            raise _bad(path, f"{path} must be text (up to 200 characters), a number or true/false.")
+            raise _bad(path, f"{path} must be text (up to {MAX_ATTRIBUTE_TEXT} characters), a number or true/false.")
     return attributes, point_id
 
 

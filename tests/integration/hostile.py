@@ -384,3 +384,70 @@ class Probe:
         if not isinstance(answer, dict) or set(answer) != {"error", "message", "field"}:
             return f"{response.status_code} error not in the contract's shape: {answer!r:.120}"
         return None
+
+
+def wsgi(api: Any) -> Any:
+    """The app behind Chalice's test client as a WSGI app, so schemathesis can call it in-process."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        headers = {name[5:].replace("_", "-").title(): value for name, value in environ.items()
+                   if name.startswith("HTTP_")}
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size) if size else b""
+        response = api.http.request(environ["REQUEST_METHOD"], environ["RAW_URI"], headers=headers, body=body)
+        start_response(f"{response.status_code} -", list(response.headers.items()))
+        return [response.body or b""]
+
+    return app
+
+
+# -- cases drawn from the API document (schemathesis) ------------------------------------------------------
+
+TOKEN_ROUTES = {"/v1/confirm": "doi", "/v1/preferences": "prefs", "/v1/unsubscribe": "unsub"}
+
+
+def operations(api: Any, tag: str) -> list[Any]:
+    """The document's operations with `tag` (public, ingest, admin), as the app serves the document."""
+    import schemathesis
+
+    schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", wsgi(api))
+    return [result.ok() for result in schema.get_all_operations()
+            if tag in (result.ok().definition.raw.get("tags") or [])]
+
+
+def documented_cases(operation: Any) -> st.SearchStrategy[Any]:
+    """Cases the document calls valid and ones it calls invalid (wrong types, missing fields, odd values)."""
+    from schemathesis import GenerationMode
+
+    return st.one_of(operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+                     operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+
+
+def check_documented(probe: Probe, stage: Stage, case: Any, data: st.DataObject, headers: dict[str, str]) -> None:
+    """Sends one drawn case (a genuine link's token half the time) and checks it as `Probe.send` does, and
+    against the document: no 5xx, a documented status and content type, a body of the documented schema
+    (every JSON 4xx is then the contract's error shape)."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    scope = TOKEN_ROUTES.get(case.path)
+    if scope and isinstance(case.query, dict) and data.draw(st.booleans()):
+        case.query["token"] = data.draw(st.sampled_from(stage.tokens[scope]))
+    route = f"{case.method} {case.path}"
+    case.headers = {**(case.headers or {}), **headers}
+    response = case.call(app=wsgi(probe.api))
+    probe.counts[f"{route} (document)"] += 1
+    if response.status_code >= 500:
+        probe.counts[f"{route} (document) 5xx"] += 1
+    case.validate_response(response, checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+                                             response_schema_conformance])
+    if response.status_code in (200, 202) and case.method == "POST" and case.path in ("/v1/events",
+                                                                                      "/v1/subscriptions"):
+        failures = drain_and_work(EVENTS if case.path == "/v1/events" else STEPS)
+        assert not failures, f"{route} accepted, then failed in the worker: {failures[:3]}"

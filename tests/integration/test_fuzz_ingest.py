@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tests.integration import hostile
 from tests.integration.hostile import Deep, Probe, Stage, dump
@@ -15,6 +16,9 @@ from tests.integration.hostile import Deep, Probe, Stage, dump
 FUZZ = settings(max_examples=1000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large, HealthCheck.large_base_example])
+# Cases drawn from the API document: derandomized, so each run sends the same ones.
+DOCUMENTED = settings(max_examples=200, derandomize=True, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
 VISIT = {"type": "site_visit", "id": "v-1", "contact": {"contact_id": hostile.CONTACT},
          "occurred_at": "2026-11-25T10:00:00+03:00"}
 
@@ -59,3 +63,17 @@ def test_hostile_events_never_get_a_server_error_and_accepted_ones_apply(
     probe, seeded = stage
     headers = {"Authorization": f"Bearer {seeded.ingest_key}", "Content-Type": kind}
     assert probe.send("POST /v1/events", "POST", "/v1/events", body, headers) is None
+
+
+def test_events_drawn_from_the_api_document_get_documented_answers(stage: tuple[Probe, Stage]) -> None:
+    probe, seeded = stage
+    (operation,) = hostile.operations(probe.api, "ingest")
+    key = {"Authorization": f"Bearer {seeded.ingest_key}"}
+
+    @DOCUMENTED
+    @given(case=hostile.documented_cases(operation), data=st.data())
+    def answered(case: Any, data: st.DataObject) -> None:
+        hostile.check_documented(probe, seeded, case, data, key)
+
+    answered()
+    assert probe.counts["POST /v1/events (document)"] >= 100

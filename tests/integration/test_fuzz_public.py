@@ -19,6 +19,9 @@ from tests.integration.hostile import SIGNUP, Deep, Probe, Stage, dump
 FUZZ = settings(max_examples=1000, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large, HealthCheck.large_base_example])
+# Cases per operation drawn from the API document: derandomized, so each run sends the same ones.
+DOCUMENTED = settings(max_examples=60, derandomize=True, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck))
 ISSUE_QUERIES = ["token=k1.%C3%A9.x", "token=k1.abc.%C3%A9", "token=%00", "token=" + "a" * 5000]
 
 
@@ -99,3 +102,20 @@ def test_hostile_one_click_unsubscribes_never_get_a_server_error(stage: tuple[Pr
     kind, body = form
     assert probe.send("POST /v1/unsubscribe", "POST", f"/v1/unsubscribe?{query}", body,
                       {**headers, "Content-Type": kind}, page=True) is None
+
+
+def test_cases_drawn_from_the_api_document_get_documented_answers_on_every_public_route(
+        stage: tuple[Probe, Stage]) -> None:
+    probe, seeded = stage
+    operations = hostile.operations(probe.api, "public")
+    assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /v1/subscriptions", "GET /v1/confirm"}
+    for operation in operations:
+
+        @DOCUMENTED
+        @given(case=hostile.documented_cases(operation), data=st.data())
+        def answered(case: Any, data: st.DataObject) -> None:
+            hostile.check_documented(probe, seeded, case, data, {})
+
+        answered()
+    sent = [probe.counts[f"{op.method.upper()} {op.path} (document)"] for op in operations]
+    assert min(sent) >= 1 and sum(sent) >= 300, probe.counts  # a route without inputs has one distinct case

@@ -5,7 +5,8 @@ import json
 from app import app
 from chalicelib.store.keys import ApiKeyRepository
 
-PUBLIC_ROUTES = {"/v1/health", "/v1/subscriptions", "/v1/confirm", "/v1/preferences", "/v1/unsubscribe"}
+PUBLIC_ROUTES = {"/v1/health", "/v1/openapi.json", "/v1/subscriptions", "/v1/confirm", "/v1/preferences",
+                 "/v1/unsubscribe"}
 
 
 def test_health_says_version_and_stage(api) -> None:
