@@ -98,7 +98,7 @@ def estimate(usage: Usage, messages: Sequence[tuple[str, str]], channel_costs: M
     everything = group(list(messages))
     return {
         "prices_as_of": PRICES_AS_OF.isoformat(), "price_region": REGION, "currency": currency,
-        "usage": asdict(usage), "aws_usd": by_service,
+        "usage": asdict(usage), "aws_usd_by_service": by_service,
         **everything,
         "per_1000_messages": {**everything["per_1000_messages"],
                               "aws_usd_without_ses": _per_thousand(shared, total)},

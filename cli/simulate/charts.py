@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import shutil
 import subprocess
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -175,7 +176,8 @@ def communication_map(summary: dict[str, Any], outbox: Any, base: Any, strategy:
         place = {node.id: (column, -row) for row, node in enumerate(nodes)}
         for node in nodes:
             x, y = place[node.id]
-            ax.text(x, y, node.label.replace("\\n", "\n"), ha="center", va="center", fontsize=6.5,
+            label = "\n".join(textwrap.fill(line, 26) for line in node.label.split("\\n"))
+            ax.text(x, y, label, ha="center", va="center", fontsize=6.5,
                     bbox={"boxstyle": "round", "facecolor": colours.get(node.shape, "white"), "edgecolor": "grey"})
         for edge in edges:
             if edge.source in place and edge.target in place:
