@@ -444,11 +444,11 @@ def simulate(options: Options) -> Run:
         from cli.simulate import meter
 
         run.meter = meter.Meter(get_settings().stage, get_settings().region)
-        metering = meter.metering(run.meter, wiring.session())
+        run.meter.install(wiring.session())  # before any client is built: each copies the session's listeners
         if options.store == "memory":
             wiring.memory_store().db.on_request = run.meter.memory_request
         _, ingest_key = wiring.api_keys().create("ingest", None, "simulation", clock.now())
-        with metering, Client(app, stage_name=get_settings().stage) as api:
+        with meter.metering(run.meter), Client(app, stage_name=get_settings().stage) as api:
             world = World(run, options, clock, meter.MeteredApi(api), ingest_key)
             engine = Engine(run, options, app)
             end = START + timedelta(days=options.days)

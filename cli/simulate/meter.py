@@ -345,6 +345,7 @@ class Meter:
 
     def install(self, session: Any) -> None:
         """Listens to every client the shared botocore session builds from now on."""
+        session.register("provide-client-params", _register_params)
         session.register("before-call", self._before_call)
         session.register("after-call", self._after_call)
 
@@ -502,11 +503,8 @@ _current: list[Meter] = []
 
 
 @contextmanager
-def metering(meter: Meter, session: Any | None = None) -> Iterator[Meter]:
-    """Makes `meter` the one `record` feeds; with `session`, it also listens to that botocore session."""
-    if session is not None:
-        session.register("provide-client-params", _register_params)
-        meter.install(session)
+def metering(meter: Meter) -> Iterator[Meter]:
+    """Makes `meter` the one `record` feeds."""
     _current.append(meter)
     try:
         yield meter
