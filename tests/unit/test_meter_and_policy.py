@@ -42,7 +42,8 @@ def test_a_memory_write_pays_for_the_indexes_its_item_is_on() -> None:
 def test_a_transaction_is_one_request_authorised_by_its_parts() -> None:
     run = Meter("prod", "eu-west-1")
     with run.invocation("api_handler"):
-        run.memory_request("TransactWriteItems", [("PutItem", "identities", _Row()), ("UpdateItem", "contacts", _Row())])
+        run.memory_request("TransactWriteItems", [("PutItem", "identities", _Row()),
+                                                  ("UpdateItem", "contacts", _Row())])
 
     table = "arn:aws:dynamodb:eu-west-1:123456789012:table/prod-"
     assert sum(run.calls.values()) == 1
