@@ -114,7 +114,7 @@ def cost_table(cost: dict[str, Any]) -> str:
     """The estimate as a plain-text table: per chain and per channel, in all and per 1,000 messages."""
     currency = cost["currency"]
     header = ("", "messages", f"fees {currency}", "AWS USD", f"fees/1k {currency}", "AWS/1k USD")
-    rows = [("by chain", "", "", "", "", "")]
+    rows: list[tuple[str, ...]] = [("by chain", "", "", "", "", "")]
     rows += [_cost_row(f"  {name}", group) for name, group in cost["by_chain"].items()]
     rows += [("by channel", "", "", "", "", "")]
     rows += [_cost_row(f"  {name}", group) for name, group in cost["by_channel"].items()]
