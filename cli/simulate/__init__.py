@@ -31,10 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--store", choices=STORES, default="moto", help="where the repositories keep data")
     parser.add_argument("--step-minutes", type=_positive, default=15,
                         help="virtual minutes between ticks (default 15; larger runs faster, sends land coarser)")
-    parser.add_argument("--stage", default="prod",
-                        help="the stage the run stands for: table names, memory sizes, IAM policy (default prod)")
-    parser.add_argument("--policy", help="IAM policy to check every AWS call against "
-                                         "(default: the stage's, .chalice/policy-<stage>.json)")
+    parser.add_argument("--policy", help="IAM policy to check every AWS call against (default: the stage's "
+                                         ".chalice/policy-<stage>.json; prod's for stages that deploy none)")
     parser.add_argument("--out", required=True,
                         help="directory for outbox.jsonl, base.jsonl, summary.json and report.html")
     parser.set_defaults(func=run_simulate)
@@ -48,7 +46,7 @@ def _positive(text: str) -> int:
 
 
 @contextmanager
-def simulation_environment(strategy: str | None, stage: str | None = None) -> Iterator[None]:
+def simulation_environment(strategy: str | None) -> Iterator[None]:
     """The environment the run reads (settings are read once, so they are re-read here and after)."""
     from chalicelib.settings import get_settings
 
@@ -56,8 +54,6 @@ def simulation_environment(strategy: str | None, stage: str | None = None) -> It
     for name in _REMOVED:
         os.environ.pop(name, None)
     os.environ.update(_ENVIRONMENT)
-    if stage:
-        os.environ["TOUCHPLAN_STAGE"] = stage
     if strategy:
         os.environ["TOUCHPLAN_STRATEGY"] = str(Path(strategy).resolve())
     if str(ROOT) not in sys.path:
@@ -72,15 +68,17 @@ def simulation_environment(strategy: str | None, stage: str | None = None) -> It
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from chalicelib.settings import from_environ
     from chalicelib.strategy.loader import StrategyError, load_strategy
-    from cli.simulate.policy import PolicyError, load_policy, policy_path, violations
+    from cli.simulate.policy import PolicyError, load_policy, policy_for, violations
 
     try:
         options = Options(contacts=args.contacts, days=args.days, seed=args.seed, faults=Faults.parse(args.faults),
                           store=args.store, step=timedelta(minutes=args.step_minutes),
                           progress=stderr_progress)
         strategy = load_strategy(args.strategy)
-        policy = load_policy(Path(args.policy) if args.policy else policy_path(args.stage))
+        path, policy_stage = policy_for(from_environ().stage)
+        policy = load_policy(Path(args.policy) if args.policy else path)
     except (SimulationError, PolicyError) as exc:
         print(f"touchplan simulate: {exc}", file=sys.stderr)
         return 2
@@ -96,14 +94,14 @@ def run_simulate(args: argparse.Namespace) -> int:
               file=sys.stderr)
     started = time.process_time()
     try:
-        with simulation_environment(args.strategy, args.stage):
+        with simulation_environment(args.strategy):
             run = simulate(options)
             result = report.write(run, options, Path(args.out), strategy.doi.occasion, strategy)
     except SimulationError as exc:
         print(f"\ntouchplan simulate: {exc}", file=sys.stderr)
         return 2
     seconds = time.process_time() - started
-    denied = violations(policy, run.meter.actions)
+    denied = violations(policy, run.meter.actions, run.meter.stage, policy_stage)
     for line in denied:
         print(f"\ntouchplan simulate: {line}", file=sys.stderr)
     if denied:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+DEPLOYED = "prod"
 
 
 class PolicyError(Exception):
@@ -66,12 +67,20 @@ class Policy:
         return sorted({pair for pair in requested if not self.allows(*pair)})
 
 
-def policy_path(stage: str) -> Path:
-    """The stage's policy file, as .chalice/config.json names it (`iam_policy_file`), else policy-<stage>.json."""
+def policy_for(stage: str) -> tuple[Path, str]:
+    """The policy file a run on `stage` is checked against, and the stage that file is written for: the stage's
+    own `iam_policy_file` in .chalice/config.json, else prod's (local and test deploy no IAM policy)."""
     chalice = ROOT / ".chalice"
-    config = json.loads((chalice / "config.json").read_text())
-    name = config.get("stages", {}).get(stage, {}).get("iam_policy_file", f"policy-{stage}.json")
-    return chalice / name
+    stages = json.loads((chalice / "config.json").read_text()).get("stages", {})
+    named = stage if "iam_policy_file" in stages.get(stage, {}) else DEPLOYED
+    return chalice / stages.get(named, {}).get("iam_policy_file", f"policy-{named}.json"), named
+
+
+def in_stage(resource: str, run_stage: str, policy_stage: str) -> str:
+    """`resource` as the policy's stage names it: a run on `test` stands for prod, test-contacts for prod-contacts."""
+    if run_stage == policy_stage:
+        return resource
+    return re.sub(rf"(?<=[:/]){re.escape(run_stage)}(?=[-/])", policy_stage, resource)
 
 
 def load_policy(path: Path) -> Policy:
@@ -89,6 +98,8 @@ def load_policy(path: Path) -> Policy:
     return Policy(path.name, tuple(statements))
 
 
-def violations(policy: Policy, requested: Iterable[tuple[str, str]]) -> list[str]:
-    """One line per action the run made that the policy does not allow, naming the action and the resource."""
-    return [f"{policy.name} does not allow {action} on {resource}" for action, resource in policy.denied(requested)]
+def violations(policy: Policy, requested: Iterable[tuple[str, str]], run_stage: str, policy_stage: str) -> list[str]:
+    """One line per action the run made that the policy does not allow, naming the action and the resource (as
+    the policy's stage names it)."""
+    named = [(action, in_stage(resource, run_stage, policy_stage)) for action, resource in requested]
+    return [f"{policy.name} does not allow {action} on {resource}" for action, resource in policy.denied(named)]

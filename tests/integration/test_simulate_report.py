@@ -10,7 +10,7 @@ import pytest
 
 from cli.main import main
 from cli.simulate.charts import CHARTS
-from cli.simulate.policy import policy_path
+from cli.simulate.policy import policy_for
 
 SIZE = ["--contacts", "10", "--days", "3", "--step-minutes", "60", "--seed", "5", "--store", "memory"]
 
@@ -26,7 +26,7 @@ def test_the_summary_prices_the_counted_requests_per_chain_channel_and_thousand_
     summary = json.loads((run_dir / "summary.json").read_text())
     cost, aws = summary["cost"], summary["aws"]
 
-    assert aws["stage"] == "prod" and aws["requests"]["dynamodb"]["Query"] > 0 and aws["requests"]["ses"]["SendEmail"]
+    assert aws["requests"]["dynamodb"]["Query"] > 0 and aws["requests"]["ses"]["SendEmail"]
     assert "Scan" not in aws["requests"]["dynamodb"]
     assert {"on_step", "tick", "api_handler"} <= set(aws["lambda"]) and aws["lambda"]["on_step"]["memory_mb"] == 512
     assert cost["messages"] == summary["messages"]["total"] and cost["currency"] == "RUB"
@@ -57,7 +57,7 @@ def test_strategy_cost_prints_the_runs_estimate(run_dir: Path, capsys: pytest.Ca
 def test_a_call_the_policy_does_not_allow_fails_the_run_naming_action_and_resource(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = json.loads(policy_path("prod").read_text())
+    policy = json.loads(policy_for("prod")[0].read_text())
     for statement in policy["Statement"]:
         if statement["Sid"] == "Tables":
             statement["Action"].remove("dynamodb:Query")

@@ -9,7 +9,7 @@ import pytest
 
 from cli.simulate import meter
 from cli.simulate.meter import Meter, item_size, read_units, write_units
-from cli.simulate.policy import Policy, PolicyError, load_policy, policy_path, violations
+from cli.simulate.policy import Policy, PolicyError, in_stage, load_policy, policy_for, violations
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,13 +86,17 @@ def test_the_policy_matches_wildcards_in_actions_and_arns_and_a_deny_wins() -> N
     assert not policy.allows("dynamodb:PutItem", touches)
     assert not policy.allows("dynamodb:GetItem", touches + "-old")
     assert policy.allows("sns:Publish", "*") and not policy.allows("sns:Publish", "arn:aws:sns:eu-west-1:1:topic")
-    assert violations(policy, [("dynamodb:PutItem", touches)]) == [
+    assert violations(policy, [("dynamodb:PutItem", touches)], "prod", "prod") == [
         f"policy-test.json does not allow dynamodb:PutItem on {touches}"]
+    assert violations(policy, [("sqs:SendMessage", "arn:aws:sqs:eu-west-1:1:test-steps")], "test", "prod") == []
 
 
 def test_the_stage_names_its_policy_file_and_a_broken_one_is_a_clear_error(tmp_path) -> None:
-    assert policy_path("prod") == ROOT / ".chalice" / "policy-prod.json"
-    assert load_policy(policy_path("prod")).allows(
+    assert policy_for("dev") == (ROOT / ".chalice" / "policy-dev.json", "dev")
+    assert policy_for("local") == policy_for("test") == (ROOT / ".chalice" / "policy-prod.json", "prod")
+    assert in_stage("arn:aws:secretsmanager:eu-west-1:1:secret:local/touchplan/token-keys-Ab", "local", "prod") == (
+        "arn:aws:secretsmanager:eu-west-1:1:secret:prod/touchplan/token-keys-Ab")
+    assert load_policy(policy_for("prod")[0]).allows(
         "dynamodb:Query", "arn:aws:dynamodb:eu-west-1:123456789012:table/prod-enrollments/index/due-index")
     broken = tmp_path / "p.json"
     broken.write_text(json.dumps({"Version": "2012-10-17"}))
