@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from chalicelib.domain.commmap import _graph, to_dot
+from chalicelib.domain.durations import format_duration
 from chalicelib.domain.model import Strategy
 
 WEEK = timedelta(days=7)
@@ -63,11 +64,12 @@ def messages_per_week(summary: dict[str, Any], outbox: list[dict[str, Any]], bas
         return fig
     counts = sorted(spread)
     ax.bar(counts, [spread[c] for c in counts], color="#4c72b0")
-    for cap in strategy.caps:
-        weekly = cap.max * WEEK / cap.per
-        ax.axvline(weekly, linestyle="--", color="#c44e52")
-        ax.annotate(f"cap {cap.id}: {cap.max} per {cap.per.days or cap.per}", (weekly, max(spread.values())),
-                    rotation=90, va="top", ha="right", fontsize=8, color="#c44e52")
+    styles = ("--", ":", "-.")
+    for i, cap in enumerate(strategy.caps):
+        ax.axvline(cap.max * WEEK / cap.per, linestyle=styles[i % len(styles)], color=f"C{i + 1}",
+                   label=f"{cap.id}: {cap.max} per {format_duration(cap.per)} ({', '.join(sorted(cap.channels))})")
+    if strategy.caps:
+        ax.legend(title="caps, as messages a week", fontsize=7, title_fontsize=8)
     ax.set_xlabel("messages to one contact in one week (DOI excluded)")
     ax.set_ylabel("contact-weeks")
     return fig
