@@ -43,7 +43,6 @@ EVENT_SOURCE_MAPPING = {("sqs", "ReceiveMessage"), ("sqs", "DeleteMessage"), ("s
                         ("sqs", "GetQueueAttributes")}
 PROVIDERS = {("sns", "Publish")}
 TRANSACTIONS = ("TransactWriteItems", "TransactGetItems")
-READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems")
 KB = 1024
 READ_BLOCK = 4 * KB
 SQS_CHUNK = 64 * KB
@@ -220,13 +219,6 @@ class Meter:
             self.usage.lambda_requests += 1
             self.usage.lambda_gb_seconds += billed * memory_mb(self.stage, function) / 1024
             self._function = None
-
-    def handler(self, function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        def invoke(*args: Any, **kwargs: Any) -> Any:
-            with self.invocation(function):
-                return handler(*args, **kwargs)
-
-        return invoke
 
     @contextmanager
     def paused(self) -> Iterator[None]:
