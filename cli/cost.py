@@ -6,8 +6,10 @@ Update the date with the numbers; every estimate prints it, so a reader knows ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from datetime import date
+from typing import Any
 
 PRICES_AS_OF = date(2026, 12, 1)
 REGION = "us-east-1"
@@ -57,3 +59,51 @@ def aws_cost(usage: Usage, prices: Prices = PRICES) -> dict[str, float]:
     by_service["aws"] = sum(by_service.values())
     by_service["ses"] = usage.ses_emails * prices.ses_email
     return by_service
+
+
+# Modelled round trip per request, added to a handler's CPU time for Lambda's billed duration: the simulation
+# runs AWS in-process, so its wall time says nothing about the network. Typical same-region figures.
+LATENCY_SECONDS = {"dynamodb": 0.005, "sqs": 0.010, "ses": 0.040, "sns": 0.030, "secretsmanager": 0.020}
+
+
+def _per_thousand(amount: float, messages: int) -> float:
+    return amount * 1000 / messages if messages else 0.0
+
+
+def estimate(usage: Usage, messages: Sequence[tuple[str, str]], channel_costs: Mapping[str, float],
+             currency: str, prices: Prices = PRICES) -> dict[str, Any]:
+    """The run's cost: the strategy's channel fees (in its currency) and the modelled AWS cost (US dollars), in
+    all, per chain and per channel, and per 1,000 messages. `messages` is (chain, channel) per message sent.
+
+    The AWS cost without SES's fee is split by each chain's (channel's) share of the messages; SES's fee goes
+    to the emails. The two currencies are never added up."""
+    by_service = aws_cost(usage, prices)
+    shared, ses_fee = by_service["aws"], prices.ses_email
+    emails = sum(1 for _, channel in messages if channel == "email")
+    total = len(messages)
+
+    def group(rows: list[tuple[str, str]]) -> dict[str, Any]:
+        fees = sum(channel_costs.get(channel, 0.0) for _, channel in rows)
+        aws = shared * len(rows) / total if total else 0.0
+        ses = ses_fee * sum(1 for _, channel in rows if channel == "email") if emails else 0.0
+        return {"messages": len(rows), "channel_fees": round(fees, 6), "aws_usd": aws + ses,
+                "per_1000_messages": {"channel_fees": round(_per_thousand(fees, len(rows)), 6),
+                                      "aws_usd": _per_thousand(aws + ses, len(rows))}}
+
+    chains: dict[str, list[tuple[str, str]]] = {}
+    channels: dict[str, list[tuple[str, str]]] = {}
+    for chain, channel in messages:
+        chains.setdefault(chain, []).append((chain, channel))
+        channels.setdefault(channel, []).append((chain, channel))
+    everything = group(list(messages))
+    return {
+        "prices_as_of": PRICES_AS_OF.isoformat(), "price_region": REGION, "currency": currency,
+        "usage": asdict(usage), "aws_usd_by_service": by_service,
+        **everything,
+        "per_1000_messages": {**everything["per_1000_messages"],
+                              "aws_usd_without_ses": _per_thousand(shared, total)},
+        "per_1000_emails_aws_usd_without_ses": _per_thousand(shared * emails / total if total else 0.0, emails),
+        "by_chain": {name: group(rows) for name, rows in sorted(chains.items())},
+        "by_channel": {name: group(rows) for name, rows in sorted(channels.items())},
+        "allocation": "AWS cost without SES's fee split by share of messages; SES's fee to the emails",
+    }

@@ -1,10 +1,13 @@
-"""`touchplan strategy check|map`: validate a strategy file and draw its communication map."""
+"""`touchplan strategy check|map|cost`: validate a strategy file, draw its communication map, and print what a
+simulation of it costs."""
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from chalicelib.domain.commmap import to_dot, to_mermaid
 from chalicelib.domain.model import Strategy
@@ -28,6 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     draw.add_argument("--format", choices=_FORMATS,
                       help="mermaid, dot or png (default: from --out's suffix, else mermaid)")
     draw.set_defaults(func=run_map)
+    cost = actions.add_parser("cost", help="the cost estimate of a `touchplan simulate` run: channel fees and AWS")
+    cost.add_argument("--summary", required=True, help="the run's summary.json, or the directory it is in")
+    cost.set_defaults(func=run_cost)
 
 
 def _load(path: str) -> Strategy | None:
@@ -82,3 +88,54 @@ def run_map(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {args.out}")
     return 0
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    path = Path(args.summary)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8")).get("cost")
+    except OSError as error:
+        print(f"strategy cost: cannot read {path} ({error.strerror})", file=sys.stderr)
+        return 1
+    except (json.JSONDecodeError, AttributeError):
+        print(f"strategy cost: {path} is not a simulation summary (JSON object)", file=sys.stderr)
+        return 1
+    if not isinstance(found, dict):
+        print(f"strategy cost: {path} has no cost estimate; run `touchplan simulate` again to get one",
+              file=sys.stderr)
+        return 1
+    sys.stdout.write(cost_table(found))
+    return 0
+
+
+def cost_table(cost: dict[str, Any]) -> str:
+    """The estimate as a plain-text table: per chain and per channel, in all and per 1,000 messages."""
+    currency = cost["currency"]
+    header = ("", "messages", f"fees {currency}", "AWS USD", f"fees/1k {currency}", "AWS/1k USD")
+    rows: list[tuple[str, ...]] = [("by chain", "", "", "", "", "")]
+    rows += [_cost_row(f"  {name}", group) for name, group in cost["by_chain"].items()]
+    rows += [("by channel", "", "", "", "", "")]
+    rows += [_cost_row(f"  {name}", group) for name, group in cost["by_channel"].items()]
+    rows += [_cost_row("total", cost)]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths,
+                                                                                                        strict=True)))
+             for row in [header, *rows]]
+    services = cost["aws_usd_by_service"]
+    lines += [
+        "",
+        "AWS by service (USD): " + ", ".join(f"{k} {services[k]:.6f}" for k in ("lambda", "sqs", "dynamodb", "sns")),
+        f"AWS per 1,000 messages without SES's fee: {cost['per_1000_messages']['aws_usd_without_ses']:.4f} USD; "
+        f"per 1,000 emails: {cost['per_1000_emails_aws_usd_without_ses']:.4f} USD",
+        f"AWS list prices as of {cost['prices_as_of']} ({cost['price_region']}); {cost['allocation']}.",
+        f"Channel fees are the strategy's channel costs, in {currency}.",
+    ]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _cost_row(name: str, group: dict[str, Any]) -> tuple[str, ...]:
+    per = group["per_1000_messages"]
+    return (name, str(group["messages"]), f"{group['channel_fees']:.2f}", f"{group['aws_usd']:.6f}",
+            f"{per['channel_fees']:.2f}", f"{per['aws_usd']:.4f}")

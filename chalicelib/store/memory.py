@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -170,6 +170,13 @@ class MemoryDatabase:
         # DynamoDB adds numbers in decimal, so the counters do too: the two stores sum to the same totals.
         self.stats: dict[tuple[str, str], dict[str, Decimal]] = {}
         self.processed: dict[str, int] = {}  # the idempotency table: event marker -> its (unenforced) expiry
+        # Told of the DynamoDB request each repository method stands for (the simulator's meter), or None.
+        self.on_request: Callable[[str, tuple[Any, ...], str | None], None] | None = None
+
+    def request(self, operation: str, *parts: Any, index: str | None = None) -> None:
+        """`operation` on (table, *items read or written), or on (action, table, item) triples (a transaction)."""
+        if self.on_request is not None:
+            self.on_request(operation, parts, index)
 
     def enrolment(self, contact_id: str, chain_id: str) -> _EnrolmentRow | None:
         return self.enrollments.get(contact_id, {}).get(chain_id)
@@ -198,6 +205,10 @@ class MemoryDatabase:
             row[name] = row.get(name, Decimal(0)) + Decimal(repr(float(value)))
 
 
+def _ledger_puts(events: Iterable[ConsentEvent]) -> list[tuple[str, str, ConsentEvent]]:
+    return [("PutItem", "consent-ledger", event) for event in events]
+
+
 def _utc(at: datetime) -> datetime:
     """As UTCDateTimeAttribute gives a time back."""
     return at.astimezone(UTC)
@@ -214,15 +225,18 @@ class MemoryContacts(ContactRepository):
 
     def owners(self, keys: Sequence[str]) -> dict[str, str]:
         with self._db.lock:
+            self._db.request("BatchGetItem", "identities", *(self._db.identities.get(k) for k in keys))
             return {k: self._db.identities[k].contact_id for k in keys if k in self._db.identities}
 
     def get(self, contact_id: str) -> Contact | None:
+        self._db.request("GetItem", "contacts", self._db.contacts.get(contact_id))
         return self._db.contacts.get(contact_id)
 
     def by_point(self, point_id: str, limit: int) -> list[Contact]:
         with self._db.lock:
             found = sorted((c for c in self._db.contacts.values() if c.point_id == point_id),
                            key=lambda c: c.contact_id)
+        self._db.request("Query", "contacts", *found[:limit], index="point-index")
         return found[:limit]
 
     def create(self, new: NewContact, events: Iterable[ConsentEvent]) -> None:
@@ -243,6 +257,8 @@ class MemoryContacts(ContactRepository):
                 pending_request=new.request_id, b2b=new.b2b, updated_at=new.created_at,
             )
             self._db.append_entries(new.contact_id, events)
+            self._db.request("TransactWriteItems", *(("PutItem", "identities", self._db.identities[k]) for k in keys),
+                             ("PutItem", "contacts", self._db.contacts[new.contact_id]), *_ledger_puts(events))
 
     def import_contacts(self, batch: Sequence[ImportedContact]) -> None:
         with self._db.lock:
@@ -286,6 +302,8 @@ class MemoryContacts(ContactRepository):
             for k in keys:
                 self._db.identities[k] = _Identity(contact_id, now)
             self._db.append_entries(contact_id, events)
+            self._db.request("TransactWriteItems", ("UpdateItem", "contacts", self._db.contacts[contact_id]),
+                             *(("PutItem", "identities", self._db.identities[k]) for k in keys), *_ledger_puts(events))
 
     def confirm(
         self, contact: Contact, request_id: str, grants: Mapping[str, ConsentRecord],
@@ -306,6 +324,9 @@ class MemoryContacts(ContactRepository):
             for state in enrolments:
                 if self._db.enrolment(state.contact_id, state.chain_id) is None:  # never a second entry
                     self._db.put_enrolment(_enrolment_row(state, self.shards, now, revision=1))
+            self._db.request("TransactWriteItems", ("UpdateItem", "contacts", self._db.contacts[contact.contact_id]),
+                             *_ledger_puts(events), *(("PutItem", "enrollments", self._db.enrolment(
+                                 e.contact_id, e.chain_id)) for e in enrolments))
         return True
 
     def change_consents(
@@ -324,6 +345,8 @@ class MemoryContacts(ContactRepository):
                 requested={k: r for k, r in current.requested.items() if k not in drop}, updated_at=now,
             )
             self._db.append_entries(contact.contact_id, events)
+            self._db.request("TransactWriteItems", ("UpdateItem", "contacts", self._db.contacts[contact.contact_id]),
+                             *_ledger_puts(events))
 
     def erase(self, contact: Contact, revoked: Mapping[str, ConsentRecord], events: Iterable[ConsentEvent],
               now: datetime) -> None:
@@ -340,15 +363,20 @@ class MemoryContacts(ContactRepository):
             for k in contact.identity_keys():
                 self._db.identities.pop(k, None)
             self._db.append_entries(contact.contact_id, events)
+            self._db.request("TransactWriteItems", ("UpdateItem", "contacts", self._db.contacts[contact.contact_id]),
+                             *(("DeleteItem", "identities", None) for _ in contact.identity_keys()),
+                             *_ledger_puts(events))
 
     def doi_sends(self, key: str) -> list[float] | None:
         with self._db.lock:
             identity = self._db.identities.get(key)
+            self._db.request("GetItem", "identities", identity)
             return None if identity is None else list(identity.doi_sent_at)
 
     def replace_doi_sends(self, key: str, expected: Sequence[float], updated: Sequence[float]) -> bool:
         with self._db.lock:
             identity = self._db.identities.get(key)
+            self._db.request("UpdateItem", "identities", identity)
             if identity is None or identity.doi_sent_at != list(expected):
                 return False
             identity.doi_sent_at = [float(x) for x in updated]
@@ -409,11 +437,14 @@ class MemoryEnrollments(EnrollmentRepository):
             for at, (contact_id, chain_id) in due:
                 row = self._db.enrollments[contact_id][chain_id]
                 items.append(DueItem(contact_id, chain_id, row.step, at))
+            self._db.request("Query", "enrollments", *(self._db.enrollments[c][k] for _, (c, k) in due),
+                             index="due-index")
         yield from items
 
     def claim(self, item: DueItem, now_epoch: int) -> str | None:
         with self._db.lock:
             row = self._db.enrolment(item.contact_id, item.chain_id)
+            self._db.request("UpdateItem", "enrollments", row)
             if row is None or row.due_at != item.due_at or row.step != item.step:
                 return None
             claim = secrets.token_hex(8)
@@ -423,11 +454,13 @@ class MemoryEnrollments(EnrollmentRepository):
     def get(self, contact_id: str, chain_id: str) -> Stored | None:
         with self._db.lock:
             row = self._db.enrolment(contact_id, chain_id)
+            self._db.request("GetItem", "enrollments", row)
             return None if row is None else _stored(row)
 
     def for_contact(self, contact_id: str) -> dict[str, Stored]:
         with self._db.lock:
             rows = self._db.enrollments.get(contact_id, {})
+            self._db.request("Query", "enrollments", *rows.values())
             return {chain_id: _stored(rows[chain_id]) for chain_id in sorted(rows)}
 
     def save(
@@ -446,6 +479,7 @@ class MemoryEnrollments(EnrollmentRepository):
             else:
                 held = current is not None and current.revision == expected.revision and (
                     claim is None or current.claim == claim)
+            self._db.request("PutItem", "enrollments", row)
             if not held:
                 raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile")
             self._db.put_enrolment(row)
@@ -470,22 +504,26 @@ class MemoryTimers(TimerRepository):
         with self._db.lock:
             current = self._db.enrolment(contact_id, chain_id)
             if current is not None and current.timer_key == timer.key:
+                self._db.request("PutItem", "enrollments", current)
                 return False
             self._db.put_enrolment(_EnrolmentRow(
                 contact_id, chain_id, step=0, status="running", entered_at=now, step_started_at=now, revision=1,
                 updated_at=now, due_shard=shard_of(contact_id, self.shards), due_at=int(timer.due_at.timestamp()),
                 timer_key=timer.key, timer_event=timer.event, timer_properties=copy.deepcopy(dict(timer.properties)),
             ))
+            self._db.request("PutItem", "enrollments", self._db.enrolment(contact_id, chain_id))
             return True
 
     def get(self, contact_id: str, chain_id: str) -> DueTimer | None:
         with self._db.lock:
             row = self._db.enrolment(contact_id, chain_id)
+            self._db.request("GetItem", "enrollments", row)
             return None if row is None else _pending(row)
 
     def for_contact(self, contact_id: str) -> list[DueTimer]:
         with self._db.lock:
             rows = self._db.enrollments.get(contact_id, {})
+            self._db.request("Query", "enrollments", *(r for k, r in rows.items() if k.startswith(PREFIX)))
             return [timer for chain_id in sorted(rows) if chain_id.startswith(PREFIX)
                     and (timer := _pending(rows[chain_id])) is not None]
 
@@ -496,6 +534,7 @@ class MemoryTimers(TimerRepository):
                 raise ConditionFailed(f"timer {timer.chain_id} of {timer.contact_id} is no longer claimed")
             self._db.put_enrolment(replace(row, status="completed", due_at=None, due_shard=None, claim=None,
                                            ended_at=now, revision=row.revision + 1))
+            self._db.request("UpdateItem", "enrollments", self._db.enrolment(timer.contact_id, timer.chain_id))
 
 
 def _record(row: _TouchRow) -> TouchRecord:
@@ -527,6 +566,7 @@ class MemoryTouches(TouchRepository):
             rows = self._db.touches.setdefault(touch.contact_id, {})
             current = rows.get(touch.touch_key)
             if current is not None and current.status not in RESERVABLE_AGAIN:
+                self._db.request("UpdateItem", "touches", current)
                 return False
             # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
             rows[touch.touch_key] = _TouchRow(
@@ -538,6 +578,7 @@ class MemoryTouches(TouchRepository):
                 cost=current.cost if current else None,
                 history=_appended(current.history if current else [], entry),
             )
+            self._db.request("UpdateItem", "touches", rows[touch.touch_key])
             return True
 
     def mark(
@@ -560,10 +601,12 @@ class MemoryTouches(TouchRepository):
                 row.error_code, row.error = error_code, message
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
                                                               error_code=error_code, error=message))
+            self._db.request("UpdateItem", "touches", row)
 
     def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
         with self._db.lock:
             row = self._db.touches.get(contact_id, {}).get(touch_key)
+            self._db.request("UpdateItem", "touches", row)
             if row is None or STATUS_RANK.get(row.status, STATUS_RANK[status]) >= STATUS_RANK[status]:
                 return False
             row.status, row.updated_at = status, now
@@ -573,22 +616,28 @@ class MemoryTouches(TouchRepository):
     def get(self, contact_id: str, touch_key: str) -> TouchRecord | None:
         with self._db.lock:
             row = self._db.touches.get(contact_id, {}).get(touch_key)
+            self._db.request("GetItem", "touches", row)
             return None if row is None else _record(row)
 
     def by_provider_message(self, provider_message_id: str) -> TouchRecord | None:
         with self._db.lock:
             contact_id, touch_key = self._db.provider_messages.get(provider_message_id, ("", ""))
             row = self._db.touches.get(contact_id, {}).get(touch_key)
+            self._db.request("Query", "touches", row, index="provider-message-index")
             return _record(row) if row is not None and row.provider_message_id == provider_message_id else None
 
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         with self._db.lock:
             rows = self._db.touches.get(contact_id, {})
+            self._db.request("Query", "touches", *rows.values())
             return [_record(rows[key]) for key in sorted(rows)]
 
     def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[TouchRecord]:
         since = now - window
-        return [touch for touch in self.for_contact(contact_id) if touch.created_at >= since]
+        with self._db.lock:
+            rows = [r for r in self._db.touches.get(contact_id, {}).values() if r.created_at >= since]
+            self._db.request("Query", "touches", *rows, index="created-index")
+            return [_record(row) for row in sorted(rows, key=lambda r: r.touch_key)]
 
 
 def _appended(history: list[HistoryEntry], entry: HistoryEntry) -> list[HistoryEntry]:
@@ -604,11 +653,13 @@ class MemoryLedger(LedgerRepository):
         # Entry by entry, as the DynamoDB store writes them: the entries before an existing one stay.
         with self._db.lock:
             for entry in events:
+                self._db.request("PutItem", "consent-ledger", entry)
                 self._db.append_entries(contact_id, [entry])
 
     def history(self, contact_id: str) -> list[ConsentEvent]:
         with self._db.lock:
             entries = self._db.ledger.get(contact_id, {})
+            self._db.request("Query", "consent-ledger", *entries.values())
             return [replace(entries[key], at=_utc(entries[key].at),
                             detail={str(k): str(v) for k, v in entries[key].detail.items()})
                     for key in sorted(entries)]
@@ -620,6 +671,7 @@ class _Suppressions:
     _db: MemoryDatabase
 
     def is_suppressed(self, key: str) -> bool:
+        self._db.request("GetItem", "suppressions", self._db.suppressions.get(key))
         return key in self._db.suppressions
 
     def suppress(
@@ -627,18 +679,22 @@ class _Suppressions:
     ) -> bool:
         with self._db.lock:
             if key in self._db.suppressions:
+                self._db.request("PutItem", "suppressions", self._db.suppressions[key])
                 return False
             self._db.suppressions[key] = _Suppression(reason, _utc(at), source, feedback_id)
+            self._db.request("PutItem", "suppressions", self._db.suppressions[key])
             return True
 
     def records(self, keys: list[str]) -> list[dict[str, str | None]]:
         with self._db.lock:
             found = {k: self._db.suppressions[k] for k in set(keys) if k in self._db.suppressions}
+            self._db.request("BatchGetItem", "suppressions", *found.values())
         return [{"address": k, "reason": s.reason, "at": s.at.isoformat(), "source": s.source}
                 for k, s in sorted(found.items())]
 
     def reasons(self, keys: list[str]) -> dict[str, str]:
         with self._db.lock:
+            self._db.request("BatchGetItem", "suppressions", *(self._db.suppressions.get(k) for k in keys))
             return {k: self._db.suppressions[k].reason for k in keys if k in self._db.suppressions}
 
 
@@ -652,6 +708,7 @@ class MemoryFeedbackRecords(_Suppressions, FeedbackRecords):
         self._db = db
 
     def append(self, contact_id: str, event: ConsentEvent) -> bool:
+        self._db.request("PutItem", "consent-ledger", event)
         try:
             self._db.append_entries(contact_id, [event])
         except ConditionFailed:
@@ -660,11 +717,13 @@ class MemoryFeedbackRecords(_Suppressions, FeedbackRecords):
 
     def owner(self, identity: str) -> str | None:
         found = self._db.identities.get(identity)
+        self._db.request("GetItem", "identities", found)
         return None if found is None else found.contact_id
 
     def set_push_endpoint(self, contact_id: str, endpoint_arn: str, now: datetime) -> bool:
         with self._db.lock:
             contact = self._db.contacts.get(contact_id)
+            self._db.request("UpdateItem", "contacts", contact)
             if contact is None or contact.status == "erased":
                 return False
             self._db.contacts[contact_id] = _new_version(contact, push_endpoint=endpoint_arn, updated_at=now)
@@ -672,6 +731,7 @@ class MemoryFeedbackRecords(_Suppressions, FeedbackRecords):
 
     def push_endpoint(self, contact_id: str) -> str | None:
         contact = self._db.contacts.get(contact_id)
+        self._db.request("GetItem", "contacts", contact)
         return None if contact is None else contact.push_endpoint
 
 
@@ -683,12 +743,15 @@ class MemoryProfiles(ProfileRepository):
 
     def resolve(self, kind: str, value: str) -> str | None:
         if kind == "contact_id":
+            self._db.request("GetItem", "contacts", self._db.contacts.get(value))
             return value if value in self._db.contacts else None
         found = self._db.identities.get(event_identity_key(kind, value))
+        self._db.request("GetItem", "identities", found)
         return None if found is None else found.contact_id
 
     def facts(self, contact_id: str) -> tuple[Facts, Any] | None:
         contact = self._db.contacts.get(contact_id)
+        self._db.request("GetItem", "contacts", contact)
         if contact is None:
             return None
         return Facts(
@@ -728,18 +791,22 @@ class MemoryProfiles(ProfileRepository):
             # The whole row as read, changed: what DynamoDB's put of the read row writes.
             self._db.contacts[row.contact_id] = _new_version(row, **changes)
             self._db.processed[marker] = int((now + PROCESSED_FOR).timestamp())
+            self._db.request("TransactWriteItems", ("PutItem", "contacts", self._db.contacts[row.contact_id]),
+                             ("PutItem", "idempotency", {"id": marker, "expiration": self._db.processed[marker]}))
 
     def set_segment(self, row: Any, segment: str, now: datetime) -> bool:
         if row.segment == segment or row.status == "erased":
             return True
         with self._db.lock:
             current = self._db.contacts.get(row.contact_id)
+            self._db.request("UpdateItem", "contacts", current)
             if current is None or current.version != row.version:
                 return False
             self._db.contacts[row.contact_id] = _new_version(current, segment=segment, updated_at=now)
             return True
 
     def was_applied(self, event_id: str) -> bool:
+        self._db.request("GetItem", "idempotency", self._db.processed.get(f"event#{event_id}"))
         return f"event#{event_id}" in self._db.processed
 
 
@@ -753,18 +820,21 @@ class MemoryStats(StatsRepository):
             raise ValueError(f"not outcome counters: {sorted(unknown)}")
         with self._db.lock:
             self._db.add_counts(key, day.isoformat(), counts)
+            self._db.request("UpdateItem", "stats", self._db.stats[(key, day.isoformat())])
 
     def add_decision(self, key: str, day: date, decision: str, reason: str) -> None:
         if decision not in BY_REASON:
             raise ValueError(f"not a counted decision: {decision!r}")
         with self._db.lock:
             self._db.add_counts(key, f"{day.isoformat()}#{decision}#{reason}", {decision: 1})
+            self._db.request("UpdateItem", "stats", self._db.stats[(key, f"{day.isoformat()}#{decision}#{reason}")])
 
     def totals(self, key: str, first: date, last: date) -> CounterTotals | None:
         low, high = first.isoformat(), last.isoformat() + _AFTER_DAY
         with self._db.lock:
             rows = sorted((day, dict(counts)) for (k, day), counts in self._db.stats.items()
                           if k == key and low <= day <= high)
+            self._db.request("Query", "stats", *(counts for _, counts in rows))
         totals: CounterTotals | None = None
         for day, counts in rows:
             totals = totals or CounterTotals()
@@ -790,10 +860,12 @@ class MemoryApiKeys(ApiKeyRepository):
             if hash_key(key) in self._db.api_keys:
                 raise ConditionFailed("the generated key exists")
             self._db.api_keys[hash_key(key)] = _ApiKeyRow(found, label, now)
+            self._db.request("PutItem", "api-keys", self._db.api_keys[hash_key(key)])
         return found, key
 
     def find(self, key: str) -> ApiKey | None:
         row = self._db.api_keys.get(hash_key(key))
+        self._db.request("GetItem", "api-keys", row)
         return None if row is None or row.revoked else row.key
 
 
@@ -804,11 +876,13 @@ class MemorySpendCounter(StoredSpendCounter):
     def month_spend(self, month: str) -> Decimal:
         with self._db.lock:
             spend = self._db.stats.get((SPEND_KEY, month), {}).get("spend", Decimal(0))
+            self._db.request("GetItem", "stats", self._db.stats.get((SPEND_KEY, month)))
         return Decimal(str(float(spend)))  # pynamodb reads a number back as a float
 
     def add(self, month: str, amount: Decimal) -> None:
         with self._db.lock:
             self._db.add_counts(SPEND_KEY, month, {"spend": float(amount)})
+            self._db.request("UpdateItem", "stats", self._db.stats[(SPEND_KEY, month)])
 
 
 class MemoryOptOutCache(StoredOptOutCache):
@@ -819,6 +893,8 @@ class MemoryOptOutCache(StoredOptOutCache):
     def get(self, phone_number: str) -> bool | None:
         key = address_key("sms", phone_number)
         with self._db.lock:
+            self._db.request("BatchGetItem", "suppressions", self._db.suppressions.get(key),
+                             self._db.suppressions.get(CHECKED_PREFIX + key))
             if key in self._db.suppressions:
                 return True
             return False if CHECKED_PREFIX + key in self._db.suppressions else None
@@ -827,6 +903,7 @@ class MemoryOptOutCache(StoredOptOutCache):
         key = address_key("sms", phone_number)
         at = _utc(self._clock.now())
         with self._db.lock:
+            self._db.request("PutItem", "suppressions", _Suppression(NOT_OPTED_OUT, at, "sns", None))
             if not opted_out:
                 self._db.suppressions[CHECKED_PREFIX + key] = _Suppression(NOT_OPTED_OUT, at, "sns", None)
             elif key not in self._db.suppressions:
@@ -842,6 +919,8 @@ def _snapshot(db: MemoryDatabase, contact: Contact) -> ContactSnapshot:
     if contact.phone:
         keys["sms"] = address_key("sms", contact.phone)
     with db.lock:
+        if keys:
+            db.request("BatchGetItem", "suppressions", *(db.suppressions.get(k) for k in keys.values()))
         reasons = {k: db.suppressions[k].reason for k in keys.values() if k in db.suppressions}
     return ContactSnapshot(
         contact_id=contact.contact_id, status=contact.status, email=contact.email, phone=contact.phone,
@@ -876,6 +955,7 @@ class MemoryStore:
 
     def load_snapshot(self, contact_id: str) -> ContactSnapshot | None:
         contact = self.db.contacts.get(contact_id)
+        self.db.request("GetItem", "contacts", contact)
         return None if contact is None else _snapshot(self.db, contact)
 
     def suppress_contact(self, snapshot: ContactSnapshot, reason: str, now: datetime) -> None:

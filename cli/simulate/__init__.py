@@ -31,7 +31,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--store", choices=STORES, default="moto", help="where the repositories keep data")
     parser.add_argument("--step-minutes", type=_positive, default=15,
                         help="virtual minutes between ticks (default 15; larger runs faster, sends land coarser)")
-    parser.add_argument("--out", required=True, help="directory for outbox.jsonl, base.jsonl and summary.json")
+    parser.add_argument("--policy", help="IAM policy to check every AWS call against (default: the stage's "
+                                         ".chalice/policy-<stage>.json; prod's for stages that deploy none)")
+    parser.add_argument("--out", required=True,
+                        help="directory for outbox.jsonl, base.jsonl, summary.json and report.html")
     parser.set_defaults(func=run_simulate)
 
 
@@ -65,31 +68,46 @@ def simulation_environment(strategy: str | None) -> Iterator[None]:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    from chalicelib.settings import from_environ
     from chalicelib.strategy.loader import StrategyError, load_strategy
+    from cli.simulate.policy import PolicyError, load_policy, policy_for, violations
 
     try:
         options = Options(contacts=args.contacts, days=args.days, seed=args.seed, faults=Faults.parse(args.faults),
                           store=args.store, step=timedelta(minutes=args.step_minutes),
                           progress=stderr_progress)
-        doi_occasion = load_strategy(args.strategy).doi.occasion
-    except SimulationError as exc:
+        strategy = load_strategy(args.strategy)
+        path, policy_stage = policy_for(from_environ().stage)
+        policy = load_policy(Path(args.policy) if args.policy else path)
+    except (SimulationError, PolicyError) as exc:
         print(f"touchplan simulate: {exc}", file=sys.stderr)
         return 2
     except StrategyError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)
         return 2
+    from cli.simulate import report
+
+    if not report.charts_available():
+        print("touchplan simulate: report.html needs matplotlib, which is not installed; the other files are "
+              "written. Install it with: pip install 'touchplan[simulate]' (or pip install matplotlib)",
+              file=sys.stderr)
     started = time.process_time()
     try:
         with simulation_environment(args.strategy):
-            from cli.simulate import report
-
             run = simulate(options)
-            result = report.write(run, options, Path(args.out), doi_occasion)
+            result = report.write(run, options, Path(args.out), strategy.doi.occasion, strategy)
     except SimulationError as exc:
         print(f"\ntouchplan simulate: {exc}", file=sys.stderr)
         return 2
     seconds = time.process_time() - started
+    denied = violations(policy, run.meter.actions, run.meter.stage, policy_stage)
+    for line in denied:
+        print(f"\ntouchplan simulate: {line}", file=sys.stderr)
+    if denied:
+        print(f"touchplan simulate: the run made {len(denied)} AWS call(s) {policy.name} does not allow; "
+              "in AWS they would fail with AccessDenied", file=sys.stderr)
+        return 1
     print(f"\nwrote {args.out}: {result['messages']['total']} messages to {result['funnel']['signed_up']} contacts "
           f"({args.contacts * args.days / max(seconds, 1e-9):.0f} contact-days per CPU-second)", file=sys.stderr)
     return 0

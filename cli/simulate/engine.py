@@ -90,6 +90,8 @@ class Run:
     world: dict[str, int] = field(default_factory=dict)  # what the behaviour model did, by kind
     touches: dict[str, list[Any]] = field(default_factory=dict)  # contact id -> its touch records at the end
     ledger: dict[str, list[Any]] = field(default_factory=dict)  # contact id -> its consent ledger at the end
+    meter: Any = None  # cli.simulate.meter.Meter: the AWS requests the run made
+    segments: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (day, contacts per segment)
 
 
 def _seeded_ids(seed: int) -> Iterator[None]:
@@ -350,6 +352,7 @@ class Engine:
     def __init__(self, run: Run, options: Options, app: Any) -> None:
         from chalicelib import wiring
         from cli.dispatcher import handler_for
+        from cli.simulate.meter import invoked
 
         self.run = run
         self.options = options
@@ -363,9 +366,11 @@ class Engine:
             if kind == "SQSEventConfig" and source.queue in names:
                 url = wiring.queues().url(names[source.queue])
                 arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-                self.handlers[names[source.queue]] = (url, arn, handler_for(source.handler_string))
+                handler = invoked(source.name, handler_for(source.handler_string))
+                self.handlers[names[source.queue]] = (url, arn, handler)
             elif kind == "ScheduledEventConfig":
-                self.tick_handler, self.tick_rule = handler_for(source.handler_string), source.name
+                self.tick_handler = invoked(source.name, handler_for(source.handler_string))
+                self.tick_rule = source.name
         self.seen_mail = 0
         self.seen_sms = 0
 
@@ -436,10 +441,15 @@ def simulate(options: Options) -> Run:
         from app import app
         from chalicelib import wiring
         from chalicelib.settings import get_settings
+        from cli.simulate import meter
 
+        run.meter = meter.Meter(get_settings().stage, get_settings().region)
+        run.meter.install(wiring.session())  # before any client is built: each copies the session's listeners
+        if options.store == "memory":
+            wiring.memory_store().db.on_request = run.meter.memory_request
         _, ingest_key = wiring.api_keys().create("ingest", None, "simulation", clock.now())
-        with Client(app, stage_name=get_settings().stage) as api:
-            world = World(run, options, clock, api, ingest_key)
+        with meter.metering(run.meter), Client(app, stage_name=get_settings().stage) as api:
+            world = World(run, options, clock, meter.MeteredApi(api), ingest_key)
             engine = Engine(run, options, app)
             end = START + timedelta(days=options.days)
             day = -1
@@ -453,12 +463,26 @@ def simulate(options: Options) -> Run:
                 elapsed = (clock.now() - START).days
                 if elapsed != day:
                     day = elapsed
+                    with run.meter.paused():
+                        run.segments.append(sample_segments(run, clock.now()))
                     options.progress(f"day {day + 1}/{options.days}: {len(run.contact_ids)} signed up, "
                                      f"{len(run.messages)} messages")
                 clock.advance(seconds=options.step.total_seconds())
             run.touches = {cid: wiring.touches().for_contact(cid) for cid in run.contact_ids.values()}
             run.ledger = {cid: _ledger(cid) for cid in run.contact_ids.values()}
     return run
+
+
+def sample_segments(run: Run, now: datetime) -> tuple[str, dict[str, int]]:
+    """How many signed-up contacts sit in each lifecycle segment today (unconfirmed ones have none yet)."""
+    from chalicelib import wiring
+
+    counts: dict[str, int] = {}
+    for contact_id in run.contact_ids.values():
+        contact = wiring.contacts().get(contact_id)
+        segment = (contact.segment if contact else None) or "none"
+        counts[segment] = counts.get(segment, 0) + 1
+    return now.date().isoformat(), counts
 
 
 def _ledger(contact_id: str) -> list[Any]:

@@ -1,4 +1,4 @@
-"""What a run leaves in DIR: outbox.jsonl, base.jsonl and summary.json (formats in the README)."""
+"""What a run leaves in DIR: outbox.jsonl, base.jsonl, summary.json and report.html (formats in the README)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cli.cost import estimate
 from cli.simulate.engine import Options, Run
+from cli.simulate.meter import Meter, memory_mb
 
 GRANTS = ("confirmed", "granted")
 REVOCATIONS = ("revoked", "bounced", "complained")
@@ -71,7 +73,29 @@ def base_rows(run: Run) -> list[dict[str, Any]]:
     return rows
 
 
-def summary(run: Run, options: Options, outbox: list[dict[str, Any]]) -> dict[str, Any]:
+def aws_requests(meter: Meter) -> dict[str, Any]:
+    """Every AWS request the run made, by service and operation, and by the resource it named."""
+    by_operation: dict[str, Counter[str]] = defaultdict(Counter)
+    for (service, operation, _), count in meter.calls.items():
+        by_operation[service][operation] += count
+    return {
+        "stage": meter.stage,
+        "requests": {service: dict(sorted(ops.items())) for service, ops in sorted(by_operation.items())},
+        "by_resource": [{"service": s, "operation": o, "resource": r, "requests": n}
+                        for (s, o, r), n in sorted(meter.calls.items())],
+        "lambda": {name: {"invocations": n, "billed_seconds": round(meter.seconds[name], 6),
+                          "memory_mb": memory_mb(meter.stage, name)}
+                   for name, n in sorted(meter.invocations.items())},
+    }
+
+
+def cost(run: Run, outbox: list[dict[str, Any]], strategy: Any) -> dict[str, Any]:
+    messages = [(str(r["chain"] or r["category"]), str(r["channel"])) for r in outbox]
+    fees = {name: channel.cost for name, channel in strategy.channels.items()}
+    return estimate(run.meter.usage, messages, fees, strategy.currency)
+
+
+def summary(run: Run, options: Options, outbox: list[dict[str, Any]], strategy: Any = None) -> dict[str, Any]:
     by_chain: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     decisions: dict[str, Counter[str]] = defaultdict(Counter)
     funnels: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
@@ -107,6 +131,9 @@ def summary(run: Run, options: Options, outbox: list[dict[str, Any]]) -> dict[st
         "world": dict(sorted(run.world.items())),
         "handler_batches": dict(sorted(run.deliveries.items())),
         "failed_batches": run.failed_batches,
+        "segments": [{"day": day, **counts} for day, counts in run.segments],
+        **({"aws": aws_requests(run.meter), "cost": cost(run, outbox, strategy)}
+           if run.meter is not None and strategy is not None else {}),
     }
 
 
@@ -114,11 +141,23 @@ def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows))
 
 
-def write(run: Run, options: Options, out: Path, doi_occasion: str) -> dict[str, Any]:
+def write(run: Run, options: Options, out: Path, doi_occasion: str, strategy: Any = None) -> dict[str, Any]:
+    """Writes the files; report.html (and its charts) only where `strategy` is given and matplotlib is there."""
     out.mkdir(parents=True, exist_ok=True)
     outbox = outbox_rows(run, doi_occasion)
     _jsonl(out / "outbox.jsonl", outbox)
-    _jsonl(out / "base.jsonl", base_rows(run))
-    result = summary(run, options, outbox)
+    base = base_rows(run)
+    _jsonl(out / "base.jsonl", base)
+    result = summary(run, options, outbox, strategy)
     (out / "summary.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    if strategy is not None and charts_available():
+        from cli.simulate.charts import write_report
+
+        write_report(out, result, outbox, base, strategy)
     return result
+
+
+def charts_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None

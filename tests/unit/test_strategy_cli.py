@@ -1,5 +1,6 @@
 """`touchplan strategy check|map`: exit codes, every error on stderr, no tracebacks."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,31 @@ def test_map_png_without_graphviz_says_so(tmp_path: Path, monkeypatch: pytest.Mo
 def test_map_of_a_broken_strategy_fails_with_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("map", "--strategy", str(broken_copy(tmp_path))) == 1
     assert "chains.welcome.steps[1].wait" in capsys.readouterr().err
+
+
+def test_cost_prints_the_summarys_estimate_per_chain_and_channel_with_the_price_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli.cost import PRICES_AS_OF, Usage, estimate
+
+    cost = estimate(Usage(lambda_requests=100, dynamodb_write_units=500, ses_emails=2),
+                    [("welcome", "email"), ("doi", "email"), ("welcome", "sms")], {"email": 0.1, "sms": 3.5}, "RUB")
+    (tmp_path / "summary.json").write_text(json.dumps({"cost": cost}))
+
+    assert run("cost", "--summary", str(tmp_path)) == 0
+    out = capsys.readouterr().out
+    assert f"as of {PRICES_AS_OF.isoformat()}" in out and "fees RUB" in out
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert lines["welcome"][:3] == ["welcome", "2", "3.60"] and lines["sms"][:3] == ["sms", "1", "3.50"]
+    assert lines["total"][1:3] == ["3", "3.70"]
+    assert run("cost", "--summary", str(tmp_path / "summary.json")) == 0
+
+
+def test_cost_of_a_summary_without_an_estimate_or_no_file_says_so(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "summary.json").write_text(json.dumps({"messages": {}}))
+
+    assert run("cost", "--summary", str(tmp_path)) == 1
+    assert "no cost estimate" in capsys.readouterr().err
+    assert run("cost", "--summary", str(tmp_path / "nothing")) == 1
+    assert "cannot read" in capsys.readouterr().err

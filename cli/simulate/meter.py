@@ -1,0 +1,543 @@
+"""The simulation's AWS meter: every request a run makes, as (service, operation, resource) with counts, and what
+the cost model needs (cli.cost.Usage): Lambda invocations and GB-s, SQS requests, DynamoDB read and write units
+sized by DynamoDB's rules, SES emails, SNS publishes.
+
+Two ways in, one recorder:
+- on moto, botocore's before-call/after-call events on the shared session (`Meter.install`);
+- on the memory store and the in-memory providers, an explicit `record(service, operation, resource, **units)`
+  (MemoryDatabase.on_request is wired to `Meter.memory_request`; cli/simulate/fakes.py calls `record`).
+
+Who asks decides what a request is. Inside a handler invocation (`Meter.invocation`) it is the app's: checked
+against the stage's policy and priced. Outside one, SQS receives and deletes stand for Lambda's event source
+mapping, which polls with the function's role (checked and priced; empty polls are not priced, they cost the
+same whatever the strategy does); an SNS publish stands for SES and SNS delivering feedback (priced, but not the
+app's role); anything else is the simulator looking (neither).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from cli.cost import LATENCY_SECONDS, Usage
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"  # moto's default account
+# botocore's service name -> the IAM prefix of its actions
+PREFIX = {"dynamodb": "dynamodb", "sqs": "sqs", "sesv2": "ses", "ses": "ses", "sns": "sns",
+          "secretsmanager": "secretsmanager"}
+# Batch calls IAM authorises by the single action
+BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                 "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+EVENT_SOURCE_MAPPING = {("sqs", "ReceiveMessage"), ("sqs", "DeleteMessage"), ("sqs", "DeleteMessageBatch"),
+                        ("sqs", "GetQueueAttributes")}
+PROVIDERS = {("sns", "Publish")}
+TRANSACTIONS = ("TransactWriteItems", "TransactGetItems")
+KB = 1024
+READ_BLOCK = 4 * KB
+SQS_CHUNK = 64 * KB
+
+
+# --- DynamoDB's item size rules --------------------------------------------------------------------------
+
+
+def _number_size(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    return math.ceil(len(digits) / 2) + 1
+
+
+def attribute_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one attribute value in DynamoDB JSON ({"S": ...}, {"M": {...}}, ...)."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        return _number_size(str(inner))
+    if kind == "B":
+        return len(inner) if isinstance(inner, bytes) else len(str(inner)) * 3 // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(v) + 1 for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(attribute_size(v) + 1 for v in inner)
+    if kind == "SS":
+        return sum(len(str(v).encode()) for v in inner)
+    if kind == "NS":
+        return sum(_number_size(str(v)) for v in inner)
+    return sum(len(v) for v in inner)  # BS
+
+
+def item_size(item: Mapping[str, Any] | None) -> int:
+    """Bytes of an item in DynamoDB JSON: attribute names plus values."""
+    return sum(len(name.encode()) + attribute_size(value) for name, value in (item or {}).items())
+
+
+def value_size(value: Any) -> int:
+    """Bytes of a memory-store value as pynamodb would store it (nulls are not stored; times are ISO strings)."""
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, int | float | Decimal):
+        return _number_size(repr(value))
+    if isinstance(value, datetime | date):
+        return 31  # UTCDateTimeAttribute: 2026-03-02T08:00:00.000000+0000
+    if isinstance(value, Mapping):
+        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
+    if isinstance(value, list | tuple | set | frozenset):
+        return 3 + sum(value_size(v) + 1 for v in value)
+    return 3 + value_size(_attributes(value))
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return dict(vars(value)) if hasattr(value, "__dict__") else {}
+
+
+def row_size(row: Any) -> int:
+    return sum(len(name.encode()) + value_size(v) for name, v in _attributes(row).items() if v is not None)
+
+
+def write_units(*sizes: int) -> int:
+    return max([1, *(math.ceil(size / KB) for size in sizes)])
+
+
+def read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / READ_BLOCK))
+    return float(units) if consistent else units / 2
+
+
+@cache
+def table_indexes() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Each table's secondary indexes (global and local) as their key attributes, from infra/template.yaml."""
+    from cli.provision import load_template
+
+    found: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for resource in load_template()["Resources"].values():
+        if resource.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        props = resource["Properties"]
+        name = props["TableName"]
+        name = str(name.get("Fn::Sub", name) if isinstance(name, dict) else name).replace("${Stage}-", "")
+        indexes = props.get("GlobalSecondaryIndexes", []) + props.get("LocalSecondaryIndexes", [])
+        found[name] = tuple(tuple(k["AttributeName"] for k in index["KeySchema"]) for index in indexes)
+    return found
+
+
+def index_writes(table: str, old: Any, new: Any, size: Callable[[Any], int], present: Callable[[Any, str], Any]) -> int:
+    """Write units the table's indexes take for one item going from `old` to `new` (None: absent)."""
+    if old == new:
+        return 0
+    units = 0
+    for keys in table_indexes().get(table, ()):
+        before = None if old is None else tuple(present(old, k) for k in keys)
+        after = None if new is None else tuple(present(new, k) for k in keys)
+        on_before = before is not None and None not in before
+        on_after = after is not None and None not in after
+        if on_after:
+            units += write_units(size(new))
+        if on_before and (not on_after or before != after):
+            units += 1  # the old index entry is deleted
+    return units
+
+
+def _json_attr(item: Mapping[str, Any], name: str) -> Any:
+    value = item.get(name)
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _row_attr(row: Any, name: str) -> Any:
+    return getattr(row, name, None)
+
+
+# --- the Lambda functions' configuration -----------------------------------------------------------------
+
+
+@cache
+def _chalice_config() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return data
+
+
+def memory_mb(stage: str, function: str) -> int:
+    """The function's memory size in .chalice/config.json (stage, then top level; Lambda's default 128)."""
+    config = _chalice_config()
+    staged = config.get("stages", {}).get(stage, {})
+    for scope in (staged.get("lambda_functions", {}).get(function, {}), staged, config):
+        if "lambda_memory_size" in scope:
+            return int(scope["lambda_memory_size"])
+    return 128
+
+
+# --- the meter ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Meter:
+    stage: str
+    region: str
+    account: str = ACCOUNT
+    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # priced requests, by what they named
+    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (IAM action, resource) the role needs
+    usage: Usage = field(default_factory=Usage)
+    invocations: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # billed duration per function
+    _function: str | None = None
+    _outside: float = 0.0  # CPU seconds the current invocation spent inside the fake AWS
+    _latency: float = 0.0  # modelled round trips of the current invocation
+    _paused: int = 0
+
+    # --- who is asking --------------------------------------------------------------------------------------
+
+    @contextmanager
+    def invocation(self, function: str) -> Iterator[None]:
+        """One Lambda invocation: billed for the handler's CPU time outside the fake AWS plus a modelled round
+        trip per AWS request it made (cli.cost.LATENCY_SECONDS)."""
+        if self._function is not None:  # a handler calling another in-process (never in Lambda): one bill
+            yield
+            return
+        self._function, self._outside, self._latency = function, 0.0, 0.0
+        started = time.process_time()
+        try:
+            yield
+        finally:
+            billed = max(0.0, time.process_time() - started - self._outside) + self._latency
+            self.invocations[function] += 1
+            self.seconds[function] += billed
+            self.usage.lambda_requests += 1
+            self.usage.lambda_gb_seconds += billed * memory_mb(self.stage, function) / 1024
+            self._function = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The simulator reading state for its report: not the app, not priced."""
+        self._paused += 1
+        try:
+            yield
+        finally:
+            self._paused -= 1
+
+    def _scope(self, service: str, operation: str) -> str:
+        if self._paused:
+            return "simulator"
+        if self._function is not None:
+            return "app"
+        if (service, operation) in EVENT_SOURCE_MAPPING:
+            return "event-source-mapping"
+        if (service, operation) in PROVIDERS:
+            return "provider"
+        return "simulator"
+
+    # --- recording --------------------------------------------------------------------------------------------
+
+    def record(self, service: str, operation: str, resource: str, *, actions: Sequence[tuple[str, str]] = (),
+               requests: int = 1, **units: float) -> None:
+        """One request. `service` is the IAM prefix (dynamodb, sqs, ses, sns, secretsmanager), `resource` an ARN
+        or a name (a queue URL or name, a table name). `actions` overrides the (action, resource) pairs the policy
+        must allow (transactions). Units: read_units, write_units (DynamoDB), messages (a ReceiveMessage's
+        count), bytes (an SQS payload), emails."""
+        scope = self._scope(service, operation)
+        if scope == "simulator":
+            return
+        resource = self.arn(service, resource)
+        if scope != "provider":
+            for action, named in actions or [(f"{service}:{BATCH_ACTIONS.get(operation, operation)}", resource)]:
+                self.actions[(action, self.arn(service, named))] += 1
+        if self._function is not None:
+            self._latency += LATENCY_SECONDS.get(service, 0.0) * requests
+        if operation == "ReceiveMessage" and not units.get("messages", 1):
+            return
+        self.calls[(service, operation, resource)] += requests
+        if service == "dynamodb":
+            self.usage.dynamodb_read_units += units.get("read_units", 0.0)
+            self.usage.dynamodb_write_units += units.get("write_units", 0.0)
+        elif service == "sqs":
+            self.usage.sqs_requests += max(requests, math.ceil(units.get("bytes", 0) / SQS_CHUNK))
+        elif service == "ses":
+            self.usage.ses_emails += units.get("emails", 1 if operation.startswith("Send") else 0)
+        elif service == "sns":
+            self.usage.sns_requests += requests
+
+    def arn(self, service: str, resource: str) -> str:
+        if resource.startswith("arn:") or resource == "*":
+            return resource
+        if service == "sqs":
+            return f"arn:aws:sqs:{self.region}:{self.account}:{resource.rstrip('/').rsplit('/', 1)[-1]}"
+        if service == "dynamodb":
+            return f"arn:aws:dynamodb:{self.region}:{self.account}:table/{resource}"
+        if service == "secretsmanager":
+            return f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:{resource}"
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+    # --- the memory store -------------------------------------------------------------------------------------
+
+    def memory_request(self, operation: str, parts: Sequence[Any], index: str | None = None) -> None:
+        """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
+        request, or (action, table, item) triples for a transaction. Items are sized as pynamodb stores them."""
+        if operation in TRANSACTIONS:
+            triples = [(action, self._table(table), item) for action, table, item in parts]
+            self._dynamodb(operation, triples, lambda t, i: None, index=None, memory=True)
+            return
+        table, *items = parts
+        self._dynamodb(operation, [(operation, self._table(table), item) for item in items or [None]],
+                       lambda t, i: None, index=index, memory=True)
+
+    def _table(self, logical: str) -> str:
+        return f"{self.stage}-{logical}"
+
+    def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
+                  *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
+        """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after)."""
+        size = row_size if memory else item_size
+        present = _row_attr if memory else _json_attr
+        factor = 2 if operation in TRANSACTIONS else 1
+        reads = writes = 0.0
+        if operation in ("Query", "Scan"):
+            strong = consistent if consistent is not None else index is None
+            reads = read_units(sum(size(item) for _, _, item in parts if item is not None), strong)
+        for action, table, item in parts:
+            if action in ("GetItem", "BatchGetItem"):
+                strong = consistent if consistent is not None else True
+                reads += read_units(size(item) if item is not None else 0, strong or factor == 2) * factor
+            elif action in ("PutItem", "UpdateItem", "DeleteItem"):
+                before = old(table, item)
+                after = None if action == "DeleteItem" else item
+                sizes = [size(x) for x in (before, after) if x is not None]
+                writes += write_units(*sizes) * factor
+                logical = table.removeprefix(f"{self.stage}-")
+                writes += index_writes(logical, before, after, size, present)
+            elif action == "ConditionCheckItem":
+                reads += read_units(size(item) if item is not None else 0, True) * factor
+        tables = dict.fromkeys(table for _, table, _ in parts)
+        if operation in TRANSACTIONS or len(tables) > 1 or operation in ("BatchGetItem", "BatchWriteItem"):
+            actions = [(f"dynamodb:{action if operation in TRANSACTIONS else operation}", table)
+                       for action, table, _ in parts]
+        else:
+            (table,) = tables
+            actions = [(f"dynamodb:{operation}", f"{table}/index/{index}" if index else table)]
+        resource = next(iter(tables))
+        if index:
+            resource = f"{resource}/index/{index}"
+        self.record("dynamodb", operation, resource, actions=list(dict.fromkeys(actions)),
+                    read_units=reads, write_units=writes)
+
+    # --- botocore, on moto ------------------------------------------------------------------------------------
+
+    def install(self, session: Any) -> None:
+        """Listens to every client the shared botocore session builds from now on."""
+        session.register("provide-client-params", _register_params)
+        session.register("before-call", self._before_call)
+        session.register("after-call", self._after_call)
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        service = model.service_model.service_name
+        stored = _stored_items(service, model.name, context.get("touchplan_params", {}))
+        context["touchplan_meter"] = (time.process_time(), stored)
+
+    def _after_call(self, model: Any, parsed: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+        started, before = context.pop("touchplan_meter", (time.process_time(), {}))
+        service, operation = model.service_model.service_name, model.name
+        params = context.get("touchplan_params", {})
+        try:
+            self._botocore(service, operation, params, parsed, before)
+        finally:
+            if self._function is not None:
+                self._outside += time.process_time() - started
+
+    def _botocore(self, service: str, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any],
+                  before: Mapping[tuple[str, str], Any]) -> None:
+        prefix = PREFIX.get(service, service)
+        if prefix == "dynamodb":
+            parts, consistent = _dynamodb_parts(operation, params, parsed)
+            self._dynamodb(operation, parts, lambda table, item: before.get((table, _key_of(table, item))),
+                           index=params.get("IndexName"), memory=False, consistent=consistent)
+        elif prefix == "sqs":
+            resource = params.get("QueueUrl") or params.get("QueueName") or "*"
+            entries = params.get("Entries") or [params]
+            size = sum(len(str(e.get("MessageBody", ""))) for e in entries)
+            self.record("sqs", operation, resource, messages=len(parsed.get("Messages", [])), bytes=size)
+        elif prefix == "ses":
+            identity = str(params.get("FromEmailAddress") or params.get("Source") or "*").rsplit("<", 1)[-1]
+            identity_arn = self.arn("ses", f"identity/{identity.strip('> ')}")
+            actions = [("ses:SendEmail" if operation == "SendEmail" else f"ses:{operation}", identity_arn)]
+            if params.get("ConfigurationSetName"):
+                actions.append((actions[0][0], self.arn("ses", f"configuration-set/{params['ConfigurationSetName']}")))
+            self.record("ses", operation, identity_arn, actions=actions)
+        elif prefix == "secretsmanager":
+            self.record(prefix, operation, str(parsed.get("ARN") or params.get("SecretId") or "*"))
+        else:
+            self.record(prefix, operation, str(params.get("TopicArn") or params.get("TargetArn")
+                                               or params.get("PlatformApplicationArn") or "*"))
+
+
+def _register_params(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["touchplan_params"] = params
+
+
+# --- DynamoDB requests as botocore sends them ---------------------------------------------------------------
+
+
+def _dynamodb_parts(operation: str, params: Mapping[str, Any],
+                    parsed: Mapping[str, Any]) -> tuple[list[tuple[str, str, Any]], bool | None]:
+    """(action, table, item) for each item a request reads or writes (a write's item as stored after it)."""
+    consistent = params.get("ConsistentRead")
+    if operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+        item = {"PutItem": params.get("Item"), "GetItem": parsed.get("Item"), "DeleteItem": params.get("Key")}.get(
+            operation) if operation != "UpdateItem" else _stored(params["TableName"], params["Key"])
+        return [(operation, params["TableName"], item)], consistent
+    if operation in ("Query", "Scan"):
+        items = parsed.get("Items", [])
+        return [(operation, params["TableName"], i) for i in items] or [(operation, params["TableName"], None)], \
+            consistent
+    if operation == "BatchGetItem":
+        parts: list[tuple[str, str, Any]] = []
+        for table, request in params.get("RequestItems", {}).items():
+            found = parsed.get("Responses", {}).get(table, [])
+            parts += [("BatchGetItem", table, i) for i in found] or [("BatchGetItem", table, None)]
+            consistent = request.get("ConsistentRead", consistent)
+        return parts, consistent
+    if operation == "BatchWriteItem":
+        parts = []
+        for table, requests in params.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    parts.append(("PutItem", table, request["PutRequest"]["Item"]))
+                else:
+                    parts.append(("DeleteItem", table, request["DeleteRequest"]["Key"]))
+        return parts, consistent
+    if operation == "TransactWriteItems":
+        parts = []
+        for entry in params.get("TransactItems", []):
+            (kind, body), = entry.items()
+            action = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                      "ConditionCheck": "ConditionCheckItem"}[kind]
+            item = {"Put": body.get("Item"), "Delete": body.get("Key")}.get(kind) or _stored(body["TableName"],
+                                                                                         body["Key"])
+            parts.append((action, body["TableName"], item))
+        return parts, True
+    if operation == "TransactGetItems":
+        responses = parsed.get("Responses", [])
+        return [("GetItem", entry["Get"]["TableName"], (responses[i] if i < len(responses) else {}).get("Item"))
+                for i, entry in enumerate(params.get("TransactItems", []))], True
+    return [(operation, str(params.get("TableName", "*")), None)], consistent
+
+
+def _stored_items(service: str, operation: str, params: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    """The items a DynamoDB write is about to change, as stored before it (for max(before, after) sizing)."""
+    if service != "dynamodb":
+        return {}
+    keys: list[tuple[str, Mapping[str, Any]]] = []
+    if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+        keys.append((params["TableName"], params.get("Key") or params.get("Item") or {}))
+    elif operation == "TransactWriteItems":
+        for entry in params.get("TransactItems", []):
+            (_, body), = entry.items()
+            keys.append((body["TableName"], body.get("Key") or body.get("Item") or {}))
+    elif operation == "BatchWriteItem":
+        for table, requests in params.get("RequestItems", {}).items():
+            for request in requests:
+                body = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+                keys.append((table, body or {}))
+    return {(table, _key_of(table, key)): _stored(table, key) for table, key in keys}
+
+
+def _key_schema(table: str) -> tuple[str, ...]:
+    found = _moto_table(table)
+    if found is None:
+        return ()
+    return tuple(k for k in (found.hash_key_attr, found.range_key_attr) if k)
+
+
+def _key_of(table: str, item: Mapping[str, Any] | None) -> str:
+    if not item:
+        return ""
+    return json.dumps([item.get(k) for k in _key_schema(table)], sort_keys=True)
+
+
+def _moto_table(table: str) -> Any:
+    """moto's table (its internals, wrapped here only): the meter sizes items as moto stores them."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    for backends in dynamodb_backends.values():
+        for backend in backends.values():
+            if table in backend.tables:
+                return backend.tables[table]
+    return None
+
+
+def _stored(table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    found = _moto_table(table)
+    if found is None or found.hash_key_attr not in key:
+        return None
+    range_key = DynamoType(key[found.range_key_attr]) if found.range_key_attr in key else None
+    item = found.get_item(DynamoType(key[found.hash_key_attr]), range_key)
+    stored: dict[str, Any] | None = None if item is None else item.to_json()["Attributes"]
+    return stored
+
+
+# --- the module-level recorder the fakes call -------------------------------------------------------------
+
+_current: list[Meter] = []
+
+
+@contextmanager
+def metering(meter: Meter) -> Iterator[Meter]:
+    """Makes `meter` the one `record` feeds."""
+    _current.append(meter)
+    try:
+        yield meter
+    finally:
+        _current.remove(meter)
+
+
+def record(service: str, operation: str, resource: str, **units: Any) -> None:
+    """Records one AWS request on the running meter (none running: nothing). See Meter.record."""
+    if _current:
+        _current[-1].record(service, operation, resource, **units)
+
+
+def current() -> Meter | None:
+    return _current[-1] if _current else None
+
+
+def invoked(function: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """`handler`, each call billed as one invocation of the Lambda function `function` on the running meter."""
+
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        meter = current()
+        if meter is None:
+            return handler(*args, **kwargs)
+        with meter.invocation(function):
+            return handler(*args, **kwargs)
+
+    return invoke
+
+
+class MeteredApi:
+    """A chalice.test.Client whose HTTP calls are invocations of the API's Lambda function (`api_handler`)."""
+
+    def __init__(self, client: Any) -> None:
+        self.http = _MeteredHttp(client.http)
+
+
+class _MeteredHttp:
+    def __init__(self, http: Any) -> None:
+        self._http = http
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._http, name)
+        return invoked("api_handler", found) if callable(found) else found
