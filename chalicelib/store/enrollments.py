@@ -6,6 +6,11 @@ holds a claim that the tick set, so one due step is worked on by one message.
 
 A claim is a lease: claiming moves `due_at` LEASE seconds ahead instead of removing it, so a step whose
 worker died (or whose message was dead-lettered) falls due again and the next tick claims it afresh.
+
+The step worker reads its enrolment and the contact in one BatchGetItem (`load_step`) and writes the step's
+touch and the advanced enrolment in one TransactWriteItems (`advance`). A write to a row read before sets
+only the attributes that changed: a write unit is paid per KB of the whole item, but the due index is
+upkept only when what it projects changes.
 """
 
 from __future__ import annotations
@@ -14,14 +19,25 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.chains import Enrollment
-from chalicelib.store.models import EnrollmentModel
+from chalicelib.store.errors import cancellation_codes
+from chalicelib.store.models import CONNECTION, ContactModel, EnrollmentModel
+from chalicelib.store.snapshots import MAX_KEY_BYTES, ContactSnapshot, load_snapshot, readable, snapshot_of
+from chalicelib.store.touches import TouchWrite
 
 FLAGS = ("opened", "clicked", "ordered", "survey_answered", "visited")
 LEASE = 1800  # seconds: longer than all retries of one step message (60 + 120 + 240 + 480 s of delays)
+# What a step can change on an enrolment row; the revision and updated_at move on every write.
+_STEP_ATTRIBUTES = ("step", "status", "reactions", "entered_at", "step_started_at", "due_shard", "due_at", "claim",
+                    "exit_reason", "ended_at", "context")
+_BATCH_ATTEMPTS = 5
 
 
 class EnrollmentConflict(Exception):
@@ -76,6 +92,37 @@ def enrollment_row(
     )
 
 
+@dataclass(frozen=True)
+class StepRead:
+    """What the step worker reads first: its enrolment and the contact's snapshot (None: no such row)."""
+
+    stored: Stored | None
+    snapshot: ContactSnapshot | None
+
+
+def _changes(new: EnrollmentModel, old: EnrollmentModel) -> list[Action]:
+    """The update that turns `old` into `new`: only the attributes whose values differ."""
+    actions: list[Action] = [EnrollmentModel.revision.set(new.revision), EnrollmentModel.updated_at.set(new.updated_at)]
+    for name in _STEP_ATTRIBUTES:
+        attribute = getattr(EnrollmentModel, name)
+        value, before = getattr(new, name), getattr(old, name)
+        if _serialized(attribute, value) != _serialized(attribute, before):
+            actions.append(attribute.remove() if value is None else attribute.set(value))
+    return actions
+
+
+def _serialized(attribute: object, value: object) -> object:
+    if value is None:
+        return None
+    if hasattr(value, "as_dict"):
+        value = value.as_dict()
+    return attribute.serialize(value)  # type: ignore[attr-defined]
+
+
+def _table_name(model: type[EnrollmentModel] | type[ContactModel]) -> str:
+    return str(model.Meta.table_name)  # type: ignore[attr-defined]
+
+
 def _stored(row: EnrollmentModel) -> Stored:
     context = row.context.as_dict() if row.context is not None else None
     return Stored(_state(row), int(row.revision or 0), row.claim, context)
@@ -115,6 +162,84 @@ class EnrollmentRepository:
         except EnrollmentModel.DoesNotExist:
             return None
         return _stored(row)
+
+    def load_step(self, contact_id: str, chain_id: str) -> StepRead:
+        """The enrolment and the contact, strongly consistent, in one BatchGetItem (the contact's suppressions
+        are looked up after, by its addresses)."""
+        if not contact_id or len(contact_id.encode()) > MAX_KEY_BYTES:
+            return StepRead(self.get(contact_id, chain_id) if contact_id else None, None)
+        enrolments, contacts = _table_name(EnrollmentModel), _table_name(ContactModel)
+        wanted: dict[str, Any] = {
+            enrolments: {"Keys": [{"contact_id": {"S": contact_id}, "chain_id": {"S": chain_id}}],
+                         "ConsistentRead": True},
+            contacts: {"Keys": [{"contact_id": {"S": contact_id}}], "ConsistentRead": True},
+        }
+        found: dict[str, list[dict[str, Any]]] = {enrolments: [], contacts: []}
+        try:
+            for _ in range(_BATCH_ATTEMPTS):
+                answer = CONNECTION.client.batch_get_item(RequestItems=wanted)
+                for table, items in answer.get("Responses", {}).items():
+                    found[table].extend(items)
+                wanted = answer.get("UnprocessedKeys") or {}
+                if not wanted:
+                    break
+            else:
+                raise RuntimeError(f"{contact_id}/{chain_id}: DynamoDB left keys unprocessed {_BATCH_ATTEMPTS} times")
+        except RecursionError:  # a contact value nested deeper than DynamoDB allows: read it the careful way
+            return StepRead(self.get(contact_id, chain_id), load_snapshot(contact_id))
+        stored = _stored(EnrollmentModel.from_raw_data(found[enrolments][0])) if found[enrolments] else None
+        contact = readable(ContactModel.from_raw_data(found[contacts][0])) if found[contacts] else None
+        return StepRead(stored, None if contact is None else snapshot_of(contact))
+
+    def advance(
+        self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
+    ) -> bool:
+        """The step worker's write: `state` in place of `expected`, releasing `claim`, and with `touch` in the same
+        TransactWriteItems, so the touch is reserved (or the decision recorded) exactly when the enrolment moves.
+
+        Raises EnrollmentConflict when the row no longer holds `expected`'s revision and `claim` (nothing is
+        written). False when the touch refused (reserved or sent before, or its history is full): nothing is
+        written either, and the caller decides what to do with the touch apart."""
+        row = enrollment_row(state, self.shards, now, revision=expected.revision + 1, context=expected.context)
+        actions = _changes(row, self._row(expected, now))
+        condition = (EnrollmentModel.revision == expected.revision) & (EnrollmentModel.claim == claim)
+        if touch is None:
+            self._update(state, actions, condition)
+            return True
+        try:
+            with TransactWrite(connection=CONNECTION) as transaction:
+                touch.add_to(transaction)
+                transaction.update(EnrollmentModel(state.contact_id, state.chain_id), actions=actions,
+                                   condition=condition)
+        except TransactWriteError as exc:
+            codes = cancellation_codes(exc)  # in request order: the touch's update, then the enrolment's
+            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+                raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile") from exc
+            if len(codes) == 2 and codes[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def restore(self, expected: Stored, advanced: Enrollment, now: datetime) -> None:
+        """Undoes an `advance` from `expected` to `advanced` whose send did not go out (throttled): the row is as
+        `expected` again, claim included, so the retried step message works the step afresh."""
+        written = Stored(advanced, expected.revision + 1, None, expected.context)
+        row = enrollment_row(expected.state, self.shards, now, revision=expected.revision + 2, claim=expected.claim,
+                             context=expected.context)
+        self._update(expected.state, _changes(row, self._row(written, now)),
+                     EnrollmentModel.revision == written.revision)
+
+    def _row(self, stored: Stored, now: datetime) -> EnrollmentModel:
+        return enrollment_row(stored.state, self.shards, now, revision=stored.revision, claim=stored.claim,
+                              context=stored.context)
+
+    def _update(self, state: Enrollment, actions: list[Action], condition: Condition) -> None:
+        try:
+            EnrollmentModel(state.contact_id, state.chain_id).update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile") from exc
+            raise
 
     def for_contact(self, contact_id: str) -> dict[str, Stored]:
         return {row.chain_id: _stored(row) for row in EnrollmentModel.query(contact_id, consistent_read=True)}

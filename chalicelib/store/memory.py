@@ -43,6 +43,7 @@ from chalicelib.store.enrollments import (
     DueItem,
     EnrollmentConflict,
     EnrollmentRepository,
+    StepRead,
     Stored,
     shard_of,
 )
@@ -71,6 +72,7 @@ from chalicelib.store.touches import (
     HistoryEntry,
     TouchRecord,
     TouchRepository,
+    TouchWrite,
 )
 
 
@@ -410,6 +412,33 @@ class MemoryEnrollments(EnrollmentRepository):
             rows = self._db.enrollments.get(contact_id, {})
             return {chain_id: _stored(rows[chain_id]) for chain_id in sorted(rows)}
 
+    def load_step(self, contact_id: str, chain_id: str) -> StepRead:
+        with self._db.lock:
+            contact = self._db.contacts.get(contact_id)
+            return StepRead(self.get(contact_id, chain_id), None if contact is None else _snapshot(self._db, contact))
+
+    def advance(
+        self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
+    ) -> bool:
+        row = _enrolment_row(state, self.shards, now, revision=expected.revision + 1, context=expected.context)
+        with self._db.lock:
+            current = self._db.enrolment(state.contact_id, state.chain_id)
+            if current is None or current.revision != expected.revision or current.claim != claim:
+                raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile")
+            if touch is not None and not _put_touch(self._db, touch.touch, touch.status, touch.decision):
+                return False
+            self._db.put_enrolment(row)
+            return True
+
+    def restore(self, expected: Stored, advanced: Enrollment, now: datetime) -> None:
+        row = _enrolment_row(expected.state, self.shards, now, revision=expected.revision + 2, claim=expected.claim,
+                             context=expected.context)
+        with self._db.lock:
+            current = self._db.enrolment(expected.state.contact_id, expected.state.chain_id)
+            if current is None or current.revision != expected.revision + 1:
+                raise EnrollmentConflict(f"{expected.state.contact_id}/{expected.state.chain_id} changed meanwhile")
+            self._db.put_enrolment(row)
+
     def save(
         self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None,
         keep_claim: bool = False, context: dict[str, object] | None = None,
@@ -490,6 +519,28 @@ def _record(row: _TouchRow) -> TouchRecord:
     )
 
 
+def _put_touch(db: MemoryDatabase, touch: TouchRecord, status: str, decision: str) -> bool:
+    """A reservation or recorded decision: never over a touch reserved or sent before."""
+    entry = HistoryEntry(at=touch.created_at, decision=decision, status=status, reason=touch.reason,
+                         rule=touch.rule, until=touch.until)
+    with db.lock:
+        rows = db.touches.setdefault(touch.contact_id, {})
+        current = rows.get(touch.touch_key)
+        if current is not None and current.status not in RESERVABLE_AGAIN:
+            return False
+        # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
+        rows[touch.touch_key] = _TouchRow(
+            touch.contact_id, touch.touch_key, touch.touch_id, touch.channel, touch.occasion_id, touch.category,
+            status, touch.created_at, chain_id=touch.chain_id, step=touch.step, variant=touch.variant,
+            decision=decision, reason=touch.reason, rule=touch.rule, actor=touch.actor, comment=touch.comment,
+            updated_at=touch.created_at,
+            provider_message_id=current.provider_message_id if current else None,
+            cost=current.cost if current else None,
+            history=_appended(current.history if current else [], entry),
+        )
+        return True
+
+
 class MemoryTouches(TouchRepository):
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
@@ -501,24 +552,7 @@ class MemoryTouches(TouchRepository):
         self._put(touch, touch.status, touch.decision or touch.status)
 
     def _put(self, touch: TouchRecord, status: str, decision: str) -> bool:
-        entry = HistoryEntry(at=touch.created_at, decision=decision, status=status, reason=touch.reason,
-                             rule=touch.rule, until=touch.until)
-        with self._db.lock:
-            rows = self._db.touches.setdefault(touch.contact_id, {})
-            current = rows.get(touch.touch_key)
-            if current is not None and current.status not in RESERVABLE_AGAIN:
-                return False
-            # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
-            rows[touch.touch_key] = _TouchRow(
-                touch.contact_id, touch.touch_key, touch.touch_id, touch.channel, touch.occasion_id, touch.category,
-                status, touch.created_at, chain_id=touch.chain_id, step=touch.step, variant=touch.variant,
-                decision=decision, reason=touch.reason, rule=touch.rule, actor=touch.actor, comment=touch.comment,
-                updated_at=touch.created_at,
-                provider_message_id=current.provider_message_id if current else None,
-                cost=current.cost if current else None,
-                history=_appended(current.history if current else [], entry),
-            )
-            return True
+        return _put_touch(self._db, touch, status, decision)
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,

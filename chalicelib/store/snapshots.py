@@ -73,6 +73,11 @@ def read_contact(contact_id: str) -> ContactModel | None:
         if found is None:
             return None
         row = found
+    return readable(row)
+
+
+def readable(row: ContactModel) -> ContactModel:
+    """The row as the rules read it: an unknown time zone reads as none."""
     if row.timezone and zone(row.timezone) is None:
         row.timezone = None
     return row
