@@ -109,12 +109,14 @@ class StepWorker:
         if is_timer(chain_id):
             return self._fire_timer(contact_id, chain_id, claim)
         for attempt in range(CONFLICT_ATTEMPTS):
-            read = self.enrollments.load_step(contact_id, chain_id)
+            # Arbitration weighs the contact's other due sends: their enrolments come in the same read.
+            others = tuple(self.strategy.chains) if self.strategy.arbitration is not None else ()
+            read = self.enrollments.load_step(contact_id, chain_id, others)
             stored = read.stored
             if stored is None or stored.claim != claim:
                 return None  # handled before (a redelivered message) or re-claimed by a later tick
             now = self.clock.now()
-            plan = self._plan(stored, read.snapshot, now)
+            plan = self._plan(stored, read.snapshot, read.others, now)
             try:
                 return self._commit(plan, stored, claim, now)
             except EnrollmentConflict:
@@ -173,7 +175,9 @@ class StepWorker:
         self.timers.fired(timer, claim, now)
         return StepOutcome("completed", reason=f"{timer.event}: {', '.join(started) or 'no chain started'}")
 
-    def _plan(self, stored: Stored, snapshot: ContactSnapshot | None, now: datetime) -> _Plan:
+    def _plan(
+        self, stored: Stored, snapshot: ContactSnapshot | None, others: Mapping[str, Stored], now: datetime,
+    ) -> _Plan:
         """What the step decides: the enrolment's next state and the touch to write with it. Nothing is
         written here, except the stop list a hook asks for (idempotent)."""
         state = stored.state
@@ -186,7 +190,7 @@ class StepWorker:
             return _Plan(gone, StepOutcome(gone.status))
         transition = advance(chain, state, contact_view(snapshot), now)
         if isinstance(transition.action, SendAction):
-            return self._decide_send(transition, transition.action, snapshot, stored.context, now)
+            return self._decide_send(transition, transition.action, snapshot, stored.context, others, now)
         if isinstance(transition.action, HookAction):
             return _Plan(transition.state, StepOutcome(transition.state.status),
                          self._hook(transition, transition.action, snapshot, now))
@@ -194,7 +198,7 @@ class StepWorker:
 
     def _decide_send(
         self, transition: Transition, action: SendAction, snapshot: ContactSnapshot,
-        context: Mapping[str, object] | None, now: datetime,
+        context: Mapping[str, object] | None, others: Mapping[str, Stored], now: datetime,
     ) -> _Plan:
         at_step = transition.pending or transition.state
         key = touch_key(at_step, action.step)
@@ -202,7 +206,7 @@ class StepWorker:
             self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
             channels=action.channels, sms_allowed=action.sms_allowed,
         )
-        decision = decide(request, self._context(snapshot, request, now), self.strategy, now)
+        decision = decide(request, self._context(snapshot, request, others, now), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
@@ -249,7 +253,9 @@ class StepWorker:
         self.on_sent(touch, now)
         return "sent", None
 
-    def _context(self, snapshot: ContactSnapshot, request: SendRequest, now: datetime) -> RuleContext:
+    def _context(
+        self, snapshot: ContactSnapshot, request: SendRequest, others: Mapping[str, Stored], now: datetime,
+    ) -> RuleContext:
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
             Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
@@ -262,13 +268,15 @@ class StepWorker:
             contact=view,
             suppression=Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
             history=history,
-            competing=self._competing(view, request, now) if arbitrated else (),
+            competing=self._competing(view, request, others, now) if arbitrated else (),
         )
 
-    def _competing(self, view: ContactView, request: SendRequest, now: datetime) -> tuple[SendRequest, ...]:
+    def _competing(
+        self, view: ContactView, request: SendRequest, others: Mapping[str, Stored], now: datetime,
+    ) -> tuple[SendRequest, ...]:
         """The contact's other sends due now (or being worked on now): arbitration lets the highest go first."""
         rivals = []
-        for chain_id, other in self.enrollments.for_contact(view.contact_id).items():
+        for chain_id, other in sorted(others.items()):
             chain = self.strategy.chains.get(chain_id)
             due = other.state.due_at
             if chain is None or chain_id == request.chain_id or other.state.status != "running":

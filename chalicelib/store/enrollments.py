@@ -16,8 +16,8 @@ upkept only when what it projects changes.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,10 +94,12 @@ def enrollment_row(
 
 @dataclass(frozen=True)
 class StepRead:
-    """What the step worker reads first: its enrolment and the contact's snapshot (None: no such row)."""
+    """What the step worker reads first: its enrolment, the contact's other enrolments it asked for (those
+    that exist), and the contact's snapshot (None: no such row)."""
 
     stored: Stored | None
     snapshot: ContactSnapshot | None
+    others: dict[str, Stored] = field(default_factory=dict)
 
 
 def _changes(new: EnrollmentModel, old: EnrollmentModel) -> list[Action]:
@@ -163,14 +165,16 @@ class EnrollmentRepository:
             return None
         return _stored(row)
 
-    def load_step(self, contact_id: str, chain_id: str) -> StepRead:
-        """The enrolment and the contact, strongly consistent, in one BatchGetItem (the contact's suppressions
-        are looked up after, by its addresses)."""
+    def load_step(self, contact_id: str, chain_id: str, others: Sequence[str] = ()) -> StepRead:
+        """The enrolment, the contact's enrolments in the `others` chains (arbitration weighs them) and the
+        contact, strongly consistent, in one BatchGetItem; the contact's suppressions are looked up after, by
+        its addresses."""
         if not contact_id or len(contact_id.encode()) > MAX_KEY_BYTES:
             return StepRead(self.get(contact_id, chain_id) if contact_id else None, None)
         enrolments, contacts = _table_name(EnrollmentModel), _table_name(ContactModel)
+        chains = [chain_id, *sorted(set(others) - {chain_id})]
         wanted: dict[str, Any] = {
-            enrolments: {"Keys": [{"contact_id": {"S": contact_id}, "chain_id": {"S": chain_id}}],
+            enrolments: {"Keys": [{"contact_id": {"S": contact_id}, "chain_id": {"S": c}} for c in chains],
                          "ConsistentRead": True},
             contacts: {"Keys": [{"contact_id": {"S": contact_id}}], "ConsistentRead": True},
         }
@@ -186,10 +190,12 @@ class EnrollmentRepository:
             else:
                 raise RuntimeError(f"{contact_id}/{chain_id}: DynamoDB left keys unprocessed {_BATCH_ATTEMPTS} times")
         except RecursionError:  # a contact value nested deeper than DynamoDB allows: read it the careful way
-            return StepRead(self.get(contact_id, chain_id), load_snapshot(contact_id))
-        stored = _stored(EnrollmentModel.from_raw_data(found[enrolments][0])) if found[enrolments] else None
+            every = self.for_contact(contact_id)
+            return StepRead(every.get(chain_id), load_snapshot(contact_id),
+                            {c: every[c] for c in chains[1:] if c in every})
+        read = {row.chain_id: _stored(row) for row in map(EnrollmentModel.from_raw_data, found[enrolments])}
         contact = readable(ContactModel.from_raw_data(found[contacts][0])) if found[contacts] else None
-        return StepRead(stored, None if contact is None else snapshot_of(contact))
+        return StepRead(read.pop(chain_id, None), None if contact is None else snapshot_of(contact), read)
 
     def advance(
         self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,

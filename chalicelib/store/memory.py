@@ -412,10 +412,12 @@ class MemoryEnrollments(EnrollmentRepository):
             rows = self._db.enrollments.get(contact_id, {})
             return {chain_id: _stored(rows[chain_id]) for chain_id in sorted(rows)}
 
-    def load_step(self, contact_id: str, chain_id: str) -> StepRead:
+    def load_step(self, contact_id: str, chain_id: str, others: Sequence[str] = ()) -> StepRead:
         with self._db.lock:
             contact = self._db.contacts.get(contact_id)
-            return StepRead(self.get(contact_id, chain_id), None if contact is None else _snapshot(self._db, contact))
+            rows = self._db.enrollments.get(contact_id, {})
+            return StepRead(self.get(contact_id, chain_id), None if contact is None else _snapshot(self._db, contact),
+                            {c: _stored(rows[c]) for c in sorted(set(others) - {chain_id}) if c in rows})
 
     def advance(
         self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
