@@ -106,17 +106,21 @@ class StepWorker:
             contact_id, chain_id, claim = str(body["contact_id"]), str(body["chain_id"]), str(body["claim"])
         except KeyError as exc:
             raise PermanentRecordError(f"step message without {exc}") from exc
+        addresses = body.get("addresses")
+        addresses = [str(a) for a in addresses] if isinstance(addresses, list) else []
         if is_timer(chain_id):
             return self._fire_timer(contact_id, chain_id, claim)
         for attempt in range(CONFLICT_ATTEMPTS):
             # Arbitration weighs the contact's other due sends: their enrolments come in the same read.
             others = tuple(self.strategy.chains) if self.strategy.arbitration is not None else ()
-            read = self.enrollments.load_step(contact_id, chain_id, others)
+            read = self.enrollments.load_step(contact_id, chain_id, others, addresses)
             stored = read.stored
             if stored is None or stored.claim != claim:
                 return None  # handled before (a redelivered message) or re-claimed by a later tick
             now = self.clock.now()
             plan = self._plan(stored, read.snapshot, read.others, now)
+            if read.snapshot is not None:  # kept on the enrolment for the next step's read
+                plan = replace(plan, addresses=read.snapshot.address_keys())
             try:
                 return self._commit(plan, stored, claim, now)
             except EnrollmentConflict:
@@ -127,7 +131,8 @@ class StepWorker:
 
     def _commit(self, plan: _Plan, stored: Stored, claim: str, now: datetime) -> StepOutcome:
         """Writes the step (touch and enrolment together), then sends what it reserved."""
-        if self.enrollments.advance(plan.state, stored, now, claim=claim, touch=plan.touch):
+        if self.enrollments.advance(plan.state, stored, now, claim=claim, touch=plan.touch,
+                                     addresses=plan.addresses):
             if plan.send is None:
                 if plan.touch is not None and plan.touch.decision != "hook":
                     self.on_decided(plan.touch.touch, now)
@@ -143,15 +148,15 @@ class StepWorker:
         touch = write.touch
         if plan.send is None:
             self.touches.record_decision(touch)
-            self.enrollments.advance(plan.state, stored, now, claim=claim)
+            self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
             if write.decision != "hook":
                 self.on_decided(touch, now)
             return plan.outcome
         if self.touches.reserve(touch):
             delivered, error_code = self._deliver(touch, plan.send, now)
-            self.enrollments.advance(plan.state, stored, now, claim=claim)
+            self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
             return replace(plan.outcome, touch_status=delivered, error_code=error_code)
-        self.enrollments.advance(plan.state, stored, now, claim=claim)
+        self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
         existing = self.touches.get(touch.contact_id, touch.touch_key)
         return replace(plan.outcome, touch_status=existing.status if existing else None,
                        error_code=existing.error_code if existing else None)
@@ -325,6 +330,7 @@ class _Plan:
     outcome: StepOutcome
     touch: TouchWrite | None = None
     send: _Send | None = None
+    addresses: tuple[str, ...] | None = None  # the contact's suppression keys now (None: keep the stored)
 
 
 def _status_of(decision: Decision) -> str:

@@ -60,7 +60,7 @@ from chalicelib.store.sms_state import (
     StoredOptOutCache,
     StoredSpendCounter,
 )
-from chalicelib.store.snapshots import STOP_LIST, ContactSnapshot, consent_states
+from chalicelib.store.snapshots import STOP_LIST, ContactSnapshot, address_keys, consent_states
 from chalicelib.store.stats import _AFTER_DAY, BY_REASON, OUTCOMES, CounterTotals, StatsRepository
 from chalicelib.store.suppressions import SuppressionRepository, address_key
 from chalicelib.store.timers import PREFIX, DueTimer, TimerRepository, timer_id
@@ -118,6 +118,7 @@ class _EnrolmentRow:
     timer_event: str | None = None
     timer_properties: dict[str, object] | None = None
     context: dict[str, object] | None = None
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass
@@ -287,7 +288,8 @@ class MemoryContacts(ContactRepository):
             self._db.append_entries(contact.contact_id, events)
             for state in enrolments:
                 if self._db.enrolment(state.contact_id, state.chain_id) is None:  # never a second entry
-                    self._db.put_enrolment(_enrolment_row(state, self.shards, now, revision=1))
+                    self._db.put_enrolment(_enrolment_row(state, self.shards, now, revision=1,
+                                                          addresses=address_keys(current.email, current.phone)))
         return True
 
     def change_consents(
@@ -352,7 +354,7 @@ class MemoryContacts(ContactRepository):
 
 def _enrolment_row(
     state: Enrollment, shards: int, now: datetime, *, revision: int, claim: str | None = None,
-    context: dict[str, object] | None = None,
+    context: dict[str, object] | None = None, addresses: Sequence[str] = (),
 ) -> _EnrolmentRow:
     """As enrollments.enrollment_row: on the due index only while running with a due instant."""
     due = state.due_at if state.status == "running" else None
@@ -362,6 +364,7 @@ def _enrolment_row(
         reactions={flag: getattr(state, flag) for flag in FLAGS}, exit_reason=state.exit_reason,
         ended_at=state.ended_at, due_shard=None if due is None else shard_of(state.contact_id, shards),
         due_at=None if due is None else int(due.timestamp()), claim=claim, context=copy.deepcopy(context),
+        addresses=tuple(addresses),
     )
 
 
@@ -376,7 +379,7 @@ def _state(row: _EnrolmentRow) -> Enrollment:
 
 
 def _stored(row: _EnrolmentRow) -> Stored:
-    return Stored(_state(row), row.revision, row.claim, copy.deepcopy(row.context))
+    return Stored(_state(row), row.revision, row.claim, copy.deepcopy(row.context), row.addresses)
 
 
 class MemoryEnrollments(EnrollmentRepository):
@@ -390,7 +393,7 @@ class MemoryEnrollments(EnrollmentRepository):
             items = []
             for at, (contact_id, chain_id) in due:
                 row = self._db.enrollments[contact_id][chain_id]
-                items.append(DueItem(contact_id, chain_id, row.step, at))
+                items.append(DueItem(contact_id, chain_id, row.step, at, row.addresses))
         yield from items
 
     def claim(self, item: DueItem, now_epoch: int) -> str | None:
@@ -412,7 +415,9 @@ class MemoryEnrollments(EnrollmentRepository):
             rows = self._db.enrollments.get(contact_id, {})
             return {chain_id: _stored(rows[chain_id]) for chain_id in sorted(rows)}
 
-    def load_step(self, contact_id: str, chain_id: str, others: Sequence[str] = ()) -> StepRead:
+    def load_step(
+        self, contact_id: str, chain_id: str, others: Sequence[str] = (), addresses: Sequence[str] = (),
+    ) -> StepRead:
         with self._db.lock:
             contact = self._db.contacts.get(contact_id)
             rows = self._db.enrollments.get(contact_id, {})
@@ -421,8 +426,10 @@ class MemoryEnrollments(EnrollmentRepository):
 
     def advance(
         self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
+        addresses: Sequence[str] | None = None,
     ) -> bool:
-        row = _enrolment_row(state, self.shards, now, revision=expected.revision + 1, context=expected.context)
+        row = _enrolment_row(state, self.shards, now, revision=expected.revision + 1, context=expected.context,
+                             addresses=expected.addresses if addresses is None else addresses)
         with self._db.lock:
             current = self._db.enrolment(state.contact_id, state.chain_id)
             if current is None or current.revision != expected.revision or current.claim != claim:
@@ -434,7 +441,7 @@ class MemoryEnrollments(EnrollmentRepository):
 
     def restore(self, expected: Stored, advanced: Enrollment, now: datetime) -> None:
         row = _enrolment_row(expected.state, self.shards, now, revision=expected.revision + 2, claim=expected.claim,
-                             context=expected.context)
+                             context=expected.context, addresses=expected.addresses)
         with self._db.lock:
             current = self._db.enrolment(expected.state.contact_id, expected.state.chain_id)
             if current is None or current.revision != expected.revision + 1:
@@ -443,12 +450,13 @@ class MemoryEnrollments(EnrollmentRepository):
 
     def save(
         self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None,
-        keep_claim: bool = False, context: dict[str, object] | None = None,
+        keep_claim: bool = False, context: dict[str, object] | None = None, addresses: Sequence[str] | None = None,
     ) -> None:
         row = _enrolment_row(
             state, self.shards, now, revision=(expected.revision + 1) if expected else 1,
             claim=expected.claim if keep_claim and expected else None,
             context=context if context is not None else (expected.context if expected else None),
+            addresses=addresses if addresses is not None else (expected.addresses if expected else ()),
         )
         with self._db.lock:
             current = self._db.enrolment(state.contact_id, state.chain_id)
