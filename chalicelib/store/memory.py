@@ -567,7 +567,7 @@ class MemoryTouches(TouchRepository):
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
         provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
-        error: str | None = None,
+        error: str | None = None, counter: str | None = None,
     ) -> None:
         message = None if error is None else error[:ERROR_LENGTH]
         with self._db.lock:
@@ -584,6 +584,8 @@ class MemoryTouches(TouchRepository):
                 row.error_code, row.error = error_code, message
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
                                                               error_code=error_code, error=message))
+            if counter is not None:
+                self._db.add_counts(counter, now.date().isoformat(), {"sent": 1})
 
     def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
         with self._db.lock:

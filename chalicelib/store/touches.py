@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.models import TouchHistoryEntry, TouchModel
+from chalicelib.store.errors import cancellation_codes
+from chalicelib.store.models import CONNECTION, StatsModel, TouchHistoryEntry, TouchModel
 
 RESERVABLE_AGAIN = ("deferred", "held")
 HISTORY_LIMIT = 50
@@ -176,9 +177,10 @@ class TouchRepository:
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
         provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
-        error: str | None = None,
+        error: str | None = None, counter: str | None = None,
     ) -> None:
-        """The outcome of a reserved send: sent, held or failed (with the error's code and message)."""
+        """The outcome of a reserved send: sent, held or failed (with the error's code and message). With
+        `counter` (a stats counter key), the send is counted on it for `now`'s day in the same transaction."""
         actions = [TouchModel.status.set(status), TouchModel.updated_at.set(now)]
         if provider_message_id is not None:
             actions.append(TouchModel.provider_message_id.set(provider_message_id))
@@ -188,7 +190,20 @@ class TouchRepository:
         if error_code is not None:
             actions += [TouchModel.error_code.set(error_code), TouchModel.error.set(message)]
         entry = TouchHistoryEntry(at=now, decision="send", status=status, error_code=error_code, error=message)
-        self._append(contact_id, touch_key, actions, entry, None)
+        if counter is None:
+            self._append(contact_id, touch_key, actions, entry, None)
+            return
+        try:
+            with TransactWrite(connection=CONNECTION) as transaction:
+                appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
+                transaction.update(TouchModel(contact_id, touch_key), actions=[*actions, appended], condition=_room())
+                transaction.update(StatsModel(counter, now.date().isoformat()), actions=[StatsModel.sent.add(1)])
+        except TransactWriteError as exc:
+            if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+                raise
+            # A full history: trimmed by the write alone, then counted apart.
+            self._append(contact_id, touch_key, actions, entry, None)
+            StatsModel(counter, now.date().isoformat()).update(actions=[StatsModel.sent.add(1)])
 
     def _append(
         self, contact_id: str, touch_key: str, actions: Sequence[Action], entry: TouchHistoryEntry,
