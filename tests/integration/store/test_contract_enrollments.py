@@ -213,3 +213,30 @@ def test_a_held_send_puts_the_enrolment_back_claim_included(store) -> None:
     assert after.claim == claim and after.state == stored.state and after.revision == stored.revision + 2
     with pytest.raises(EnrollmentConflict):  # only the write it undoes
         wiring.enrollments().restore(stored, moved, NOW)
+
+
+def test_the_step_reads_the_suppressions_of_the_keys_it_was_handed_and_of_any_new_address(store) -> None:
+    wiring.contacts().create(new_contact("c-1", "c-1@example.com", "+79161234567"), [])
+    wiring.suppressions().suppress("email:c-1@example.com", "hard_bounce", NOW)
+    wiring.suppressions().suppress("phone:+79161234567", "stop_list", NOW)
+    repository = wiring.enrollments()
+    repository.save(_welcome("c-1"), None, NOW, addresses=("email:c-1@example.com",))
+    [item] = _due(shard_of("c-1", repository.shards))
+    assert item.addresses == ("email:c-1@example.com",)  # what the tick hands the step
+
+    read = repository.load_step("c-1", "welcome", addresses=item.addresses)  # the phone is not among them
+
+    assert read.snapshot == wiring.snapshot_loader()("c-1")
+    assert read.snapshot.suppressed_channels == {"email", "sms"} and read.snapshot.stop_listed
+
+
+def test_a_step_keeps_the_contacts_current_suppression_keys_on_the_enrolment(store) -> None:
+    stored, claim = _claimed("c-1")
+    assert stored.addresses == ()
+
+    wiring.enrollments().advance(stored.state, stored, NOW, claim=claim, addresses=("email:c-1@example.com",))
+
+    after = wiring.enrollments().get("c-1", "welcome")
+    assert after.addresses == ("email:c-1@example.com",) and after.state == stored.state and after.claim is None
+    wiring.enrollments().save(after.state, after, NOW)  # an event's write keeps them
+    assert wiring.enrollments().get("c-1", "welcome").addresses == ("email:c-1@example.com",)
