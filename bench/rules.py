@@ -92,7 +92,7 @@ def step_worker_share(steps: int = 60) -> float:
     from chalicelib.services import steps as step_module
     from chalicelib.services.steps import StepWorker
     from chalicelib.store.models import ContactModel
-    from chalicelib.store.snapshots import load_snapshot, suppress_contact
+    from chalicelib.store.snapshots import suppress_contact
     from cli import provision
     from tests.integration.helpers import due_messages
 
@@ -118,7 +118,7 @@ def step_worker_share(steps: int = 60) -> float:
         messages = due_messages(NOW)
         links = {"unsubscribe_url": "https://example.com/u", "preferences_url": "https://example.com/p"}
         worker = StepWorker(
-            strategy=strategy, enrollments=wiring.enrollments(), touches=wiring.touches(), snapshots=load_snapshot,
+            strategy=strategy, enrollments=wiring.enrollments(), touches=wiring.touches(),
             outbound=wiring.outbound(), links=lambda _: links, clock=FixedClock(NOW), timers=wiring.timers(),
             chain_events=wiring.chain_events(), suppress=suppress_contact,
         )

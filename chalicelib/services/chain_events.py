@@ -50,7 +50,8 @@ class ChainEvents:
                     before = stored.get(state.chain_id)
                     entered = before is None or before.state.entered_at != state.entered_at
                     context = chain_context(event_type, event.properties) if entered else None
-                    self.enrollments.save(state, before, now, keep_claim=keep_claims, context=context)
+                    self.enrollments.save(state, before, now, keep_claim=keep_claims, context=context,
+                                          addresses=snapshot.address_keys())
             except EnrollmentConflict:
                 if attempt == ATTEMPTS - 1:
                     raise

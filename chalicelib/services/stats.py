@@ -67,8 +67,9 @@ class StatsService:
     emit: Emit = field(default=emit_metric)
 
     def sent(self, touch: TouchRecord, now: datetime) -> None:
-        """The step worker's `on_sent` hook."""
-        self.count(touch, {"sent": 1}, now)
+        """The step worker's `on_sent` hook: the metric only; the step's counter was added with the mark."""
+        if touch.chain_id is not None and touch.step is not None:
+            self.emit(METRIC_NAMES["sent"], 1, _dimensions(touch))
 
     def unsubscribed(self, touch: TouchRecord, now: datetime) -> None:
         """The preference centre's `on_unsubscribed` hook: a one-click unsubscribe credited to `touch`."""

@@ -1,9 +1,11 @@
 """The step worker: one due enrolment step, decided by the domain and acted on at most once.
 
-For a send, the touch row is reserved with a conditional write before the provider call and marked sent
-after; a retried message finds the reservation and never calls the provider again (at-most-once for
-marketing messages). Only a touch whose attempt provably never reached the provider (throttled, circuit
-open) is `held` and may be tried again.
+For a send, the touch row is reserved before the provider call, in the same transaction that advances the
+enrolment and releases the tick's claim, and marked sent after; a redelivered message finds the claim gone and
+never calls the provider again (at-most-once for marketing messages). Only a touch whose attempt provably
+never reached the provider (throttled, circuit open) is `held`: the enrolment is put back as it was, claim
+included, and the retried message tries again. A sent step costs one batched read of the enrolment and the
+contact, the suppressions' read, the cap history's query, the transaction and the mark.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
+from chalicelib.store.stats import counter_key
 from chalicelib.store.timers import DueTimer, TimerRepository, is_timer
-from chalicelib.store.touches import TouchRecord, TouchRepository
+from chalicelib.store.touches import TouchRecord, TouchRepository, TouchWrite
 
 if TYPE_CHECKING:
     from chalicelib.services.chain_events import ChainEvents
@@ -88,14 +91,13 @@ class StepWorker:
     strategy: Strategy
     enrollments: EnrollmentRepository
     touches: TouchRepository
-    snapshots: Callable[[str], ContactSnapshot | None]
     outbound: Outbound
     links: Callable[[str], Mapping[str, str]]  # contact id -> unsubscribe_url, preferences_url
     clock: Clock
     timers: TimerRepository
     chain_events: ChainEvents
     suppress: Callable[[ContactSnapshot, str, datetime], None]  # (contact, reason, now): the stop-list hook
-    on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
+    on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None  # counted with the mark already
     # Deferred, skipped or failed (a failed touch carries its error code): counted by reason.
     on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
     on_timer: Callable[[DueTimer, datetime], None] = lambda timer, now: None  # segment moves, erasure
@@ -105,23 +107,69 @@ class StepWorker:
             contact_id, chain_id, claim = str(body["contact_id"]), str(body["chain_id"]), str(body["claim"])
         except KeyError as exc:
             raise PermanentRecordError(f"step message without {exc}") from exc
+        addresses = body.get("addresses")
+        addresses = [str(a) for a in addresses] if isinstance(addresses, list) else []
         if is_timer(chain_id):
             return self._fire_timer(contact_id, chain_id, claim)
         for attempt in range(CONFLICT_ATTEMPTS):
-            stored = self.enrollments.get(contact_id, chain_id)
+            # Arbitration weighs the contact's other due sends: their enrolments come in the same read.
+            others = tuple(self.strategy.chains) if self.strategy.arbitration is not None else ()
+            read = self.enrollments.load_step(contact_id, chain_id, others, addresses)
+            stored = read.stored
             if stored is None or stored.claim != claim:
                 return None  # handled before (a redelivered message) or re-claimed by a later tick
             now = self.clock.now()
-            state, outcome = self._decide_and_act(stored, now)
+            plan = self._plan(stored, read.snapshot, read.others, now)
+            if read.snapshot is not None:  # kept on the enrolment for the next step's read
+                plan = replace(plan, addresses=read.snapshot.address_keys())
             try:
-                self.enrollments.save(state, stored, now, claim=claim)
+                return self._commit(plan, stored, claim, now)
             except EnrollmentConflict:
-                # An event changed the enrolment meanwhile; deciding again is safe, the touch is reserved.
+                # An event changed the enrolment meanwhile: nothing was written, deciding again is safe.
                 if attempt == CONFLICT_ATTEMPTS - 1:
                     raise
-                continue
-            return outcome
         return None
+
+    def _commit(self, plan: _Plan, stored: Stored, claim: str, now: datetime) -> StepOutcome:
+        """Writes the step (touch and enrolment together), then sends what it reserved."""
+        if self.enrollments.advance(plan.state, stored, now, claim=claim, touch=plan.touch,
+                                     addresses=plan.addresses):
+            if plan.send is None:
+                if plan.touch is not None and plan.touch.decision != "hook":
+                    self.on_decided(plan.touch.touch, now)
+                return plan.outcome
+            return self._send_reserved(plan, plan.send, stored, now)
+        assert plan.touch is not None
+        return self._touch_apart(plan, plan.touch, stored, claim, now)
+
+    def _touch_apart(self, plan: _Plan, write: TouchWrite, stored: Stored, claim: str, now: datetime) -> StepOutcome:
+        """The touch refused the transaction: reserved or sent before, or a history full enough to trim. The touch
+        repository's own write tells which (and trims); the enrolment then moves on alone, as before there was a
+        transaction: a send reserved here goes out before the enrolment is written."""
+        touch = write.touch
+        if plan.send is None:
+            self.touches.record_decision(touch)
+            self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
+            if write.decision != "hook":
+                self.on_decided(touch, now)
+            return plan.outcome
+        if self.touches.reserve(touch):
+            delivered, error_code = self._deliver(touch, plan.send, now)
+            self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
+            return replace(plan.outcome, touch_status=delivered, error_code=error_code)
+        self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
+        existing = self.touches.get(touch.contact_id, touch.touch_key)
+        return replace(plan.outcome, touch_status=existing.status if existing else None,
+                       error_code=existing.error_code if existing else None)
+
+    def _send_reserved(self, plan: _Plan, send: _Send, stored: Stored, now: datetime) -> StepOutcome:
+        assert plan.touch is not None
+        try:
+            delivered, error_code = self._deliver(plan.touch.touch, send, now)
+        except SendHeld:
+            self.enrollments.restore(stored, plan.state, now)
+            raise
+        return replace(plan.outcome, touch_status=delivered, error_code=error_code)
 
     def _fire_timer(self, contact_id: str, chain_id: str, claim: str) -> StepOutcome | None:
         timer = self.timers.get(contact_id, chain_id)
@@ -133,34 +181,38 @@ class StepWorker:
         self.timers.fired(timer, claim, now)
         return StepOutcome("completed", reason=f"{timer.event}: {', '.join(started) or 'no chain started'}")
 
-    def _decide_and_act(self, stored: Stored, now: datetime) -> tuple[Enrollment, StepOutcome]:
+    def _plan(
+        self, stored: Stored, snapshot: ContactSnapshot | None, others: Mapping[str, Stored], now: datetime,
+    ) -> _Plan:
+        """What the step decides: the enrolment's next state and the touch to write with it. Nothing is
+        written here, except the stop list a hook asks for (idempotent)."""
         state = stored.state
         chain = self.strategy.chains.get(state.chain_id)
         if chain is None:
             gone = leave(state, "chain_removed", now)
-            return gone, StepOutcome(gone.status)
-        snapshot = self.snapshots(state.contact_id)
+            return _Plan(gone, StepOutcome(gone.status))
         if snapshot is None or snapshot.status == "erased":
             gone = leave(state, "contact_erased", now)
-            return gone, StepOutcome(gone.status)
+            return _Plan(gone, StepOutcome(gone.status))
         transition = advance(chain, state, contact_view(snapshot), now)
         if isinstance(transition.action, SendAction):
-            return self._send(transition, transition.action, snapshot, stored.context, now)
+            return self._decide_send(transition, transition.action, snapshot, stored.context, others, now)
         if isinstance(transition.action, HookAction):
-            self._hook(transition, transition.action, snapshot, now)
-        return transition.state, StepOutcome(transition.state.status)
+            return _Plan(transition.state, StepOutcome(transition.state.status),
+                         self._hook(transition, transition.action, snapshot, now))
+        return _Plan(transition.state, StepOutcome(transition.state.status))
 
-    def _send(
+    def _decide_send(
         self, transition: Transition, action: SendAction, snapshot: ContactSnapshot,
-        context: Mapping[str, object] | None, now: datetime,
-    ) -> tuple[Enrollment, StepOutcome]:
+        context: Mapping[str, object] | None, others: Mapping[str, Stored], now: datetime,
+    ) -> _Plan:
         at_step = transition.pending or transition.state
         key = touch_key(at_step, action.step)
         request = request_for(
             self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
             channels=action.channels, sms_allowed=action.sms_allowed,
         )
-        decision = decide(request, self._context(snapshot, request, now), self.strategy, now)
+        decision = decide(request, self._context(snapshot, request, others, now), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
@@ -168,31 +220,23 @@ class StepWorker:
             step=action.step, variant=decision.variant, decision=decision.action, reason=decision.reason,
             rule=decision.rule, until=decision.at if decision.action == "defer" else None,
         )
-        if decision.action != "send":
-            self.touches.record_decision(touch)
-            self.on_decided(touch, now)
         if decision.action == "defer":
             assert decision.at is not None
-            return postpone(transition, decision.at), _outcome(transition.state, decision, "deferred")
+            return _Plan(postpone(transition, decision.at), _outcome(transition.state, decision, "deferred"),
+                         TouchWrite.deciding(touch))
         if decision.action == "skip":
-            return transition.state, _outcome(transition.state, decision, "skipped")
+            return _Plan(transition.state, _outcome(transition.state, decision, "skipped"), TouchWrite.deciding(touch))
         if decision.action == "exit":
             gone = leave(transition.state, decision.reason, now)
-            return gone, _outcome(gone, decision, "skipped")
-        if not self.touches.reserve(touch):
-            existing = self.touches.get(touch.contact_id, key)
-            return transition.state, _outcome(transition.state, decision, existing.status if existing else None,
-                                              existing.error_code if existing else None)
-        delivered, error_code = self._deliver(touch, request.purpose, snapshot, context, now)
-        return transition.state, _outcome(transition.state, decision, delivered, error_code)
+            return _Plan(gone, _outcome(gone, decision, "skipped"), TouchWrite.deciding(touch))
+        return _Plan(transition.state, _outcome(transition.state, decision, "reserved"), TouchWrite.reserving(touch),
+                     _Send(request.purpose, snapshot, context))
 
-    def _deliver(
-        self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, context: Mapping[str, object] | None,
-        now: datetime,
-    ) -> tuple[str, str | None]:
+    def _deliver(self, touch: TouchRecord, send: _Send, now: datetime) -> tuple[str, str | None]:
         """The touch's status after the send, and the error code when it failed."""
+        snapshot, context = send.snapshot, send.context
         occasion = self.strategy.occasions[touch.occasion_id]
-        envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
+        envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, send.purpose, touch.variant)
         chain = self.strategy.chains.get(touch.chain_id or "")
         try:
             sent = self.outbound.send(
@@ -208,14 +252,18 @@ class StepWorker:
             self.touches.mark(touch.contact_id, touch.touch_key, "failed", now, error_code=exc.code, error=str(exc))
             self.on_decided(replace(touch, status="failed", error_code=exc.code, error=str(exc)), now)
             return "failed", exc.code
+        # The step's counter is added with the mark, in one transaction; on_sent only reports it.
         self.touches.mark(
             touch.contact_id, touch.touch_key, "sent", now, provider_message_id=sent.provider_message_id,
-            cost=float(sent.cost),
+            cost=float(sent.cost), counter=counter_key(touch.chain_id, touch.step, touch.variant)
+            if touch.chain_id is not None and touch.step is not None else None,
         )
         self.on_sent(touch, now)
         return "sent", None
 
-    def _context(self, snapshot: ContactSnapshot, request: SendRequest, now: datetime) -> RuleContext:
+    def _context(
+        self, snapshot: ContactSnapshot, request: SendRequest, others: Mapping[str, Stored], now: datetime,
+    ) -> RuleContext:
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
             Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
@@ -228,13 +276,15 @@ class StepWorker:
             contact=view,
             suppression=Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
             history=history,
-            competing=self._competing(view, request, now) if arbitrated else (),
+            competing=self._competing(view, request, others, now) if arbitrated else (),
         )
 
-    def _competing(self, view: ContactView, request: SendRequest, now: datetime) -> tuple[SendRequest, ...]:
+    def _competing(
+        self, view: ContactView, request: SendRequest, others: Mapping[str, Stored], now: datetime,
+    ) -> tuple[SendRequest, ...]:
         """The contact's other sends due now (or being worked on now): arbitration lets the highest go first."""
         rivals = []
-        for chain_id, other in self.enrollments.for_contact(view.contact_id).items():
+        for chain_id, other in sorted(others.items()):
             chain = self.strategy.chains.get(chain_id)
             due = other.state.due_at
             if chain is None or chain_id == request.chain_id or other.state.status != "running":
@@ -251,19 +301,39 @@ class StepWorker:
                 ))
         return tuple(rivals)
 
-    def _hook(self, transition: Transition, action: HookAction, snapshot: ContactSnapshot, now: datetime) -> None:
+    def _hook(self, transition: Transition, action: HookAction, snapshot: ContactSnapshot, now: datetime) -> TouchWrite:
         """A hook is not a message: the stop list suppresses the contact; an audience hook records the
         membership (until when) on the contact's touches, where exports and support read it."""
         if action.hook == "stop_list":
             self.suppress(snapshot, "stop_list", now)
         at_step = transition.pending or transition.state
         until = f" until {action.until.isoformat()}" if action.until else ""
-        self.touches.record_decision(TouchRecord(
+        return TouchWrite.deciding(TouchRecord(
             contact_id=at_step.contact_id, touch_key=touch_key(at_step, action.step), touch_id=str(uuid.uuid4()),
             channel="hook", occasion_id=action.hook, category="hook", status="done", created_at=now,
             chain_id=action.chain_id, step=action.step, decision="hook", reason=f"{action.hook}{until}",
             rule="chain",
         ))
+
+
+@dataclass(frozen=True)
+class _Send:
+    """A reserved send's inputs for the provider call."""
+
+    purpose: str
+    snapshot: ContactSnapshot
+    context: Mapping[str, object] | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A decided step: the enrolment's next state, its outcome, the touch written with it, and the send."""
+
+    state: Enrollment
+    outcome: StepOutcome
+    touch: TouchWrite | None = None
+    send: _Send | None = None
+    addresses: tuple[str, ...] | None = None  # the contact's suppression keys now (None: keep the stored)
 
 
 def _status_of(decision: Decision) -> str:

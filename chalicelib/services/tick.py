@@ -114,6 +114,8 @@ def _drain(
                         "step": item.step,
                         "claim": claim,
                         "attempt": 0,
+                        # The contact's suppression keys as last written: the step reads them with the contact.
+                        **({"addresses": list(item.addresses)} if item.addresses else {}),
                     }
                 )
             if messages:

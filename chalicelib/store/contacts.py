@@ -23,7 +23,7 @@ from chalicelib.store.enrollments import enrollment_row
 from chalicelib.store.errors import StorageBusy, cancellation_codes, is_busy
 from chalicelib.store.ledger import ConsentEvent, append_only, event_row
 from chalicelib.store.models import CONNECTION, ContactModel, EnrollmentModel, IdentityModel
-from chalicelib.store.snapshots import consent_states, read_contact
+from chalicelib.store.snapshots import address_keys, consent_states, read_contact
 from chalicelib.store.suppressions import address_key
 
 DATA_PROCESSING_KEY = "any:data_processing"
@@ -320,7 +320,8 @@ class ContactRepository:
             actions += [ContactModel.status.set("active"), ContactModel.pending_request.remove(),
                         ContactModel.confirmed_at.set(ContactModel.confirmed_at | now),
                         ContactModel.updated_at.set(now)]
-            rows = [enrollment_row(state, self.shards, now) for state in pending]
+            addresses = address_keys(contact.email, contact.phone)
+            rows = [enrollment_row(state, self.shards, now, addresses=addresses) for state in pending]
 
             def build(t: TransactWrite, row: ContactModel = row, actions: list[Any] = actions,
                       rows: list[EnrollmentModel] = rows) -> None:

@@ -44,6 +44,7 @@ from chalicelib.store.enrollments import (
     DueItem,
     EnrollmentConflict,
     EnrollmentRepository,
+    StepRead,
     Stored,
     shard_of,
 )
@@ -60,7 +61,7 @@ from chalicelib.store.sms_state import (
     StoredOptOutCache,
     StoredSpendCounter,
 )
-from chalicelib.store.snapshots import STOP_LIST, ContactSnapshot, consent_states
+from chalicelib.store.snapshots import STOP_LIST, ContactSnapshot, address_keys, consent_states
 from chalicelib.store.stats import _AFTER_DAY, BY_REASON, OUTCOMES, CounterTotals, StatsRepository
 from chalicelib.store.suppressions import SuppressionRepository, address_key
 from chalicelib.store.timers import PREFIX, DueTimer, TimerRepository, timer_id
@@ -72,6 +73,7 @@ from chalicelib.store.touches import (
     HistoryEntry,
     TouchRecord,
     TouchRepository,
+    TouchWrite,
 )
 
 
@@ -117,6 +119,7 @@ class _EnrolmentRow:
     timer_event: str | None = None
     timer_properties: dict[str, object] | None = None
     context: dict[str, object] | None = None
+    addresses: tuple[str, ...] = ()
 
 
 @dataclass
@@ -278,6 +281,10 @@ class MemoryContacts(ContactRepository):
                     updated_at=imported.created_at,
                 )
                 self._db.append_entries(imported.contact_id, imported.events)
+            self._db.request("TransactWriteItems", *(
+                part for imported in batch for part in (
+                    *(("PutItem", "identities", self._db.identities[k]) for k in imported.identity_keys()),
+                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]), *_ledger_puts(imported.events))))
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,
@@ -323,7 +330,8 @@ class MemoryContacts(ContactRepository):
             self._db.append_entries(contact.contact_id, events)
             for state in enrolments:
                 if self._db.enrolment(state.contact_id, state.chain_id) is None:  # never a second entry
-                    self._db.put_enrolment(_enrolment_row(state, self.shards, now, revision=1))
+                    self._db.put_enrolment(_enrolment_row(state, self.shards, now, revision=1,
+                                                          addresses=address_keys(current.email, current.phone)))
             self._db.request("TransactWriteItems", ("UpdateItem", "contacts", self._db.contacts[contact.contact_id]),
                              *_ledger_puts(events), *(("PutItem", "enrollments", self._db.enrolment(
                                  e.contact_id, e.chain_id)) for e in enrolments))
@@ -398,7 +406,7 @@ class MemoryContacts(ContactRepository):
 
 def _enrolment_row(
     state: Enrollment, shards: int, now: datetime, *, revision: int, claim: str | None = None,
-    context: dict[str, object] | None = None,
+    context: dict[str, object] | None = None, addresses: Sequence[str] = (),
 ) -> _EnrolmentRow:
     """As enrollments.enrollment_row: on the due index only while running with a due instant."""
     due = state.due_at if state.status == "running" else None
@@ -408,6 +416,7 @@ def _enrolment_row(
         reactions={flag: getattr(state, flag) for flag in FLAGS}, exit_reason=state.exit_reason,
         ended_at=state.ended_at, due_shard=None if due is None else shard_of(state.contact_id, shards),
         due_at=None if due is None else int(due.timestamp()), claim=claim, context=copy.deepcopy(context),
+        addresses=tuple(addresses),
     )
 
 
@@ -422,7 +431,7 @@ def _state(row: _EnrolmentRow) -> Enrollment:
 
 
 def _stored(row: _EnrolmentRow) -> Stored:
-    return Stored(_state(row), row.revision, row.claim, copy.deepcopy(row.context))
+    return Stored(_state(row), row.revision, row.claim, copy.deepcopy(row.context), row.addresses)
 
 
 class MemoryEnrollments(EnrollmentRepository):
@@ -436,7 +445,7 @@ class MemoryEnrollments(EnrollmentRepository):
             items = []
             for at, (contact_id, chain_id) in due:
                 row = self._db.enrollments[contact_id][chain_id]
-                items.append(DueItem(contact_id, chain_id, row.step, at))
+                items.append(DueItem(contact_id, chain_id, row.step, at, row.addresses))
             self._db.request("Query", "enrollments", *(self._db.enrollments[c][k] for _, (c, k) in due),
                              index="due-index")
         yield from items
@@ -463,14 +472,63 @@ class MemoryEnrollments(EnrollmentRepository):
             self._db.request("Query", "enrollments", *rows.values())
             return {chain_id: _stored(rows[chain_id]) for chain_id in sorted(rows)}
 
+    def load_step(
+        self, contact_id: str, chain_id: str, others: Sequence[str] = (), addresses: Sequence[str] = (),
+    ) -> StepRead:
+        with self._db.lock:
+            contact = self._db.contacts.get(contact_id)
+            rows = self._db.enrollments.get(contact_id, {})
+            row = rows.get(chain_id)
+            snapshot = None if contact is None else _snapshot(self._db, contact)
+            read = StepRead(None if row is None else _stored(row), snapshot,
+                            {c: _stored(rows[c]) for c in sorted(set(others) - {chain_id}) if c in rows})
+            self._db.request("BatchGetItem", ("GetItem", "enrollments", row),
+                             ("GetItem", "contacts", contact),
+                             *(("GetItem", "enrollments", rows.get(c)) for c in set(others) - {chain_id}),
+                             *(("GetItem", "suppressions", self._db.suppressions.get(k)) for k in addresses))
+            return read
+
+    def advance(
+        self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
+        addresses: Sequence[str] | None = None,
+    ) -> bool:
+        row = _enrolment_row(state, self.shards, now, revision=expected.revision + 1, context=expected.context,
+                             addresses=expected.addresses if addresses is None else addresses)
+        with self._db.lock:
+            current = self._db.enrolment(state.contact_id, state.chain_id)
+            if current is None or current.revision != expected.revision or current.claim != claim:
+                raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile")
+            if touch is not None and not _put_touch(self._db, touch.touch, touch.status, touch.decision):
+                self._db.request("TransactWriteItems", ("UpdateItem", "enrollments", current), ("UpdateItem", "touches",
+                                 self._db.touches[touch.touch.contact_id][touch.touch.touch_key]))
+                return False
+            self._db.put_enrolment(row)
+            if touch is None:
+                self._db.request("UpdateItem", "enrollments", row)
+            else:
+                self._db.request("TransactWriteItems", ("UpdateItem", "enrollments", row), ("UpdateItem", "touches",
+                                 self._db.touches[touch.touch.contact_id][touch.touch.touch_key]))
+            return True
+
+    def restore(self, expected: Stored, advanced: Enrollment, now: datetime) -> None:
+        row = _enrolment_row(expected.state, self.shards, now, revision=expected.revision + 2, claim=expected.claim,
+                             context=expected.context, addresses=expected.addresses)
+        with self._db.lock:
+            current = self._db.enrolment(expected.state.contact_id, expected.state.chain_id)
+            if current is None or current.revision != expected.revision + 1:
+                raise EnrollmentConflict(f"{expected.state.contact_id}/{expected.state.chain_id} changed meanwhile")
+            self._db.put_enrolment(row)
+            self._db.request("PutItem", "enrollments", row)
+
     def save(
         self, state: Enrollment, expected: Stored | None, now: datetime, *, claim: str | None = None,
-        keep_claim: bool = False, context: dict[str, object] | None = None,
+        keep_claim: bool = False, context: dict[str, object] | None = None, addresses: Sequence[str] | None = None,
     ) -> None:
         row = _enrolment_row(
             state, self.shards, now, revision=(expected.revision + 1) if expected else 1,
             claim=expected.claim if keep_claim and expected else None,
             context=context if context is not None else (expected.context if expected else None),
+            addresses=addresses if addresses is not None else (expected.addresses if expected else ()),
         )
         with self._db.lock:
             current = self._db.enrolment(state.contact_id, state.chain_id)
@@ -549,6 +607,28 @@ def _record(row: _TouchRow) -> TouchRecord:
     )
 
 
+def _put_touch(db: MemoryDatabase, touch: TouchRecord, status: str, decision: str) -> bool:
+    """A reservation or recorded decision: never over a touch reserved or sent before."""
+    entry = HistoryEntry(at=touch.created_at, decision=decision, status=status, reason=touch.reason,
+                         rule=touch.rule, until=touch.until)
+    with db.lock:
+        rows = db.touches.setdefault(touch.contact_id, {})
+        current = rows.get(touch.touch_key)
+        if current is not None and current.status not in RESERVABLE_AGAIN:
+            return False
+        # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
+        rows[touch.touch_key] = _TouchRow(
+            touch.contact_id, touch.touch_key, touch.touch_id, touch.channel, touch.occasion_id, touch.category,
+            status, touch.created_at, chain_id=touch.chain_id, step=touch.step, variant=touch.variant,
+            decision=decision, reason=touch.reason, rule=touch.rule, actor=touch.actor, comment=touch.comment,
+            updated_at=touch.created_at,
+            provider_message_id=current.provider_message_id if current else None,
+            cost=current.cost if current else None,
+            history=_appended(current.history if current else [], entry),
+        )
+        return True
+
+
 class MemoryTouches(TouchRepository):
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
@@ -560,31 +640,15 @@ class MemoryTouches(TouchRepository):
         self._put(touch, touch.status, touch.decision or touch.status)
 
     def _put(self, touch: TouchRecord, status: str, decision: str) -> bool:
-        entry = HistoryEntry(at=touch.created_at, decision=decision, status=status, reason=touch.reason,
-                             rule=touch.rule, until=touch.until)
         with self._db.lock:
-            rows = self._db.touches.setdefault(touch.contact_id, {})
-            current = rows.get(touch.touch_key)
-            if current is not None and current.status not in RESERVABLE_AGAIN:
-                self._db.request("UpdateItem", "touches", current)
-                return False
-            # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
-            rows[touch.touch_key] = _TouchRow(
-                touch.contact_id, touch.touch_key, touch.touch_id, touch.channel, touch.occasion_id, touch.category,
-                status, touch.created_at, chain_id=touch.chain_id, step=touch.step, variant=touch.variant,
-                decision=decision, reason=touch.reason, rule=touch.rule, actor=touch.actor, comment=touch.comment,
-                updated_at=touch.created_at,
-                provider_message_id=current.provider_message_id if current else None,
-                cost=current.cost if current else None,
-                history=_appended(current.history if current else [], entry),
-            )
-            self._db.request("UpdateItem", "touches", rows[touch.touch_key])
-            return True
+            written = _put_touch(self._db, touch, status, decision)
+            self._db.request("UpdateItem", "touches", self._db.touches[touch.contact_id][touch.touch_key])
+            return written
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
         provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
-        error: str | None = None,
+        error: str | None = None, counter: str | None = None,
     ) -> None:
         message = None if error is None else error[:ERROR_LENGTH]
         with self._db.lock:
@@ -601,7 +665,12 @@ class MemoryTouches(TouchRepository):
                 row.error_code, row.error = error_code, message
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
                                                               error_code=error_code, error=message))
-            self._db.request("UpdateItem", "touches", row)
+            if counter is None:
+                self._db.request("UpdateItem", "touches", row)
+                return
+            self._db.add_counts(counter, now.date().isoformat(), {"sent": 1})
+            self._db.request("TransactWriteItems", ("UpdateItem", "touches", row),
+                             ("UpdateItem", "stats", self._db.stats[(counter, now.date().isoformat())]))
 
     def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
         with self._db.lock:

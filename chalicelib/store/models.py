@@ -199,6 +199,9 @@ class EnrollmentModel(Model):
     timer_properties = MapAttribute[str, object](null=True)
     # The triggering event's properties (cart, product, search, order): what the chain's templates show.
     context = MapAttribute[str, object](null=True)
+    # The contact's suppression keys when last written: the tick hands them to the step, whose one read then
+    # fetches the contact and its suppressions together (a contact whose addresses changed costs one more).
+    addresses = ListAttribute[str](of=UnicodeAttribute, null=True)
     due_index = DueIndex()
 
 

@@ -38,6 +38,14 @@ class ContactSnapshot:
     suppressed_channels: frozenset[str] = field(default_factory=frozenset)
     stop_listed: bool = False
 
+    def address_keys(self) -> tuple[str, ...]:
+        """The suppression keys of the contact's addresses."""
+        return address_keys(self.email, self.phone)
+
+
+def address_keys(email: str | None, phone: str | None) -> tuple[str, ...]:
+    return tuple(sorted({address_key(c, a) for c, a in (("email", email), ("sms", phone)) if a}))
+
 
 def consent_states(raw: Mapping[str, object]) -> tuple[dict[tuple[str, str], bool], bool]:
     """Splits the stored `<channel>:<purpose>` map into communication consents and the data-processing one."""
@@ -73,6 +81,11 @@ def read_contact(contact_id: str) -> ContactModel | None:
         if found is None:
             return None
         row = found
+    return readable(row)
+
+
+def readable(row: ContactModel) -> ContactModel:
+    """The row as the rules read it: an unknown time zone reads as none."""
     if row.timezone and zone(row.timezone) is None:
         row.timezone = None
     return row
@@ -107,8 +120,9 @@ def load_snapshot(contact_id: str) -> ContactSnapshot | None:
     return None if row is None else snapshot_of(row)
 
 
-def snapshot_of(row: ContactModel) -> ContactSnapshot:
-    """The snapshot of a contact row already read (its suppressions are looked up)."""
+def snapshot_of(row: ContactModel, reasons: dict[str, str] | None = None) -> ContactSnapshot:
+    """The snapshot of a contact row already read; its suppressions' reasons by key are looked up unless
+    given (read with the row)."""
     consents, data_processing = consent_states(row.consents.as_dict() if hasattr(row.consents, "as_dict")
                                                else dict(row.consents or {}))
     keys = {}
@@ -116,7 +130,8 @@ def snapshot_of(row: ContactModel) -> ContactSnapshot:
         keys["email"] = address_key("email", row.email)
     if row.phone:
         keys["sms"] = address_key("sms", row.phone)
-    reasons = SuppressionRepository().reasons(sorted(set(keys.values())))
+    if reasons is None:
+        reasons = SuppressionRepository().reasons(sorted(set(keys.values())))
     suppressed = {channel for channel, address in keys.items() if address in reasons}
     stop_listed = STOP_LIST in reasons.values()
     attributes = row.attributes.as_dict() if hasattr(row.attributes, "as_dict") else dict(row.attributes or {})

@@ -15,12 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
-from chalicelib.store.models import TouchHistoryEntry, TouchModel
+from chalicelib.store.errors import cancellation_codes
+from chalicelib.store.models import CONNECTION, StatsModel, TouchHistoryEntry, TouchModel
 
 RESERVABLE_AGAIN = ("deferred", "held")
 HISTORY_LIMIT = 50
@@ -103,6 +106,61 @@ def _both(first: Condition | None, second: Condition) -> Condition:
     return second if first is None else first & second
 
 
+def _reservation(touch: TouchRecord, status: str, decision: str) -> tuple[list[Action], TouchHistoryEntry]:
+    """The attributes a reservation or a recorded decision sets, and the history entry it appends."""
+    # A re-reservation starts the attempt afresh (new touch id, no error), as a new row would; the history of the
+    # earlier attempts stays. An attribute without a value is removed, never stored as null.
+    values: list[tuple[Any, object]] = [
+        (TouchModel.touch_id, touch.touch_id), (TouchModel.channel, touch.channel),
+        (TouchModel.occasion_id, touch.occasion_id), (TouchModel.category, touch.category),
+        (TouchModel.chain_id, touch.chain_id), (TouchModel.step, touch.step), (TouchModel.variant, touch.variant),
+        (TouchModel.status, status), (TouchModel.decision, decision), (TouchModel.reason, touch.reason),
+        (TouchModel.rule, touch.rule), (TouchModel.created_at, touch.created_at),
+        (TouchModel.updated_at, touch.created_at), (TouchModel.actor, touch.actor),
+        (TouchModel.comment, touch.comment),
+    ]
+    actions: list[Action] = [attribute.remove() if value is None else attribute.set(value)
+                             for attribute, value in values]
+    actions += [TouchModel.error_code.remove(), TouchModel.error.remove()]
+    entry = TouchHistoryEntry(
+        at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
+        until=touch.until,
+    )
+    return actions, entry
+
+
+@dataclass(frozen=True)
+class TouchWrite:
+    """A touch written with an enrolment in one transaction: a reservation (status "reserved", decision "send")
+    or a decision that sends nothing."""
+
+    touch: TouchRecord
+    status: str
+    decision: str
+
+    @staticmethod
+    def reserving(touch: TouchRecord) -> TouchWrite:
+        return TouchWrite(touch, "reserved", "send")
+
+    @staticmethod
+    def deciding(touch: TouchRecord) -> TouchWrite:
+        return TouchWrite(touch, touch.status, touch.decision or touch.status)
+
+    def add_to(self, transaction: TransactWrite) -> None:
+        """The write, conditional as TouchRepository's: never over a touch reserved or sent before, and only
+        while the history has room (a full one is trimmed outside a transaction, TouchRepository._append)."""
+        actions, entry = _reservation(self.touch, self.status, self.decision)
+        transaction.update(
+            TouchModel(self.touch.contact_id, self.touch.touch_key),
+            actions=[*actions, TouchModel.history.set((TouchModel.history | []).append([entry]))],
+            condition=_reservable() & _room(),
+        )
+
+
+def _room() -> Condition:
+    return TouchModel.history.does_not_exist() | (size(TouchModel.history) < HISTORY_LIMIT)
+
+
 class TouchRepository:
     def reserve(self, touch: TouchRecord) -> bool:
         """True when this call holds the send; False when the touch was reserved or sent before."""
@@ -113,30 +171,16 @@ class TouchRepository:
         self._write(touch, touch.status, touch.decision or touch.status)
 
     def _write(self, touch: TouchRecord, status: str, decision: str) -> bool:
-        # A re-reservation starts the attempt afresh (new touch id, no error), as a new row would; the history
-        # of the earlier attempts stays.
-        actions = [
-            TouchModel.touch_id.set(touch.touch_id), TouchModel.channel.set(touch.channel),
-            TouchModel.occasion_id.set(touch.occasion_id), TouchModel.category.set(touch.category),
-            TouchModel.chain_id.set(touch.chain_id), TouchModel.step.set(touch.step),
-            TouchModel.variant.set(touch.variant), TouchModel.status.set(status),
-            TouchModel.decision.set(decision), TouchModel.reason.set(touch.reason), TouchModel.rule.set(touch.rule),
-            TouchModel.created_at.set(touch.created_at), TouchModel.updated_at.set(touch.created_at),
-            TouchModel.actor.set(touch.actor), TouchModel.comment.set(touch.comment),
-            TouchModel.error_code.remove(), TouchModel.error.remove(),
-        ]
-        entry = TouchHistoryEntry(
-            at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
-            until=touch.until,
-        )
+        actions, entry = _reservation(touch, status, decision)
         return self._append(touch.contact_id, touch.touch_key, actions, entry, _reservable())
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
         provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
-        error: str | None = None,
+        error: str | None = None, counter: str | None = None,
     ) -> None:
-        """The outcome of a reserved send: sent, held or failed (with the error's code and message)."""
+        """The outcome of a reserved send: sent, held or failed (with the error's code and message). With
+        `counter` (a stats counter key), the send is counted on it for `now`'s day in the same transaction."""
         actions = [TouchModel.status.set(status), TouchModel.updated_at.set(now)]
         if provider_message_id is not None:
             actions.append(TouchModel.provider_message_id.set(provider_message_id))
@@ -146,7 +190,20 @@ class TouchRepository:
         if error_code is not None:
             actions += [TouchModel.error_code.set(error_code), TouchModel.error.set(message)]
         entry = TouchHistoryEntry(at=now, decision="send", status=status, error_code=error_code, error=message)
-        self._append(contact_id, touch_key, actions, entry, None)
+        if counter is None:
+            self._append(contact_id, touch_key, actions, entry, None)
+            return
+        try:
+            with TransactWrite(connection=CONNECTION) as transaction:
+                appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
+                transaction.update(TouchModel(contact_id, touch_key), actions=[*actions, appended], condition=_room())
+                transaction.update(StatsModel(counter, now.date().isoformat()), actions=[StatsModel.sent.add(1)])
+        except TransactWriteError as exc:
+            if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
+                raise
+            # A full history: trimmed by the write alone, then counted apart.
+            self._append(contact_id, touch_key, actions, entry, None)
+            StatsModel(counter, now.date().isoformat()).update(actions=[StatsModel.sent.add(1)])
 
     def _append(
         self, contact_id: str, touch_key: str, actions: Sequence[Action], entry: TouchHistoryEntry,
@@ -154,7 +211,7 @@ class TouchRepository:
     ) -> bool:
         """Applies `actions` and appends `entry` to the history in one UpdateItem; False when `condition`
         does not hold. Only a full history costs a read and a second write (its oldest entries dropped)."""
-        room = TouchModel.history.does_not_exist() | (size(TouchModel.history) < HISTORY_LIMIT)
+        room = _room()
         appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
         try:
             TouchModel(contact_id, touch_key).update(actions=[*actions, appended], condition=_both(condition, room))

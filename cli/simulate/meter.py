@@ -285,8 +285,9 @@ class Meter:
 
     def memory_request(self, operation: str, parts: Sequence[Any], index: str | None = None) -> None:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
-        request, or (action, table, item) triples for a transaction. Items are sized as pynamodb stores them."""
-        if operation in TRANSACTIONS:
+        request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
+        as pynamodb stores them."""
+        if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
             triples = [(action, self._table(table), item) for action, table, item in parts]
             self._dynamodb(operation, triples, lambda t, i: None, index=None, memory=True)
             return

@@ -15,7 +15,7 @@ from chalicelib.services.steps import SendHeld, StepWorker
 from chalicelib.services.tick import tick
 from chalicelib.store.enrollments import LEASE, EnrollmentRepository
 from chalicelib.store.models import ContactModel, SuppressionModel, TouchModel
-from chalicelib.store.snapshots import load_snapshot, suppress_contact
+from chalicelib.store.snapshots import suppress_contact
 from cli.outbox import sent_mail
 from tests.integration.helpers import NOW, CapturedSteps, due_messages
 
@@ -35,7 +35,7 @@ def _contact(contact_id: str = "c-1", **consents: str) -> None:
 def _worker(clock: FixedClock) -> StepWorker:
     return StepWorker(
         strategy=wiring.strategy(), enrollments=wiring.enrollments(), touches=wiring.touches(),
-        snapshots=load_snapshot, outbound=wiring.outbound(), links=lambda _: LINKS, clock=clock,
+        outbound=wiring.outbound(), links=lambda _: LINKS, clock=clock,
         timers=wiring.timers(), chain_events=wiring.chain_events(), suppress=suppress_contact,
     )
 

@@ -21,7 +21,7 @@ def _get(api, path: str, role: str = "service-manager", point: str | None = None
 def test_a_service_manager_reads_a_chains_counters_for_a_period(api) -> None:
     touch = TouchRecord("c-1", "k-1", "t-1", "email", "welcome-thanks", "trigger", "sent", NOW,
                         chain_id="welcome", step=0)
-    wiring.stats().sent(touch, NOW)
+    wiring.stats().count(touch, {"sent": 1}, NOW)
     day = NOW.date().isoformat()
     status, body = _get(api, f"/v1/admin/stats?chain=welcome&from={day}&to={day}")
     assert status == 200

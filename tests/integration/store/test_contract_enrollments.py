@@ -10,8 +10,10 @@ import pytest
 from chalicelib import wiring
 from chalicelib.domain.chains import Enrollment, leave, start
 from chalicelib.domain.lifecycle import Timer
-from chalicelib.store.enrollments import LEASE, DueItem, EnrollmentConflict, shard_of
+from chalicelib.store.enrollments import LEASE, DueItem, EnrollmentConflict, Stored, shard_of
+from chalicelib.store.touches import TouchRecord, TouchWrite
 from tests.integration.helpers import NOW
+from tests.integration.store.conftest import new_contact
 
 EPOCH = int(NOW.timestamp())
 
@@ -129,3 +131,112 @@ def test_a_new_occurrence_replaces_one_being_fired(store) -> None:
     assert (replaced.key, replaced.claim, replaced.revision) == ("2027", None, 1)
     with pytest.raises(Exception):  # noqa: B017 - the step that held the old claim finds it gone
         timers.fired(claimed, claim, NOW)
+
+
+def _claimed(contact_id: str) -> tuple[Stored, str]:
+    """A welcome enrolment claimed by the tick, as the step worker reads it."""
+    repository = wiring.enrollments()
+    repository.save(_welcome(contact_id), None, NOW)
+    [item] = [i for i in _due(shard_of(contact_id, repository.shards)) if i.contact_id == contact_id]
+    claim = repository.claim(item, EPOCH)
+    assert claim is not None
+    stored = repository.get(contact_id, "welcome")
+    assert stored is not None
+    return stored, claim
+
+
+def _reservation(contact_id: str) -> TouchWrite:
+    return TouchWrite.reserving(TouchRecord(
+        contact_id=contact_id, touch_key="welcome#0#0", touch_id="t-1", channel="email", occasion_id="welcome-thanks",
+        category="trigger", status="reserved", created_at=NOW, chain_id="welcome", step=0,
+    ))
+
+
+def test_a_step_reads_its_enrolment_and_the_contact_together(store) -> None:
+    wiring.contacts().create(new_contact("c-1", "c-1@example.com"), [])
+    stored, claim = _claimed("c-1")
+
+    read = wiring.enrollments().load_step("c-1", "welcome")
+
+    assert read.stored == stored and read.stored.claim == claim
+    assert read.snapshot is not None and read.snapshot.email == "c-1@example.com"
+    assert read.snapshot == wiring.snapshot_loader()("c-1")
+    nothing = wiring.enrollments().load_step("c-2", "welcome")
+    assert nothing.stored is None and nothing.snapshot is None
+
+
+def test_a_step_reserves_its_touch_and_advances_the_enrolment_together(store) -> None:
+    stored, claim = _claimed("c-1")
+    moved = leave(stored.state, "goal", NOW)
+
+    assert wiring.enrollments().advance(moved, stored, NOW, claim=claim, touch=_reservation("c-1"))
+
+    after = wiring.enrollments().get("c-1", "welcome")
+    assert after.state.status == "exited" and after.claim is None and after.revision == stored.revision + 1
+    assert wiring.touches().get("c-1", "welcome#0#0").status == "reserved"
+    assert not _due(shard_of("c-1", wiring.enrollments().shards), EPOCH + LEASE)
+
+
+def test_a_stale_step_writes_neither_the_touch_nor_the_enrolment(store) -> None:
+    stored, claim = _claimed("c-1")
+    wiring.enrollments().save(stored.state, stored, NOW, keep_claim=True)  # an event moved the revision on
+
+    with pytest.raises(EnrollmentConflict):
+        wiring.enrollments().advance(leave(stored.state, "goal", NOW), stored, NOW, claim=claim,
+                                     touch=_reservation("c-1"))
+    with pytest.raises(EnrollmentConflict):
+        wiring.enrollments().advance(leave(stored.state, "goal", NOW), stored, NOW, claim="another")
+
+    assert wiring.touches().get("c-1", "welcome#0#0") is None
+    assert wiring.enrollments().get("c-1", "welcome").state.status == "running"
+
+
+def test_a_touch_reserved_before_refuses_the_step_and_nothing_is_written(store) -> None:
+    stored, claim = _claimed("c-1")
+    assert wiring.touches().reserve(_reservation("c-1").touch)
+
+    assert not wiring.enrollments().advance(leave(stored.state, "goal", NOW), stored, NOW, claim=claim,
+                                            touch=_reservation("c-1"))
+
+    after = wiring.enrollments().get("c-1", "welcome")
+    assert after.claim == claim and after.revision == stored.revision and after.state.status == "running"
+
+
+def test_a_held_send_puts_the_enrolment_back_claim_included(store) -> None:
+    stored, claim = _claimed("c-1")
+    moved = leave(stored.state, "goal", NOW)
+    wiring.enrollments().advance(moved, stored, NOW, claim=claim, touch=_reservation("c-1"))
+
+    wiring.enrollments().restore(stored, moved, NOW)
+
+    after = wiring.enrollments().get("c-1", "welcome")
+    assert after.claim == claim and after.state == stored.state and after.revision == stored.revision + 2
+    with pytest.raises(EnrollmentConflict):  # only the write it undoes
+        wiring.enrollments().restore(stored, moved, NOW)
+
+
+def test_the_step_reads_the_suppressions_of_the_keys_it_was_handed_and_of_any_new_address(store) -> None:
+    wiring.contacts().create(new_contact("c-1", "c-1@example.com", "+79161234567"), [])
+    wiring.suppressions().suppress("email:c-1@example.com", "hard_bounce", NOW)
+    wiring.suppressions().suppress("phone:+79161234567", "stop_list", NOW)
+    repository = wiring.enrollments()
+    repository.save(_welcome("c-1"), None, NOW, addresses=("email:c-1@example.com",))
+    [item] = _due(shard_of("c-1", repository.shards))
+    assert item.addresses == ("email:c-1@example.com",)  # what the tick hands the step
+
+    read = repository.load_step("c-1", "welcome", addresses=item.addresses)  # the phone is not among them
+
+    assert read.snapshot == wiring.snapshot_loader()("c-1")
+    assert read.snapshot.suppressed_channels == {"email", "sms"} and read.snapshot.stop_listed
+
+
+def test_a_step_keeps_the_contacts_current_suppression_keys_on_the_enrolment(store) -> None:
+    stored, claim = _claimed("c-1")
+    assert stored.addresses == ()
+
+    wiring.enrollments().advance(stored.state, stored, NOW, claim=claim, addresses=("email:c-1@example.com",))
+
+    after = wiring.enrollments().get("c-1", "welcome")
+    assert after.addresses == ("email:c-1@example.com",) and after.state == stored.state and after.claim is None
+    wiring.enrollments().save(after.state, after, NOW)  # an event's write keeps them
+    assert wiring.enrollments().get("c-1", "welcome").addresses == ("email:c-1@example.com",)

@@ -64,6 +64,18 @@ def test_concurrent_workers_reserve_a_send_exactly_once(store) -> None:
     assert sorted(results) == [False] * 7 + [True]
 
 
+def test_a_send_marked_with_its_counter_is_counted_with_the_mark(store) -> None:
+    touches = wiring.touches()
+    touches.reserve(_touch(chain_id="welcome", step=0))
+
+    touches.mark("c-1", "welcome#0", "sent", NOW, provider_message_id="m-1", counter="welcome#0#-")
+
+    assert touches.get("c-1", "welcome#0").status == "sent"
+    assert touches.by_provider_message("m-1").touch_key == "welcome#0"
+    totals = wiring.counters().totals("welcome#0#-", NOW.date(), NOW.date())
+    assert totals is not None and totals.counts["sent"] == 1
+
+
 def test_feedback_moves_a_touch_forward_only(store) -> None:
     touches = wiring.touches()
     touches.record_decision(_touch("promo#0", status="skipped", decision="skip", reason="cap"))

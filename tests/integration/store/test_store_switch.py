@@ -24,5 +24,4 @@ def test_the_memory_store_is_one_database_under_every_service(aws: object, monke
     assert isinstance(wiring.contacts(), MemoryContacts) and isinstance(wiring.enrollments(), MemoryEnrollments)
     database = wiring.memory_store().db
     assert wiring.step_worker().enrollments is wiring.enrollments()
-    assert wiring.step_worker().snapshots == wiring.memory_store().load_snapshot
     assert wiring.event_worker().profiles is wiring.profiles() and wiring.profiles()._db is database
