@@ -29,6 +29,37 @@ class LazyClient:
         return getattr(self._client, name)
 
 
+def new_session() -> botocore.session.Session:
+    """A botocore session whose data loader reads only the services asked for.
+
+    Before the first model it loads, botocore's loader lists every service it knows, to check the name: about
+    420 directories, 900 listdir and 2,700 stat calls, some 20 ms of a cold start. This one checks the
+    service's own directory instead; a name it does not find gets botocore's own error.
+    """
+    import os
+
+    import botocore.session
+    from botocore.exceptions import DataNotFoundError
+    from botocore.loaders import Loader, instance_cache
+
+    class DirectLoader(Loader):
+        @instance_cache  # type: ignore[misc]
+        def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+            try:
+                version = api_version or self.determine_latest_version(service_name, type_name)
+            except DataNotFoundError:
+                return super().load_service_model(service_name, type_name, api_version)
+            model = self.load_data(os.path.join(service_name, version, type_name))
+            self._extras_processor.process(model, self._find_extras(service_name, type_name, version))
+            return model
+
+    session = botocore.session.get_session()
+    data_path = session.get_config_variable("data_path")
+    extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] if data_path else None
+    session.register_component("data_loader", DirectLoader(extra_search_paths=extra))
+    return session
+
+
 def send_config() -> Config:
     from botocore.config import Config
 
@@ -40,11 +71,7 @@ def send_config() -> Config:
 
 
 def _session(session: botocore.session.Session | None) -> botocore.session.Session:
-    if session is not None:
-        return session
-    import botocore.session
-
-    return botocore.session.get_session()
+    return session if session is not None else new_session()
 
 
 def ses_client_for_sending(

@@ -3,6 +3,8 @@ loads botocore's data once, not once per model)."""
 
 from __future__ import annotations
 
+import pytest
+
 from chalicelib import wiring
 from chalicelib.store.models import ALL_MODELS, CONNECTION
 from chalicelib.store.profiles import ProcessedEventModel
@@ -34,3 +36,20 @@ def test_clients_are_built_on_first_use_only() -> None:
     assert sqs.meta.service_model.service_name == "sqs"
     assert built == ["sqs"]
     wiring.reset()
+
+
+def test_a_client_reads_its_own_service_data_not_a_listing_of_every_service(monkeypatch) -> None:
+    import os
+
+    import botocore.exceptions
+
+    from chalicelib.delivery.clients import new_session
+
+    listed: list[str] = []
+    listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path=".": listed.append(str(path)) or listdir(path))
+    client = new_session().create_client("dynamodb", region_name="eu-west-1")
+    assert client.meta.service_model.service_name == "dynamodb"
+    assert 0 < len(listed) <= 4, listed  # the service's own directory per data type, not ~900 directories
+    with pytest.raises(botocore.exceptions.UnknownServiceError):
+        new_session().create_client("no-such-service", region_name="eu-west-1")
