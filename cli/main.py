@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import explain, keys, local, simulate, strategy
+from cli import explain, keys, local, package, simulate, strategy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     strategy.register(commands)
     explain.register(commands)
     simulate.register(commands)
+    package.register(commands)
     return parser
 
 
