@@ -69,7 +69,7 @@ SERVER = (
 
 
 def environment(endpoint: str) -> dict[str, str]:
-    """A Lambda's environment: the stage, the region, credentials; `-I` keeps any PYTHON* variable out."""
+    """The stage, the region, credentials and the moto server, for the probes and the seeding alike."""
     return {
         "PATH": os.environ["PATH"], "TOUCHPLAN_STAGE": STAGE, "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint,
@@ -92,8 +92,10 @@ def unpacked_package(scratch: Path) -> Path:
 
 def spawn(code: str, env: dict[str, str], task: Path, stdin: str = "") -> str:
     started = time.clock_gettime(time.CLOCK_MONOTONIC)
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, repr(started), str(task)], cwd=task, env=env,
-                         input=stdin, capture_output=True, text=True)
+    # The function name is how the app knows it runs in Lambda, which sets it; `-I` keeps PYTHON* variables out.
+    lambda_env = {**env, "AWS_LAMBDA_FUNCTION_NAME": "touchplan-bench-on_step"}
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, repr(started), str(task)], cwd=task,
+                         env=lambda_env, input=stdin, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"probe failed:\n{out.stderr}")
     return out.stdout.strip().splitlines()[-1]
