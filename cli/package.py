@@ -4,8 +4,9 @@ Lambda's /var/task is read-only, so Python cannot cache bytecode there: without 
 start compiles each module it imports (the wheels Chalice unpacks ship none, and the project's own
 `__pycache__` would be the developer's, stamped with times the zip does not keep). So the zip gets
 `__pycache__/*.pyc` for every module, compiled for the runtime's Python with hash-based invalidation that does
-not check the source (PEP 552: the package never changes once built), and the strategies it ships, parsed
-(chalicelib.strategy.loader.PARSED_PATH: used only for a file's exact bytes).
+not check the source (PEP 552: the package never changes once built); the strategies it ships, parsed
+(chalicelib.strategy.loader.PARSED_PATH: used only for a file's exact bytes); and the packaged botocore's
+endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import compileall
 import json
 import os
 import py_compile
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import chalicelib
+from chalicelib.delivery.clients import ENDPOINTS_PATH, cut_endpoints
 from chalicelib.strategy.loader import DEFAULT_PATH, PARSED_PATH, StrategyError, parsed_cache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,8 +115,15 @@ def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
             raise PackageError("a module in the package does not compile")
         parsed = tree / PARSED_PATH.relative_to(_ZIP_ROOT)
         parsed.write_bytes(parsed_cache([tree / path for path in strategies]))
+        endpoints = tree / ENDPOINTS_PATH.relative_to(_ZIP_ROOT)
+        if "botocore/data/endpoints.json" in names:  # else the runtime's own botocore, of another version
+            version = re.search(r"__version__ = '([^']+)'", original.read("botocore/__init__.py").decode())
+            if version is None:
+                raise PackageError("the packaged botocore/__init__.py names no __version__")
+            whole = json.loads(original.read("botocore/data/endpoints.json"))
+            endpoints.write_text(json.dumps(cut_endpoints(whole, version.group(1))))
         added = sorted(path for path in tree.rglob("*")
-                       if path.is_file() and (path.suffix == ".pyc" or path == parsed))
+                       if path.is_file() and (path.suffix == ".pyc" or path in (parsed, endpoints)))
         rebuilt = archive.with_suffix(".zip.tmp")
         with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
             for info in entries:

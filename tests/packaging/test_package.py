@@ -92,6 +92,7 @@ def test_every_module_ships_bytecode_for_the_runtime_that_never_checks_the_sourc
             assert header[:4] == importlib.util.MAGIC_NUMBER
             assert int.from_bytes(header[4:8], "little") == 0b01
         assert "chalicelib/strategy/parsed.pickle" in names
+        assert "chalicelib/delivery/endpoints.json" in names
 
 
 def test_a_step_handler_loads_the_bytecode_and_the_parsed_strategy_not_the_sources(
