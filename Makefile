@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-any-date lint unit requirements policies bench clean
+.PHONY: venv run test test-any-date lint unit requirements policies package bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ requirements: $(STAMP)
 
 policies: $(STAMP)
 	$(BIN)/python -m cli.policies .chalice
+
+# The deployment package of STAGE in build/STAGE: chalice package, plus bytecode and the parsed strategy.
+STAGE ?= dev
+package: $(STAMP)
+	$(BIN)/touchplan package --stage $(STAGE) build/$(STAGE)
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done

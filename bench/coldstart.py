@@ -1,12 +1,17 @@
 """Cold start as a user feels it: the first real step message handled in a fresh process, over `import boto3`.
 
+The handler runs from the built deployment package, as Lambda runs it: `touchplan package` (cli/package.py:
+`chalice package`, then the bytecode and the parsed strategy) is unzipped into a scratch directory, and every
+probe is a fresh `python -I -S` whose path holds only the standard library and that directory, with no
+writable bytecode cache in play (the package's own .pyc files, compiled for this Python, are what loads).
+
 A moto server runs in another process with the stack of infra/template.yaml (cli/provision.py). For each run
 the bench seeds one contact with consent and a due welcome enrolment, lets the tick claim it, takes the step
-message off the real steps queue and builds the SQS event as cli/dispatcher.py does. A fresh `python -c`
-process with AWS_ENDPOINT_URL pointing at the server then imports `functions.queues` and hands the event to
-`on_step`: the time runs from the moment the process is spawned to the moment the handler returns with the
-mail accepted by SES. The same clock times a fresh process's `import boto3`. Medians over RUNS runs, taken in
-turns, after one warm-up of each (bytecode caches).
+message off the real steps queue and builds the SQS event as cli/dispatcher.py does. A fresh process with
+AWS_ENDPOINT_URL pointing at the server then imports `functions.queues` and hands the event to `on_step`: the
+time runs from the moment the process is spawned to the moment the handler returns with the mail accepted by
+SES. The same clock, interpreter flags and path time a fresh process's `import boto3` (the package's boto3).
+Medians over RUNS runs, taken in turns, after one warm-up of each (the file system's cache).
 
 Run: .venv/bin/python bench/coldstart.py. Ends with `RESULT coldstart_first_step_ratio=<v> goal=<=2.0`.
 """
@@ -18,8 +23,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,13 +40,14 @@ STAGE = "bench"
 REGION = "eu-west-1"
 
 # Every probe prints the seconds since the parent spawned it: CLOCK_MONOTONIC is one clock for all processes,
-# so the interpreter's own start-up is inside the figure.
+# so the interpreter's own start-up is inside the figure. argv[2] is the unzipped package, Lambda's /var/task.
 BOTO3 = (
-    "import sys, time; import boto3; "
+    "import sys, time; sys.path[:0] = [sys.argv[2]]; import boto3; "
     "print(time.clock_gettime(time.CLOCK_MONOTONIC) - float(sys.argv[1]))"
 )
 FIRST_STEP = (
     "import json, sys, time\n"
+    "sys.path[:0] = [sys.argv[2]]\n"
     "event = json.loads(sys.stdin.read())\n"
     "from functions.queues import on_step\n"
     "class Context:\n"
@@ -61,19 +69,33 @@ SERVER = (
 
 
 def environment(endpoint: str) -> dict[str, str]:
-    # Bytecode caches on, whatever the shell says: site-packages ship compiled, and a project compiled afresh in
-    # every run would add its compile time to one side of the ratio only.
-    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    """The stage, the region, credentials and the moto server, for the probes and the seeding alike."""
     return {
-        **inherited, "PYTHONPATH": str(ROOT), "TOUCHPLAN_STAGE": STAGE, "AWS_DEFAULT_REGION": REGION,
+        "PATH": os.environ["PATH"], "TOUCHPLAN_STAGE": STAGE, "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL": endpoint,
     }
 
 
-def spawn(code: str, env: dict[str, str], stdin: str = "") -> str:
+def unpacked_package(scratch: Path) -> Path:
+    """The deployment package `touchplan package` builds, unzipped as Lambda unzips it into /var/task."""
+    from cli.package import build
+
+    started = time.monotonic()
+    archive = build("dev", scratch / "package")
+    task = scratch / "task"
+    with zipfile.ZipFile(archive) as package:
+        package.extractall(task)
+    print(f"deployment package built and unzipped in {time.monotonic() - started:.0f} s "
+          f"({archive.stat().st_size / 1e6:.1f} MB)")
+    return task
+
+
+def spawn(code: str, env: dict[str, str], task: Path, stdin: str = "") -> str:
     started = time.clock_gettime(time.CLOCK_MONOTONIC)
-    out = subprocess.run([sys.executable, "-c", code, repr(started)], cwd=ROOT, env=env, input=stdin,
-                         capture_output=True, text=True)
+    # The function name is how the app knows it runs in Lambda, which sets it; `-I` keeps PYTHON* variables out.
+    lambda_env = {**env, "AWS_LAMBDA_FUNCTION_NAME": "touchplan-bench-on_step"}
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, repr(started), str(task)], cwd=task,
+                         env=lambda_env, input=stdin, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"probe failed:\n{out.stderr}")
     return out.stdout.strip().splitlines()[-1]
@@ -123,9 +145,9 @@ def sent_touches(contact_id: str) -> list[str]:
     return [t.status for t in wiring.touches().for_contact(contact_id)]
 
 
-def first_step(env: dict[str, str], contact_id: str) -> float:
+def first_step(env: dict[str, str], task: Path, contact_id: str) -> float:
     event = seed(contact_id)
-    probe = json.loads(spawn(FIRST_STEP, env, json.dumps(event)))
+    probe = json.loads(spawn(FIRST_STEP, env, task, json.dumps(event)))
     touches = sent_touches(contact_id)
     if probe["result"] != {"done": 1, "retried": 0, "dead_lettered": 0} or touches != ["sent"]:
         raise RuntimeError(f"the first step did not send one mail: {probe['result']}, touches {touches}")
@@ -133,6 +155,12 @@ def first_step(env: dict[str, str], contact_id: str) -> float:
 
 
 def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)  # chalice package asks for one
+        measure(unpacked_package(Path(scratch)))
+
+
+def measure(task: Path) -> None:
     server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
@@ -148,13 +176,13 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # moto warns about the resource types its CloudFormation skips
             provision.deploy(boto3.session.Session(), STAGE, REGION)
-        spawn(BOTO3, env)
-        first_step(env, "warm-up")
+        spawn(BOTO3, env, task)
+        first_step(env, task, "warm-up")
         boto3_runs: list[float] = []
         step_runs: list[float] = []
         for run in range(RUNS):
-            boto3_runs.append(float(spawn(BOTO3, env)))
-            step_runs.append(first_step(env, f"c-{run}"))
+            boto3_runs.append(float(spawn(BOTO3, env, task)))
+            step_runs.append(first_step(env, task, f"c-{run}"))
     finally:
         server.communicate("")
     baseline = statistics.median(boto3_runs)

@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.metrics import Metrics
 
+from chalicelib.runtime import resume_collection
 from chalicelib.settings import get_settings
 
 SERVICE = "touchplan"
@@ -89,6 +90,7 @@ def _observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
         if metrics.metric_set:
             metrics.flush_metrics()
         logger.remove_keys(["correlation_id"])
+        resume_collection()
 
 
 def attach(app: Any) -> None:

@@ -32,6 +32,8 @@ class Settings:
     strategy_path: str | None = None  # None: the shipped chalicelib/strategy/default.yaml
     # "dynamodb": pynamodb on DynamoDB (or moto); "memory": chalicelib.store.memory (the simulator, tests).
     store: str = "dynamodb"
+    # Inside AWS Lambda (it sets AWS_LAMBDA_FUNCTION_NAME): chalicelib.runtime's cold-start collector pause.
+    in_lambda: bool = False
 
     def table(self, name: str) -> str:
         return f"{self.stage}-{name}"
@@ -79,6 +81,7 @@ def from_environ(env: dict[str, str] | os._Environ[str] | None = None) -> Settin
         clock_epoch=float(epoch) if epoch else None,
         strategy_path=_optional(env.get("TOUCHPLAN_STRATEGY")),
         store=_store(env.get("TOUCHPLAN_STORE")),
+        in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
     )
 
 

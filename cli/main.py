@@ -4,7 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cli import contacts, explain, keys, local, simulate, strategy
+from cli import contacts, explain, keys, local, package, simulate, strategy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.register(commands)
     contacts.register(commands)
     simulate.register(commands)
+    package.register(commands)
     return parser
 
 

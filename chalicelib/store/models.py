@@ -22,6 +22,7 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.delivery.clients import new_session
 from chalicelib.settings import get_settings
 
 _settings = get_settings()
@@ -289,7 +290,7 @@ class SharedConnection(Connection):
     def session(self) -> botocore.session.Session:
         with self._lock:
             if self._botocore is None:
-                shared = botocore.session.get_session()
+                shared = new_session()
                 build = shared.create_client
 
                 def create_client(*args: Any, **kwargs: Any) -> Any:

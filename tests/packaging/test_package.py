@@ -1,12 +1,15 @@
-"""Builds the real deployment package with `chalice package` and imports every handler from it.
+"""Builds the real deployment package with `touchplan package` (`chalice package`, then the bytecode and the
+parsed strategy) and imports every handler from it.
 
 The import runs in a fresh interpreter whose path holds only the unzipped package (no repo root, no dev
 virtualenv): a handler outside app.py/chalicelib/vendor, or a runtime dependency missing from
-requirements.txt, fails here instead of in Lambda.
+requirements.txt, fails here instead of in Lambda. Lambda cannot write bytecode into the package, so every
+module must arrive compiled for the runtime's Python, and what it imports must be that bytecode.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from cli import package as packaging
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -23,13 +28,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("package")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHPLAN_")}
-    chalice = Path(sys.executable).parent / "chalice"
-    result = subprocess.run(
-        [str(chalice), "package", "--stage", "dev", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    packaging.build("dev", out)
     return out
 
 
@@ -77,3 +76,53 @@ def test_the_generated_sam_template_passes_cfn_lint(package: Path) -> None:
     )
     errors = [line for line in result.stdout.splitlines() if ":E" in line]
     assert not errors, result.stdout
+
+
+def test_every_module_ships_bytecode_for_the_runtime_that_never_checks_the_source(package: Path) -> None:
+    with zipfile.ZipFile(package / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        sources = [n for n in names if n.endswith(".py")]
+        assert len(sources) > 1000  # the dependencies' too, not only the project's
+        for source in sources:
+            compiled = importlib.util.cache_from_source(source)
+            assert compiled in names, source
+        for compiled in (importlib.util.cache_from_source(s) for s in ("app.py", "chalicelib/services/steps.py")):
+            header = archive.read(compiled)[:8]
+            # PEP 552: this Python's magic number, then flags 0b01 (hash-based, source not checked)
+            assert header[:4] == importlib.util.MAGIC_NUMBER
+            assert int.from_bytes(header[4:8], "little") == 0b01
+        assert "chalicelib/strategy/parsed.pickle" in names
+        assert "chalicelib/delivery/endpoints.json" in names
+
+
+def test_a_step_handler_loads_the_bytecode_and_the_parsed_strategy_not_the_sources(
+    package: Path, tmp_path: Path,
+) -> None:
+    with zipfile.ZipFile(package / "deployment.zip") as archive:
+        archive.extractall(tmp_path / "lambda")
+    # Sources emptied: a module Python compiled from its .py instead of loading the .pyc would be empty now.
+    for source in (tmp_path / "lambda").rglob("*.py"):
+        source.write_text("")
+    probe = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; "
+        "from functions.queues import on_step; "
+        "from chalicelib import wiring; from chalicelib.strategy import loader; "
+        "assert wiring.strategy().chains['welcome'] and loader._parsed(); "
+        "assert 'yaml' not in sys.modules and 'email.parser' not in sys.modules, 'imported on a step cold start'; "
+        "print('ok')"
+    )
+    env = {"PATH": os.environ["PATH"], "TOUCHPLAN_STAGE": "dev", "AWS_DEFAULT_REGION": "eu-west-1"}
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(tmp_path / "lambda")],
+        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_a_package_for_another_python_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sam.json").write_text(json.dumps({"Resources": {"F": {
+        "Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.9"}}}}))
+    monkeypatch.setattr(packaging.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", ""))
+    with pytest.raises(packaging.PackageError, match=r"python3\.9"):
+        packaging.build("dev", tmp_path)
