@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
@@ -57,7 +57,7 @@ class Options:
     contacts: int
     days: int
     seed: int
-    faults: Faults = Faults()
+    faults: Faults = field(default_factory=Faults)
     store: str = "memory"
     step: timedelta = timedelta(minutes=15)
     progress: Callable[[str], None] = lambda line: None
@@ -401,7 +401,7 @@ class Engine:
                     if self.options.faults.duplicate:
                         self.dice.count("duplicate", len(messages))
                         # Either copy's success deletes the message, as either consumer's receipt handle would.
-                        completed = any(twice(lambda: self._invoke(queue, handler, event), self.concurrent))
+                        completed = any(twice(partial(self._invoke, queue, handler, event), self.concurrent))
                     else:
                         completed = self._invoke(queue, handler, event)
                     if completed:

@@ -43,7 +43,7 @@ class SimulationError(Exception):
     """The run cannot start as asked (an unknown fault, a store that is not there)."""
 
 
-class WorkerCrashed(BaseException):  # noqa: N818 - a process that dies, not an error anyone handles
+class WorkerCrashed(BaseException):
     """The Lambda process died: nothing in the runtime catches it, and its batch is not deleted."""
 
 
