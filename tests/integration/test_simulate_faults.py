@@ -67,7 +67,7 @@ def test_under_throttling_every_due_touch_is_sent_once_and_the_dlqs_stay_empty(p
 
 
 def test_a_crash_between_the_send_and_its_record_sends_once_and_leaves_nothing_stuck(tmp_path) -> None:
-    outbox, result = run(tmp_path, SMALL, "crash:0.05")
+    _, result = run(tmp_path, SMALL, "crash:0.05")
 
     crashed = result["faults"]["injected"]["crash"]
     assert crashed > 3 and result["failed_batches"] == crashed
@@ -87,7 +87,7 @@ def test_poison_records_are_dead_lettered_while_their_batch_mates_complete(plain
 
 
 def test_all_faults_together_change_no_promise(tmp_path) -> None:
-    outbox, result = run(tmp_path, SMALL, "duplicate,throttle:0.2,crash:0.05,poison:5")
+    _, result = run(tmp_path, SMALL, "duplicate,throttle:0.2,crash:0.05,poison:5")
 
     assert set(result["faults"]["injected"]) == {"duplicate", "throttle", "crash", "poison"}
     letters = [letter for queue in result["dead_letters"].values() for letter in queue["records"]]
