@@ -20,7 +20,7 @@ from chalicelib.strategy.loader import load_strategy
 from cli.simulate.faults import POISON
 from tests.integration.simulation_audit import audit, sends, simulate, summary
 
-SMALL = ["--contacts", "60", "--days", "8", "--step-minutes", "60"]
+SMALL = ["--contacts", "40", "--days", "6", "--step-minutes", "120"]
 
 
 def run(out: Path, size: list[str], faults: str | None = None, seed: int = 11) -> tuple[list[Any], dict[str, Any]]:
@@ -41,7 +41,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Any], dict[str
 
 
 def test_200_contacts_over_30_days_keep_every_promise(tmp_path) -> None:
-    outbox, result = run(tmp_path, ["--contacts", "200", "--days", "30", "--step-minutes", "120"], seed=5)
+    outbox, result = run(tmp_path, ["--contacts", "200", "--days", "30", "--step-minutes", "240"], seed=5)
 
     assert result["store"] == "memory" and result["funnel"]["signed_up"] == 200
     assert {m["category"] for m in outbox} >= {"doi", "trigger"} and {m["channel"] for m in outbox} >= {"email", "sms"}
@@ -49,7 +49,7 @@ def test_200_contacts_over_30_days_keep_every_promise(tmp_path) -> None:
 
 
 def test_500_contacts_each_batch_delivered_twice_at_once_get_no_duplicate(tmp_path) -> None:
-    outbox, result = run(tmp_path, ["--contacts", "500", "--days", "2", "--step-minutes", "120"], "duplicate")
+    outbox, result = run(tmp_path, ["--contacts", "500", "--days", "2", "--step-minutes", "240"], "duplicate")
 
     assert result["faults"]["injected"]["duplicate"] > 1000
     assert all(batches % 2 == 0 for batches in result["handler_batches"].values())
@@ -97,7 +97,7 @@ def test_all_faults_together_change_no_promise(tmp_path) -> None:
 
 
 def test_one_seed_gives_the_same_faults(tmp_path) -> None:
-    size = ["--contacts", "20", "--days", "3", "--step-minutes", "60"]
+    size = ["--contacts", "20", "--days", "3", "--step-minutes", "120"]
     first, one = run(tmp_path / "one", size, "throttle:0.2,crash:0.05,poison:2")
     second, two = run(tmp_path / "two", size, "throttle:0.2,crash:0.05,poison:2")
 
