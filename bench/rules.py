@@ -118,7 +118,8 @@ def step_worker_share(steps: int = 60) -> float:
         messages = due_messages(NOW)
         links = {"unsubscribe_url": "https://example.com/u", "preferences_url": "https://example.com/p"}
         worker = StepWorker(
-            strategy=strategy, enrollments=wiring.enrollments(), touches=wiring.touches(), snapshots=load_snapshot,
+            strategy=strategy, enrollments=wiring.enrollments(), touches=wiring.touches(),
+            contacts=wiring.contacts(), snapshots=load_snapshot,
             outbound=wiring.outbound(), links=lambda _: links, clock=FixedClock(NOW), timers=wiring.timers(),
             chain_events=wiring.chain_events(), suppress=suppress_contact,
         )

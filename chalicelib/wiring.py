@@ -343,8 +343,8 @@ def step_worker() -> StepWorker:
     from chalicelib.services.steps import StepWorker
 
     return StepWorker(
-        strategy=strategy(), enrollments=enrollments(), touches=touches(), snapshots=snapshot_loader(),
-        outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
+        strategy=strategy(), enrollments=enrollments(), touches=touches(), contacts=contacts(),
+        snapshots=snapshot_loader(), outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
         chain_events=chain_events(), suppress=contact_suppressor(), on_sent=stats().sent, on_decided=stats().decided,
         # The event worker (and the erasure, consent and push services behind it) is built on the first due
         # timer: a chain step never imports them.

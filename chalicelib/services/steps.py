@@ -4,6 +4,10 @@ For a send, the touch row is reserved with a conditional write before the provid
 after; a retried message finds the reservation and never calls the provider again (at-most-once for
 marketing messages). Only a touch whose attempt provably never reached the provider (throttled, circuit
 open) is `held` and may be tried again.
+
+A cap is over all of a contact's touches, so after the reservation the contact's version moves on,
+conditionally on the version the decision read: of the workers deciding on one contact at once, one wins
+and the others, whose reservation is given back, decide again with the winner's touch in their history.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from chalicelib.domain.rules import (
 )
 from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
+from chalicelib.store.contacts import ContactRepository
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
 from chalicelib.store.timers import DueTimer, TimerRepository, is_timer
@@ -46,10 +51,17 @@ if TYPE_CHECKING:
 
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "push": "push_endpoint"}
 CONFLICT_ATTEMPTS = 3
+# Each lost race on a contact means another worker's decision on it won, so a worker of 20 racing on one
+# contact decides at most 20 times; past this the message is retried later.
+CONTACT_RACES = 32
 
 
 class SendHeld(Exception):
     """The provider did not take the message (throttled, circuit open): retry this step later."""
+
+
+class ContactMoved(Exception):
+    """The contact changed (another send, a consent) between its read and this send's reservation."""
 
 
 def touch_key(state: Enrollment, step: int) -> str:
@@ -88,6 +100,7 @@ class StepWorker:
     strategy: Strategy
     enrollments: EnrollmentRepository
     touches: TouchRepository
+    contacts: ContactRepository
     snapshots: Callable[[str], ContactSnapshot | None]
     outbound: Outbound
     links: Callable[[str], Mapping[str, str]]  # contact id -> unsubscribe_url, preferences_url
@@ -107,21 +120,28 @@ class StepWorker:
             raise PermanentRecordError(f"step message without {exc}") from exc
         if is_timer(chain_id):
             return self._fire_timer(contact_id, chain_id, claim)
-        for attempt in range(CONFLICT_ATTEMPTS):
+        conflicts = races = 0
+        while True:
             stored = self.enrollments.get(contact_id, chain_id)
             if stored is None or stored.claim != claim:
                 return None  # handled before (a redelivered message) or re-claimed by a later tick
             now = self.clock.now()
-            state, outcome = self._decide_and_act(stored, now)
+            try:
+                state, outcome = self._decide_and_act(stored, now)
+            except ContactMoved:
+                races += 1
+                if races == CONTACT_RACES:
+                    raise
+                continue
             try:
                 self.enrollments.save(state, stored, now, claim=claim)
             except EnrollmentConflict:
                 # An event changed the enrolment meanwhile; deciding again is safe, the touch is reserved.
-                if attempt == CONFLICT_ATTEMPTS - 1:
+                conflicts += 1
+                if conflicts == CONFLICT_ATTEMPTS:
                     raise
                 continue
             return outcome
-        return None
 
     def _fire_timer(self, contact_id: str, chain_id: str, claim: str) -> StepOutcome | None:
         timer = self.timers.get(contact_id, chain_id)
@@ -183,6 +203,11 @@ class StepWorker:
             existing = self.touches.get(touch.contact_id, key)
             return transition.state, _outcome(transition.state, decision, existing.status if existing else None,
                                               existing.error_code if existing else None)
+        if not self.contacts.advance_version(snapshot.contact_id, snapshot.version, now):
+            # Given back (held counts toward no cap), so the decision made again may reserve it afresh.
+            self.touches.mark(touch.contact_id, key, "held", now, error_code="contact_changed",
+                              error="the contact changed while this send was decided")
+            raise ContactMoved(snapshot.contact_id)
         delivered, error_code = self._deliver(touch, request.purpose, snapshot, context, now)
         return transition.state, _outcome(transition.state, decision, delivered, error_code)
 

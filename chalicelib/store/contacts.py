@@ -334,6 +334,22 @@ class ContactRepository:
         except DoesNotExist:
             return None
 
+    def advance_version(self, contact_id: str, version: int, now: datetime) -> bool:
+        """Moves the contact to the next version if it is still at `version`. A send decided on the contact as
+        read at `version` holds only if this succeeds: of the workers racing on one contact (its caps, its
+        consents), one wins each version and the others decide again on what is now stored."""
+        from pynamodb.exceptions import UpdateError
+
+        try:
+            ContactModel(contact_id, version=version).update(
+                actions=[ContactModel.updated_at.set(now)], condition=ContactModel.contact_id.exists(),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def replace_doi_sends(self, key: str, expected: Sequence[float], updated: Sequence[float]) -> bool:
         """Sets the identity's DOI send times if they are still `expected`: the per-address DOI cap holds
         under concurrent workers because only one of them wins each slot."""

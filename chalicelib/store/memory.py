@@ -321,6 +321,14 @@ class MemoryContacts(ContactRepository):
                 self._db.identities.pop(k, None)
             self._db.append_entries(contact.contact_id, events)
 
+    def advance_version(self, contact_id: str, version: int, now: datetime) -> bool:
+        with self._db.lock:
+            current = self._db.contacts.get(contact_id)
+            if current is None or current.version != version:
+                return False
+            self._db.contacts[contact_id] = _new_version(current, updated_at=now)
+            return True
+
     def doi_sends(self, key: str) -> list[float] | None:
         with self._db.lock:
             identity = self._db.identities.get(key)
@@ -827,7 +835,7 @@ def _snapshot(db: MemoryDatabase, contact: Contact) -> ContactSnapshot:
         contact_id=contact.contact_id, status=contact.status, email=contact.email, phone=contact.phone,
         push_endpoint=contact.push_endpoint, timezone=contact.timezone, locale=contact.locale,
         segment=contact.segment, b2b=contact.b2b, attributes=copy.deepcopy(dict(contact.attributes)),
-        consents=consents, data_processing=data_processing,
+        consents=consents, data_processing=data_processing, version=contact.version,
         suppressed_channels=frozenset(channel for channel, address in keys.items() if address in reasons),
         stop_listed=STOP_LIST in reasons.values(),
     )

@@ -26,6 +26,7 @@ from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
@@ -101,6 +102,9 @@ def _seeded_ids(seed: int) -> Iterator[None]:
         return rng.randbytes(32 if n is None else n)
 
     with ExitStack() as stack:
+        # botocore's per-request invocation ids keep the real uuid4: an extra AWS call (a re-enqueued record, a
+        # dead letter) must not move every id drawn after it.
+        stack.enter_context(mock.patch("botocore.endpoint.uuid", SimpleNamespace(uuid4=uuid.uuid4)))
         stack.enter_context(mock.patch("uuid.uuid4", uuid4))
         # The tick claims shards in parallel threads, which would draw claim ids in any order: one worker here.
         stack.enter_context(mock.patch("chalicelib.services.tick.WORKERS", 1))

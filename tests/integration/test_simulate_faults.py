@@ -61,16 +61,16 @@ def test_under_throttling_every_due_touch_is_sent_once_and_the_dlqs_stay_empty(p
     outbox, result = run(tmp_path, SMALL, "throttle:0.2")
 
     assert result["faults"]["injected"]["throttle"] > 20
+    # A due touch never sent would leave its enrolment running past due (`stuck`, checked by run()).
     assert dead(result) == {}
-    # The same touches reach the same people; only later, by the retries' delays.
-    assert len(outbox) >= 0.9 * len(plain[0])
+    assert {m["chain"] for m in outbox} == {m["chain"] for m in plain[0]}
 
 
 def test_a_crash_between_the_send_and_its_record_sends_once_and_leaves_nothing_stuck(tmp_path) -> None:
-    _, result = run(tmp_path, SMALL, "crash:0.05")
+    _, result = run(tmp_path, SMALL, "crash:0.1")
 
     crashed = result["faults"]["injected"]["crash"]
-    assert crashed > 3 and result["failed_batches"] == crashed
+    assert crashed >= 3 and result["failed_batches"] == crashed
     assert dead(result) == {}  # each crashed batch came back after its visibility timeout and completed
 
 

@@ -35,7 +35,8 @@ def _contact(contact_id: str = "c-1", **consents: str) -> None:
 def _worker(clock: FixedClock) -> StepWorker:
     return StepWorker(
         strategy=wiring.strategy(), enrollments=wiring.enrollments(), touches=wiring.touches(),
-        snapshots=load_snapshot, outbound=wiring.outbound(), links=lambda _: LINKS, clock=clock,
+        contacts=wiring.contacts(), snapshots=load_snapshot, outbound=wiring.outbound(), links=lambda _: LINKS,
+        clock=clock,
         timers=wiring.timers(), chain_events=wiring.chain_events(), suppress=suppress_contact,
     )
 

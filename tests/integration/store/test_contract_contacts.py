@@ -187,3 +187,14 @@ def test_a_repeated_ledger_entry_fails_the_whole_transaction(store) -> None:
     with pytest.raises(Exception):  # noqa: B017 - each store raises its own; what counts is nothing written
         wiring.contacts().create(new_contact("c-1", ANNA), [entry])
     assert wiring.contacts().get("c-1") is None and wiring.contacts().owners([identity_key("email", ANNA)]) == {}
+
+
+def test_the_version_moves_on_only_from_the_version_read(store) -> None:
+    contacts = wiring.contacts()
+    contacts.create(new_contact("c-1", ANNA), [])
+    read = contacts.get("c-1").version
+
+    assert contacts.advance_version("c-1", read, NOW) is True
+    assert contacts.advance_version("c-1", read, NOW) is False  # a second worker that read the same version
+    assert contacts.get("c-1").version == read + 1
+    assert contacts.advance_version("nobody", 1, NOW) is False
