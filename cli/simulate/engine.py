@@ -47,7 +47,9 @@ from cli.simulate.faults import (
 __all__ = ["STORES", "Faults", "Options", "Run", "SimulationError", "simulate", "stderr_progress"]
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed instant keeps runs comparable
-QUEUES = ("steps", "events", "feedback", "sms-inbound")
+# What the world did by now (events, provider feedback, replies) is handled before the sends the tick queued
+# at the same instant, so an audit may read a revocation stamped with a send's instant as coming first.
+QUEUES = ("events", "feedback", "sms-inbound", "steps")
 CONFIRM_LINK = re.compile(r"https?://\S+?/v1/confirm\?token=[^\s\"'<>]+")
 BROWSER = {"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 (touchplan simulate)"}
 STORES = ("memory", "moto")
