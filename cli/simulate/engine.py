@@ -1,9 +1,12 @@
-"""Plays a synthetic base through the real handlers on moto, on a virtual clock.
+"""Plays a synthetic base through the real handlers on moto (the repositories in memory or on moto too), on a
+virtual clock.
 
 Every step of virtual time (15 minutes by default) the world acts first (sign-ups through the real
 subscribe route, confirmation clicks through the real confirm route, events through /v1/events, SES and SMS
 feedback published to the stack's SNS topics in the providers' own shapes), then the real tick runs and every
-queue is drained into its real handler, as Lambda's event source mappings would, until all are empty.
+queue is drained into its real handler, as Lambda's event source mappings would, until all are empty. SQS
+keeps its delays, visibility timeouts and redrive policy on the virtual clock; the faults of cli/simulate/
+faults.py are injected into the drain, the provider clients and the step worker.
 
 Determinism: uuid4 and the `secrets` tokens the app and moto draw are taken from a Random seeded with the
 run's seed while it runs, so contact ids, touch ids, token links and provider message ids repeat run to run.

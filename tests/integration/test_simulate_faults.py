@@ -20,7 +20,7 @@ from chalicelib.strategy.loader import load_strategy
 from cli.simulate.faults import POISON
 from tests.integration.simulation_audit import audit, sends, simulate, summary
 
-SMALL = ["--contacts", "40", "--days", "6", "--step-minutes", "120"]
+SMALL = ["--contacts", "30", "--days", "5", "--step-minutes", "120"]
 
 
 def run(out: Path, size: list[str], faults: str | None = None, seed: int = 11) -> tuple[list[Any], dict[str, Any]]:
@@ -49,11 +49,11 @@ def test_200_contacts_over_30_days_keep_every_promise(tmp_path) -> None:
 
 
 def test_500_contacts_each_batch_delivered_twice_at_once_get_no_duplicate(tmp_path) -> None:
-    outbox, result = run(tmp_path, ["--contacts", "500", "--days", "2", "--step-minutes", "240"], "duplicate")
+    outbox, result = run(tmp_path, ["--contacts", "500", "--days", "1", "--step-minutes", "240"], "duplicate")
 
-    assert result["faults"]["injected"]["duplicate"] > 1000
+    assert result["faults"]["injected"]["duplicate"] > 1000  # messages delivered twice
     assert all(batches % 2 == 0 for batches in result["handler_batches"].values())
-    assert len({m["touch_id"] for m in outbox}) == len(outbox) > 500
+    assert len({m["touch_id"] for m in outbox}) == len(outbox) > 400
     assert dead(result) == {}
 
 
