@@ -641,7 +641,8 @@ class MemoryFeedbackRecords(_Suppressions, FeedbackRecords):
 
     def append(self, contact_id: str, event: ConsentEvent) -> bool:
         try:
-            self._db.append_entries(contact_id, [event])
+            with self._db.lock:  # the existence check and the write are one, as DynamoDB's conditional put
+                self._db.append_entries(contact_id, [event])
         except ConditionFailed:
             return False
         return True
