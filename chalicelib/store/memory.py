@@ -183,13 +183,15 @@ class MemoryDatabase:
             self.due.setdefault(row.due_shard, {})[key] = row.due_at
 
     def append_entries(self, contact_id: str, events: Iterable[ConsentEvent]) -> None:
-        """Ledger entries are written once: an entry whose key exists fails the whole write."""
-        entries = self.ledger.setdefault(contact_id, {})
+        """Ledger entries are written once: an entry whose key exists fails the whole write (the check and the
+        write under the lock, whoever calls)."""
         events = list(events)
-        if any(event.key in entries for event in events) or len({e.key for e in events}) < len(events):
-            raise ConditionFailed(f"ledger entry of {contact_id} exists")
-        for event in events:
-            entries[event.key] = event
+        with self.lock:
+            entries = self.ledger.setdefault(contact_id, {})
+            if any(event.key in entries for event in events) or len({e.key for e in events}) < len(events):
+                raise ConditionFailed(f"ledger entry of {contact_id} exists")
+            for event in events:
+                entries[event.key] = event
 
     def add_counts(self, key: str, day: str, counts: Mapping[str, float]) -> None:
         row = self.stats.setdefault((key, day), {})
@@ -641,8 +643,7 @@ class MemoryFeedbackRecords(_Suppressions, FeedbackRecords):
 
     def append(self, contact_id: str, event: ConsentEvent) -> bool:
         try:
-            with self._db.lock:  # the existence check and the write are one, as DynamoDB's conditional put
-                self._db.append_entries(contact_id, [event])
+            self._db.append_entries(contact_id, [event])
         except ConditionFailed:
             return False
         return True
