@@ -409,26 +409,34 @@ class Engine:
                     event = sqs_event(arn, messages)
                     if self.options.faults.duplicate:
                         self.dice.count("duplicate", len(messages))
-                        # Either copy's success deletes the message, as either consumer's receipt handle would.
-                        completed = any(twice(partial(self._invoke, queue, handler, event), self.concurrent))
+                        # Either copy's success deletes a message, as either consumer's receipt handle would.
+                        copies = twice(partial(self._invoke, queue, handler, event), self.concurrent)
+                        finished = [failed for failed in copies if failed is not None]
+                        kept = set.intersection(*finished) if finished else None
                     else:
-                        completed = self._invoke(queue, handler, event)
-                    if completed:
+                        kept = self._invoke(queue, handler, event)
+                    done = [m for m in messages if kept is not None and m["MessageId"] not in kept]
+                    if done:
                         self.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
                         ])
 
-    def _invoke(self, queue: str, handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any]) -> bool:
-        """One Lambda invocation on the batch; whether it returned."""
+    def _invoke(
+        self, queue: str, handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any],
+    ) -> set[str] | None:
+        """One Lambda invocation on the batch: None when it failed (raised, or the worker died), else the ids
+        of the messages it reported failed (`batchItemFailures`, a partial batch response), kept on the queue."""
         from cli.dispatcher import LambdaContext
 
         try:
-            handler(event, LambdaContext())
-            return True
+            response = handler(event, LambdaContext())
         except (Exception, WorkerCrashed):
             with self.lock:
                 self.run.failed_batches += 1
-            return False
+            return None
+        else:
+            failures = response.get("batchItemFailures", []) if isinstance(response, dict) else []
+            return {str(failure["itemIdentifier"]) for failure in failures}
         finally:
             with self.lock:
                 self.run.deliveries[queue] = self.run.deliveries.get(queue, 0) + 1

@@ -24,8 +24,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 NAMES = ("duplicate", "throttle", "crash", "poison")
 # What a malformed record looks like on each queue: unreadable, of the wrong shape, or naming nothing.
 POISON: tuple[tuple[str, str], ...] = (
@@ -178,12 +179,12 @@ def poison_plan(count: int, seed: int, start: datetime, days: int) -> list[tuple
     return sorted((start + span * rng.random(), *POISON[i % len(POISON)]) for i in range(count))
 
 
-def twice(invoke: Callable[[], bool], concurrently: bool) -> list[bool]:
+def twice(invoke: Callable[[], T], concurrently: bool) -> list[T | None]:
     """Runs one delivery twice, in two threads released together when `concurrently`; what each returned."""
     if not concurrently:
         return [invoke(), invoke()]
     gate = threading.Barrier(2)
-    results: list[bool] = [False, False]
+    results: list[T | None] = [None, None]
 
     def run(i: int) -> None:
         gate.wait()
