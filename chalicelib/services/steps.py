@@ -6,6 +6,10 @@ never calls the provider again (at-most-once for marketing messages). Only a tou
 never reached the provider (throttled, circuit open) is `held`: the enrolment is put back as it was, claim
 included, and the retried message tries again. A sent step costs one batched read of the enrolment and the
 contact, the suppressions' read, the cap history's query, the transaction and the mark.
+
+A cap is over all of a contact's touches, so a send's transaction also moves the contact's version on from
+the one its decision read: of the workers deciding on one contact at once one wins, and the others, having
+written nothing, decide again with the winner's touch in their history.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from chalicelib.domain.rules import (
 )
 from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
-from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository, Stored
+from chalicelib.store.enrollments import ContactMoved, EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
 from chalicelib.store.stats import counter_key
 from chalicelib.store.timers import DueTimer, TimerRepository, is_timer
@@ -49,6 +53,9 @@ if TYPE_CHECKING:
 
 CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "push": "push_endpoint"}
 CONFLICT_ATTEMPTS = 3
+# Each lost race on a contact means another worker's send on it won, so of 20 workers racing on one contact
+# none decides more than 20 times; past this the message is retried later.
+CONTACT_RACES = 32
 
 
 class SendHeld(Exception):
@@ -111,7 +118,8 @@ class StepWorker:
         addresses = [str(a) for a in addresses] if isinstance(addresses, list) else []
         if is_timer(chain_id):
             return self._fire_timer(contact_id, chain_id, claim)
-        for attempt in range(CONFLICT_ATTEMPTS):
+        conflicts = races = 0
+        while True:
             # Arbitration weighs the contact's other due sends: their enrolments come in the same read.
             others = tuple(self.strategy.chains) if self.strategy.arbitration is not None else ()
             read = self.enrollments.load_step(contact_id, chain_id, others, addresses)
@@ -126,14 +134,20 @@ class StepWorker:
                 return self._commit(plan, stored, claim, now)
             except EnrollmentConflict:
                 # An event changed the enrolment meanwhile: nothing was written, deciding again is safe.
-                if attempt == CONFLICT_ATTEMPTS - 1:
+                conflicts += 1
+                if conflicts == CONFLICT_ATTEMPTS:
                     raise
-        return None
+            except ContactMoved:
+                # Another send on the contact won (or its consents changed): decide again with that counted.
+                races += 1
+                if races == CONTACT_RACES:
+                    raise
 
     def _commit(self, plan: _Plan, stored: Stored, claim: str, now: datetime) -> StepOutcome:
         """Writes the step (touch and enrolment together), then sends what it reserved."""
+        version = plan.send.snapshot.version if plan.send is not None else None
         if self.enrollments.advance(plan.state, stored, now, claim=claim, touch=plan.touch,
-                                     addresses=plan.addresses):
+                                     addresses=plan.addresses, contact_version=version):
             if plan.send is None:
                 if plan.touch is not None and plan.touch.decision != "hook":
                     self.on_decided(plan.touch.touch, now)

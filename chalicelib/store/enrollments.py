@@ -52,6 +52,11 @@ class EnrollmentConflict(Exception):
     """Someone else wrote the enrolment since it was read: read again and redo the work."""
 
 
+class ContactMoved(Exception):
+    """The contact changed (another send was reserved, a consent changed) after the step read it: nothing was
+    written; decide again on the contact as it is now."""
+
+
 @dataclass(frozen=True)
 class DueItem:
     contact_id: str
@@ -222,10 +227,14 @@ class EnrollmentRepository:
 
     def advance(
         self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
-        addresses: Sequence[str] | None = None,
+        addresses: Sequence[str] | None = None, contact_version: int | None = None,
     ) -> bool:
         """The step worker's write: `state` in place of `expected`, releasing `claim`, and with `touch` in the same
         TransactWriteItems, so the touch is reserved (or the decision recorded) exactly when the enrolment moves.
+
+        With `contact_version` (a send) the transaction also moves the contact from that version to the next:
+        caps count all of a contact's touches, so of the workers deciding on one contact at once only one may
+        reserve on what they all read. ContactMoved when the contact is no longer at that version.
 
         Raises EnrollmentConflict when the row no longer holds `expected`'s revision and `claim` (nothing is
         written). False when the touch refused (reserved or sent before, or its history is full): nothing is
@@ -243,11 +252,18 @@ class EnrollmentRepository:
                 touch.add_to(transaction)
                 transaction.update(EnrollmentModel(state.contact_id, state.chain_id), actions=actions,
                                    condition=condition)
+                if contact_version is not None:  # the model's version condition and increment do the work
+                    transaction.update(ContactModel(state.contact_id, version=contact_version),
+                                       actions=[ContactModel.updated_at.set(now)],
+                                       condition=ContactModel.contact_id.exists())
         except TransactWriteError as exc:
-            codes = cancellation_codes(exc)  # in request order: the touch's update, then the enrolment's
-            if len(codes) == 2 and codes[1] == "ConditionalCheckFailed":
+            # In request order: the touch's update, the enrolment's, then the contact's.
+            codes = cancellation_codes(exc)
+            if len(codes) >= 2 and codes[1] == "ConditionalCheckFailed":
                 raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile") from exc
-            if len(codes) == 2 and codes[0] == "ConditionalCheckFailed":
+            if len(codes) == 3 and codes[2] == "ConditionalCheckFailed":
+                raise ContactMoved(state.contact_id) from exc
+            if len(codes) >= 2 and codes[0] == "ConditionalCheckFailed":
                 return False
             raise
         return True

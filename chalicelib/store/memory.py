@@ -41,6 +41,7 @@ from chalicelib.store.contacts import (
 from chalicelib.store.enrollments import (
     FLAGS,
     LEASE,
+    ContactMoved,
     DueItem,
     EnrollmentConflict,
     EnrollmentRepository,
@@ -194,13 +195,15 @@ class MemoryDatabase:
             self.due.setdefault(row.due_shard, {})[key] = row.due_at
 
     def append_entries(self, contact_id: str, events: Iterable[ConsentEvent]) -> None:
-        """Ledger entries are written once: an entry whose key exists fails the whole write."""
-        entries = self.ledger.setdefault(contact_id, {})
+        """Ledger entries are written once: an entry whose key exists fails the whole write (the check and the
+        write under the lock, whoever calls)."""
         events = list(events)
-        if any(event.key in entries for event in events) or len({e.key for e in events}) < len(events):
-            raise ConditionFailed(f"ledger entry of {contact_id} exists")
-        for event in events:
-            entries[event.key] = event
+        with self.lock:
+            entries = self.ledger.setdefault(contact_id, {})
+            if any(event.key in entries for event in events) or len({e.key for e in events}) < len(events):
+                raise ConditionFailed(f"ledger entry of {contact_id} exists")
+            for event in events:
+                entries[event.key] = event
 
     def add_counts(self, key: str, day: str, counts: Mapping[str, float]) -> None:
         row = self.stats.setdefault((key, day), {})
@@ -490,7 +493,7 @@ class MemoryEnrollments(EnrollmentRepository):
 
     def advance(
         self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,
-        addresses: Sequence[str] | None = None,
+        addresses: Sequence[str] | None = None, contact_version: int | None = None,
     ) -> bool:
         row = _enrolment_row(state, self.shards, now, revision=expected.revision + 1, context=expected.context,
                              addresses=expected.addresses if addresses is None else addresses)
@@ -498,6 +501,9 @@ class MemoryEnrollments(EnrollmentRepository):
             current = self._db.enrolment(state.contact_id, state.chain_id)
             if current is None or current.revision != expected.revision or current.claim != claim:
                 raise EnrollmentConflict(f"{state.contact_id}/{state.chain_id} changed meanwhile")
+            contact = self._db.contacts.get(state.contact_id)
+            if contact_version is not None and (contact is None or contact.version != contact_version):
+                raise ContactMoved(state.contact_id)
             if touch is not None and not _put_touch(self._db, touch.touch, touch.status, touch.decision):
                 self._db.request("TransactWriteItems", ("UpdateItem", "enrollments", current), ("UpdateItem", "touches",
                                  self._db.touches[touch.touch.contact_id][touch.touch.touch_key]))
@@ -505,9 +511,13 @@ class MemoryEnrollments(EnrollmentRepository):
             self._db.put_enrolment(row)
             if touch is None:
                 self._db.request("UpdateItem", "enrollments", row)
-            else:
-                self._db.request("TransactWriteItems", ("UpdateItem", "enrollments", row), ("UpdateItem", "touches",
-                                 self._db.touches[touch.touch.contact_id][touch.touch.touch_key]))
+                return True
+            parts = [("UpdateItem", "touches", self._db.touches[touch.touch.contact_id][touch.touch.touch_key]),
+                     ("UpdateItem", "enrollments", row)]
+            if contact_version is not None and contact is not None:
+                self._db.contacts[state.contact_id] = _new_version(contact, updated_at=now)
+                parts.append(("UpdateItem", "contacts", self._db.contacts[state.contact_id]))
+            self._db.request("TransactWriteItems", *parts)
             return True
 
     def restore(self, expected: Stored, advanced: Enrollment, now: datetime) -> None:
@@ -995,7 +1005,7 @@ def _snapshot(db: MemoryDatabase, contact: Contact) -> ContactSnapshot:
         contact_id=contact.contact_id, status=contact.status, email=contact.email, phone=contact.phone,
         push_endpoint=contact.push_endpoint, timezone=contact.timezone, locale=contact.locale,
         segment=contact.segment, b2b=contact.b2b, attributes=copy.deepcopy(dict(contact.attributes)),
-        consents=consents, data_processing=data_processing,
+        consents=consents, data_processing=data_processing, version=contact.version,
         suppressed_channels=frozenset(channel for channel, address in keys.items() if address in reasons),
         stop_listed=STOP_LIST in reasons.values(),
     )

@@ -35,6 +35,7 @@ class ContactSnapshot:
     attributes: Mapping[str, object]
     consents: Mapping[tuple[str, str], bool]  # (channel, purpose) -> granted; absent: never asked
     data_processing: bool
+    version: int  # the contact row's version when read: a send decided on it holds only while it is unchanged
     suppressed_channels: frozenset[str] = field(default_factory=frozenset)
     stop_listed: bool = False
 
@@ -139,7 +140,7 @@ def snapshot_of(row: ContactModel, reasons: dict[str, str] | None = None) -> Con
         contact_id=row.contact_id, status=row.status, email=row.email, phone=row.phone,
         push_endpoint=row.push_endpoint_arn, timezone=row.timezone, locale=row.locale, segment=row.segment,
         b2b=bool(row.b2b), attributes=attributes, consents=consents, data_processing=data_processing,
-        suppressed_channels=frozenset(suppressed), stop_listed=stop_listed,
+        version=int(row.version or 0), suppressed_channels=frozenset(suppressed), stop_listed=stop_listed,
     )
 
 

@@ -27,8 +27,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument("--days", type=_positive, required=True, help="how many days of virtual time")
     parser.add_argument("--seed", type=int, required=True, help="the seed of the base and its behaviour")
     parser.add_argument("--strategy", help="strategy file (default: the shipped one)")
-    parser.add_argument("--faults", help="comma-separated faults: duplicate (every SQS message delivered twice)")
-    parser.add_argument("--store", choices=STORES, default="moto", help="where the repositories keep data")
+    parser.add_argument("--faults", help="comma-separated faults: duplicate (every SQS message delivered twice, "
+                        "concurrently on the memory store), throttle:RATE (SES and SNS refuse that share of sends), "
+                        "crash:RATE (the step worker dies after that share of sends, before recording them), "
+                        "poison:COUNT (malformed records on the queues)")
+    parser.add_argument("--store", choices=STORES, default="memory",
+                        help="where the repositories keep data (default memory; moto runs DynamoDB on moto)")
     parser.add_argument("--step-minutes", type=_positive, default=15,
                         help="virtual minutes between ticks (default 15; larger runs faster, sends land coarser)")
     parser.add_argument("--policy", help="IAM policy to check every AWS call against (default: the stage's "

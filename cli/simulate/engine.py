@@ -1,9 +1,12 @@
-"""Plays a synthetic base through the real handlers on moto, on a virtual clock.
+"""Plays a synthetic base through the real handlers on moto (the repositories in memory or on moto too), on a
+virtual clock.
 
 Every step of virtual time (15 minutes by default) the world acts first (sign-ups through the real
 subscribe route, confirmation clicks through the real confirm route, events through /v1/events, SES and SMS
 feedback published to the stack's SNS topics in the providers' own shapes), then the real tick runs and every
-queue is drained into its real handler, as Lambda's event source mappings would, until all are empty.
+queue is drained into its real handler, as Lambda's event source mappings would, until all are empty. SQS
+keeps its delays, visibility timeouts and redrive policy on the virtual clock; the faults of cli/simulate/
+faults.py are injected into the drain, the provider clients and the step worker.
 
 Determinism: uuid4 and the `secrets` tokens the app and moto draw are taken from a Random seeded with the
 run's seed while it runs, so contact ids, touch ids, token links and provider message ids repeat run to run.
@@ -18,43 +21,41 @@ import os
 import random
 import re
 import sys
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, partial
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
 from cli.outbox import CapturedMail
 from cli.simulate.base import Person, synthetic_base
+from cli.simulate.faults import (
+    CrashingOutbound,
+    Dice,
+    Faults,
+    SimulationError,
+    ThrottlingClient,
+    WorkerCrashed,
+    poison_plan,
+    twice,
+)
+
+__all__ = ["STORES", "Faults", "Options", "Run", "SimulationError", "simulate", "stderr_progress"]
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed instant keeps runs comparable
-QUEUES = ("steps", "events", "feedback", "sms-inbound")
+# What the world did by now (events, provider feedback, replies) is handled before the sends the tick queued
+# at the same instant, so an audit may read a revocation stamped with a send's instant as coming first.
+QUEUES = ("events", "feedback", "sms-inbound", "steps")
 CONFIRM_LINK = re.compile(r"https?://\S+?/v1/confirm\?token=[^\s\"'<>]+")
 BROWSER = {"Content-Type": "application/json", "User-Agent": "Mozilla/5.0 (touchplan simulate)"}
-STORES = ("moto", "memory")
-FAULTS = ("duplicate",)
-
-
-class SimulationError(Exception):
-    """The run cannot start as asked (an unknown fault, a store that is not there)."""
-
-
-@dataclass(frozen=True)
-class Faults:
-    duplicate: bool = False
-
-    @classmethod
-    def parse(cls, spec: str | None) -> Faults:
-        names = [part.strip() for part in (spec or "").split(",") if part.strip()]
-        for name in names:
-            if name.partition(":")[0] not in FAULTS:
-                raise SimulationError(f"--faults: {name!r} is not supported; supported: {', '.join(FAULTS)}")
-        return cls(duplicate="duplicate" in names)
+STORES = ("memory", "moto")
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ class Options:
     contacts: int
     days: int
     seed: int
-    faults: Faults = Faults()
-    store: str = "moto"
+    faults: Faults = field(default_factory=Faults)
+    store: str = "memory"
     step: timedelta = timedelta(minutes=15)
     progress: Callable[[str], None] = lambda line: None
 
@@ -92,6 +93,10 @@ class Run:
     ledger: dict[str, list[Any]] = field(default_factory=dict)  # contact id -> its consent ledger at the end
     meter: Any = None  # cli.simulate.meter.Meter: the AWS requests the run made
     segments: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (day, contacts per segment)
+    faults_injected: dict[str, int] = field(default_factory=dict)  # fault -> how many times it struck
+    crashed: dict[str, tuple[str, str]] = field(default_factory=dict)  # provider message id -> (contact, touch)
+    dead_letters: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # queue -> its DLQ at the end
+    stuck: list[str] = field(default_factory=list)  # work left behind at the end, in words
 
 
 def _seeded_ids(seed: int) -> Iterator[None]:
@@ -104,6 +109,9 @@ def _seeded_ids(seed: int) -> Iterator[None]:
         return rng.randbytes(32 if n is None else n)
 
     with ExitStack() as stack:
+        # botocore's per-request invocation ids keep the real uuid4: an extra AWS call (a re-enqueued record, a
+        # dead letter) must not move every id drawn after it.
+        stack.enter_context(mock.patch("botocore.endpoint.uuid", SimpleNamespace(uuid4=uuid.uuid4)))
         stack.enter_context(mock.patch("uuid.uuid4", uuid4))
         # The tick claims shards in parallel threads, which would draw claim ids in any order: one worker here.
         stack.enter_context(mock.patch("chalicelib.services.tick.WORKERS", 1))
@@ -373,6 +381,12 @@ class Engine:
                 self.tick_rule = source.name
         self.seen_mail = 0
         self.seen_sms = 0
+        self.lock = threading.Lock()
+        self.dice = Dice(options.seed)
+        self.poison = poison_plan(options.faults.poison, options.seed, START, options.days)
+        # moto's DynamoDB does not serialise conditional writes to one item: racing copies would show its races.
+        self.concurrent = options.store == "memory"
+        self.redrive = {queue: _max_receives(self.sqs, url) for queue, (url, _, _) in self.handlers.items()}
 
     def tick(self) -> None:
         from cli.dispatcher import LambdaContext, scheduled_event
@@ -381,33 +395,111 @@ class Engine:
         self.tick_handler(scheduled_event(self.tick_rule), LambdaContext())
 
     def drain(self) -> None:
-        """Hands every visible message to its handler until a whole pass over the queues finds none."""
-        from cli.dispatcher import LambdaContext, sqs_event
+        """Hands every visible message to its handler, as Lambda's event source mapping does, until a whole pass
+        over the queues finds none. A batch whose invocation failed (raised, or the worker died) is not deleted:
+        SQS shows it again when its visibility timeout ends, and its redrive policy moves it to the DLQ after
+        maxReceiveCount receives (`queues_on_virtual_time` keeps both on the virtual clock)."""
+        from cli.dispatcher import sqs_event
 
         busy = True
         while busy:
             busy = False
             for queue in QUEUES:
                 url, arn, handler = self.handlers[queue]
-                while True:
-                    messages = self.sqs.receive_message(
-                        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"],
-                        MessageAttributeNames=["All"],
-                    ).get("Messages", [])
-                    if not messages:
-                        break
+                while messages := self.sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", []):
                     busy = True
                     event = sqs_event(arn, messages)
-                    try:
-                        for _ in range(2 if self.options.faults.duplicate else 1):
-                            handler(event, LambdaContext())
-                            self.run.deliveries[queue] = self.run.deliveries.get(queue, 0) + 1
-                    except Exception:  # as in Lambda: the batch returns to the queue when its visibility ends
-                        self.run.failed_batches += 1
-                        continue
-                    self.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
-                    ])
+                    if self.options.faults.duplicate:
+                        self.dice.count("duplicate", len(messages))
+                        # Either copy's success deletes a message, as either consumer's receipt handle would.
+                        copies = twice(partial(self._invoke, queue, handler, event), self.concurrent)
+                        finished = [failed for failed in copies if failed is not None]
+                        kept = set.intersection(*finished) if finished else None
+                    else:
+                        kept = self._invoke(queue, handler, event)
+                    done = [m for m in messages if kept is not None and m["MessageId"] not in kept]
+                    if done:
+                        self.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                        ])
+
+    def _invoke(
+        self, queue: str, handler: Callable[[dict[str, Any], Any], Any], event: dict[str, Any],
+    ) -> set[str] | None:
+        """One Lambda invocation on the batch: None when it failed (raised, or the worker died), else the ids
+        of the messages it reported failed (`batchItemFailures`, a partial batch response), kept on the queue."""
+        from cli.dispatcher import LambdaContext
+
+        try:
+            response = handler(event, LambdaContext())
+        except (Exception, WorkerCrashed):
+            with self.lock:
+                self.run.failed_batches += 1
+            return None
+        else:
+            failures = response.get("batchItemFailures", []) if isinstance(response, dict) else []
+            return {str(failure["itemIdentifier"]) for failure in failures}
+        finally:
+            with self.lock:
+                self.run.deliveries[queue] = self.run.deliveries.get(queue, 0) + 1
+
+    @contextmanager
+    def injecting(self) -> Iterator[None]:
+        """The provider clients throttling and the step worker crashing, as the run's faults ask."""
+        from chalicelib import wiring
+
+        faults = self.options.faults
+        with ExitStack() as stack:
+            if faults.throttle:
+                for sender in (wiring.email_sender(), wiring.sms_sender()):
+                    throttling = ThrottlingClient(sender._client, self.dice, faults.throttle)
+                    stack.enter_context(mock.patch.object(sender, "_client", throttling))
+            if faults.crash:
+                worker = wiring.step_worker()
+                crashing = CrashingOutbound(worker.outbound, self.dice, faults.crash, self.run.crashed)
+                stack.enter_context(mock.patch.object(worker, "outbound", crashing))
+            yield
+        self.run.faults_injected = dict(sorted(self.dice.injected.items()))
+
+    def inject_poison(self, now: datetime) -> None:
+        """Puts the malformed records due by `now` on their queues, beside the work the tick just queued."""
+        while self.poison and self.poison[0][0] <= now:
+            _, queue, body = self.poison.pop(0)
+            self.sqs.send_message(QueueUrl=self.handlers[queue][0], MessageBody=body)
+            self.dice.count("poison")
+
+    def dead_letters(self) -> dict[str, list[dict[str, Any]]]:
+        """Each queue's DLQ at the end of the run: what the handlers dead-lettered and what SQS redrove."""
+        from chalicelib import wiring
+
+        found: dict[str, list[dict[str, Any]]] = {}
+        for queue in QUEUES:
+            url, letters = wiring.queues().url(f"{queue}-dlq"), []
+            while messages := self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=43_200,
+                AttributeNames=["All"],
+            ).get("Messages", []):
+                letters += [_dead_letter(m["Body"]) for m in messages]
+            found[queue] = sorted(letters, key=lambda letter: json.dumps(letter, sort_keys=True))
+        return found
+
+    def left_behind(self, now: datetime) -> list[str]:
+        """Enrolments and timers still running more than one tick past their due time (a claim's lease
+        included): work the runtime lost."""
+        from chalicelib import wiring
+
+        late = now - self.options.step
+        found = []
+        for contact_id in self.run.contact_ids.values():
+            for chain_id, stored in wiring.enrollments().for_contact(contact_id).items():
+                due = stored.state.due_at
+                if stored.state.status == "running" and due is not None and due < late:
+                    found.append(f"{contact_id}/{chain_id} {'claimed' if stored.claim else 'running'}, "
+                                 f"due {due.isoformat()}")
+        return found
 
     def captured(self, now: datetime) -> list[tuple[Message, CapturedMail | None]]:
         """What moto accepted since the last call, stamped with the virtual time it was sent at."""
@@ -435,7 +527,8 @@ def simulate(options: Options) -> Run:
     run = Run(synthetic_base(options.contacts, options.seed, START, options.days))
     # The handlers' metrics and moto's notes go to stdout; the run's own output is its files and stderr.
     quiet = redirect_stdout(io.StringIO())
-    with quiet, shared_botocore_models(), seeded_ids(options.seed), virtual_stack(clock, options.store):
+    with quiet, shared_botocore_models(), seeded_ids(options.seed), virtual_stack(clock, options.store), \
+            queues_on_virtual_time(clock):
         from chalice.test import Client
 
         from app import app
@@ -453,21 +546,28 @@ def simulate(options: Options) -> Run:
             engine = Engine(run, options, app)
             end = START + timedelta(days=options.days)
             day = -1
-            while clock.now() < end:
-                world.act_until(clock.now())
-                engine.tick()
-                engine.drain()
-                for message, mail in engine.captured(clock.now()):
-                    run.messages.append(message)
-                    world.received(message, mail)
-                elapsed = (clock.now() - START).days
-                if elapsed != day:
-                    day = elapsed
-                    with run.meter.paused():
-                        run.segments.append(sample_segments(run, clock.now()))
-                    options.progress(f"day {day + 1}/{options.days}: {len(run.contact_ids)} signed up, "
-                                     f"{len(run.messages)} messages")
-                clock.advance(seconds=options.step.total_seconds())
+            with engine.injecting():
+                while clock.now() < end:
+                    world.act_until(clock.now())
+                    engine.tick()
+                    engine.inject_poison(clock.now())
+                    engine.drain()
+                    # In the order of what was sent, not of which racing worker sent it first.
+                    for message, mail in sorted(engine.captured(clock.now()), key=_content):
+                        run.messages.append(message)
+                        world.received(message, mail)
+                    elapsed = (clock.now() - START).days
+                    if elapsed != day:
+                        day = elapsed
+                        with run.meter.paused():
+                            run.segments.append(sample_segments(run, clock.now()))
+                        options.progress(f"day {day + 1}/{options.days}: {len(run.contact_ids)} signed up, "
+                                         f"{len(run.messages)} messages")
+                    clock.advance(seconds=options.step.total_seconds())
+            last_tick = clock.now() - options.step
+            with run.meter.paused():
+                run.stuck = engine.left_behind(last_tick)
+                run.dead_letters = engine.dead_letters()
             run.touches = {cid: wiring.touches().for_contact(cid) for cid in run.contact_ids.values()}
             run.ledger = {cid: _ledger(cid) for cid in run.contact_ids.values()}
     return run
@@ -483,6 +583,44 @@ def sample_segments(run: Run, now: datetime) -> tuple[str, dict[str, int]]:
         segment = (contact.segment if contact else None) or "none"
         counts[segment] = counts.get(segment, 0) + 1
     return now.date().isoformat(), counts
+
+
+def _content(captured: tuple[Message, CapturedMail | None]) -> tuple[str, str, str, str]:
+    message = captured[0]
+    return message.channel, message.to, message.subject or "", message.text or ""
+
+
+def _max_receives(sqs: Any, url: str) -> int | None:
+    """The queue's redrive policy as provisioned from infra/template.yaml: receives before its DLQ."""
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    policy = attributes.get("RedrivePolicy")
+    return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+
+
+def _dead_letter(body: str) -> dict[str, Any]:
+    """A DLQ message in brief: a handler's dead letter carries the attempt and the error, a redriven one is the
+    original record."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return {"kind": None, "attempt": None, "error": None, "redriven": True, "body": body[:200]}
+    redriven = "error" not in record
+    original = record.get("raw") or json.dumps({k: v for k, v in record.items() if k not in ("attempt", "error")})
+    return {"kind": record.get("kind"), "attempt": record.get("attempt"), "error": record.get("error"),
+            "redriven": redriven, "body": (body if redriven else str(original))[:200]}
+
+
+@contextmanager
+def queues_on_virtual_time(clock: Any) -> Iterator[None]:
+    """moto's SQS keeps delays, visibility timeouts and retention on the wall clock; the run's queues keep them
+    on the virtual one, so a re-enqueued record waits its delay and a failed batch its visibility timeout in
+    virtual time, and the redrive policy counts receives as SQS does."""
+    seconds = lambda: clock.now().timestamp()  # noqa: E731
+    with mock.patch("moto.sqs.models.unix_time", seconds), \
+            mock.patch("moto.sqs.models.unix_time_millis", lambda: seconds() * 1000.0):
+        yield
 
 
 def _ledger(contact_id: str) -> list[Any]:

@@ -28,6 +28,10 @@ def _statuses(touch: Any) -> set[str]:
 def outbox_rows(run: Run, doi_occasion: str) -> list[dict[str, Any]]:
     by_message = {t.provider_message_id: t for touches in run.touches.values() for t in touches
                   if t.provider_message_id}
+    # A send the worker died after is on no touch's provider id: the crash noted whose touch it was.
+    by_id = {t.touch_id: t for touches in run.touches.values() for t in touches}
+    by_message |= {message_id: by_id[touch_id] for message_id, (_, touch_id) in run.crashed.items()
+                   if touch_id in by_id and message_id not in by_message}
     rows = []
     for message in run.messages:
         touch = by_message.get(message.provider_message_id)
@@ -112,7 +116,10 @@ def summary(run: Run, options: Options, outbox: list[dict[str, Any]], strategy: 
     confirmed = {cid for cid, ledger in run.ledger.items() if any(e.kind == "confirmed" for e in ledger)}
     return {
         "contacts": options.contacts, "days": options.days, "seed": options.seed, "store": options.store,
-        "faults": {"duplicate": options.faults.duplicate},
+        "faults": {**options.faults.describe(), "injected": run.faults_injected},
+        "dead_letters": {queue: {"count": len(letters), "records": letters}
+                         for queue, letters in sorted(run.dead_letters.items())},
+        "stuck": run.stuck,
         "messages": {
             "total": len(outbox),
             "by_channel": dict(Counter(r["channel"] for r in outbox)),

@@ -10,7 +10,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.domain.chains import Enrollment, leave, start
 from chalicelib.domain.lifecycle import Timer
-from chalicelib.store.enrollments import LEASE, DueItem, EnrollmentConflict, Stored, shard_of
+from chalicelib.store.enrollments import LEASE, ContactMoved, DueItem, EnrollmentConflict, Stored, shard_of
 from chalicelib.store.touches import TouchRecord, TouchWrite
 from tests.integration.helpers import NOW
 from tests.integration.store.conftest import new_contact
@@ -175,6 +175,29 @@ def test_a_step_reserves_its_touch_and_advances_the_enrolment_together(store) ->
     assert after.state.status == "exited" and after.claim is None and after.revision == stored.revision + 1
     assert wiring.touches().get("c-1", "welcome#0#0").status == "reserved"
     assert not _due(shard_of("c-1", wiring.enrollments().shards), EPOCH + LEASE)
+
+
+def test_a_send_moves_the_contact_on_from_the_version_it_read_and_a_stale_one_writes_nothing(store) -> None:
+    wiring.contacts().create(new_contact("c-1", "c-1@example.com"), [])
+    repository = wiring.enrollments()
+    stored, claim = _claimed("c-1")
+    read = repository.load_step("c-1", "welcome").snapshot.version
+
+    assert repository.advance(stored.state, stored, NOW, claim=claim, touch=_reservation("c-1"), contact_version=read)
+    assert repository.load_step("c-1", "welcome").snapshot.version == read + 1
+
+    # A second worker, on another chain of the contact, decided on the same version: its send would go over a
+    # cap the first one filled.
+    repository.save(dataclasses.replace(_welcome("c-1"), chain_id="second"), None, NOW)
+    [item] = [i for i in _due(shard_of("c-1", repository.shards)) if i.chain_id == "second"]
+    other_claim = repository.claim(item, EPOCH)
+    other = repository.get("c-1", "second")
+    second = TouchWrite.reserving(dataclasses.replace(_reservation("c-1").touch, touch_key="second#0#0"))
+    with pytest.raises(ContactMoved):
+        repository.advance(leave(other.state, "goal", NOW), other, NOW, claim=other_claim or "", touch=second,
+                           contact_version=read)
+    assert wiring.touches().get("c-1", "second#0#0") is None
+    assert repository.get("c-1", "second") == other
 
 
 def test_a_stale_step_writes_neither_the_touch_nor_the_enrolment(store) -> None:
