@@ -21,7 +21,7 @@ ZONES: tuple[tuple[str, str, str | None], ...] = (
     ("Asia/Vladivostok", "ru-RU", "+7984"),
     ("Asia/Magadan", "ru-RU", "+7914"),
     ("Asia/Kamchatka", "ru-RU", "+7914"),
-    ("Europe/London", "en-GB", "+447700"),
+    ("Europe/London", "en-GB", "+447400"),  # a mobile range the phone validator accepts whole
     ("Europe/Berlin", "en-GB", None),
     ("America/New_York", "en-US", None),
     ("America/Los_Angeles", "en-US", None),
