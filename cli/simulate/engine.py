@@ -94,9 +94,15 @@ class Run:
 
 def _seeded_ids(seed: int) -> Iterator[None]:
     rng = random.Random(f"ids-{seed}")
+    # The ids the storage machinery draws (botocore's per request, pynamodb's and moto's, a DynamoDB transaction's
+    # request token) come from a stream of their own: the app then draws the same ids (contact ids, and the A/B
+    # variants that hash them) whether its store is moto's DynamoDB or memory.
+    machinery = random.Random(f"machinery-{seed}")
 
     def uuid4() -> uuid.UUID:
-        return uuid.UUID(int=rng.getrandbits(128), version=4)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        source = machinery if caller.startswith(("botocore.", "moto.", "pynamodb.", "chalicelib.store.")) else rng
+        return uuid.UUID(int=source.getrandbits(128), version=4)
 
     def token_bytes(n: int | None = None) -> bytes:
         return rng.randbytes(32 if n is None else n)
