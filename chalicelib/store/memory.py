@@ -16,6 +16,7 @@ overrides every method that reads or writes a table.
 from __future__ import annotations
 
 import copy
+import heapq
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -164,6 +165,9 @@ class MemoryDatabase:
         self.provider_messages: dict[str, tuple[str, str]] = {}  # provider message id -> (contact, touch key)
         self.enrollments: dict[str, dict[str, _EnrolmentRow]] = {}  # contact -> chain id -> row
         self.due: dict[int, dict[tuple[str, str], int]] = {}  # the sparse due index: shard -> row -> due_at
+        # Beside it, each shard's (due_at, row) in a heap, so a tick reads what is due without sorting the shard;
+        # an entry the index no longer holds is dropped when it surfaces.
+        self._due_order: dict[int, list[tuple[int, tuple[str, str]]]] = {}
         self.suppressions: dict[str, _Suppression] = {}
         self.api_keys: dict[str, _ApiKeyRow] = {}
         # DynamoDB adds numbers in decimal, so the counters do too: the two stores sum to the same totals.
@@ -181,6 +185,19 @@ class MemoryDatabase:
         self.enrollments.setdefault(row.contact_id, {})[row.chain_id] = row
         if row.due_shard is not None and row.due_at is not None:
             self.due.setdefault(row.due_shard, {})[key] = row.due_at
+            heapq.heappush(self._due_order.setdefault(row.due_shard, []), (row.due_at, key))
+
+    def due_rows(self, shard: int, now_epoch: int, limit: int) -> list[tuple[int, tuple[str, str]]]:
+        """The first `limit` rows of `shard` due by `now_epoch`, earliest first (then by key)."""
+        index, order = self.due.get(shard, {}), self._due_order.get(shard, [])
+        taken: list[tuple[int, tuple[str, str]]] = []
+        while order and order[0][0] <= now_epoch and len(taken) < limit:
+            entry = heapq.heappop(order)
+            if index.get(entry[1]) == entry[0] and (not taken or taken[-1] != entry):
+                taken.append(entry)
+        for entry in taken:
+            heapq.heappush(order, entry)
+        return taken
 
     def append_entries(self, contact_id: str, events: Iterable[ConsentEvent]) -> None:
         """Ledger entries are written once: an entry whose key exists fails the whole write."""
@@ -384,7 +401,7 @@ class MemoryEnrollments(EnrollmentRepository):
 
     def due(self, shard: int, now_epoch: int, limit: int) -> Iterator[DueItem]:
         with self._db.lock:
-            due = sorted((at, key) for key, at in self._db.due.get(shard, {}).items() if at <= now_epoch)[:limit]
+            due = self._db.due_rows(shard, now_epoch, limit)
             items = []
             for at, (contact_id, chain_id) in due:
                 row = self._db.enrollments[contact_id][chain_id]
