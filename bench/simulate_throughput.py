@@ -26,30 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 # isort: split
 from cli.simulate import simulation_environment
-from cli.simulate.engine import Options, simulate
+from cli.simulate.engine import Options, ProgressBar, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 2000
 INTERVAL = 0.005
-
-
-class Bar:
-    """`simulate` reports once per virtual day: a bar of days done, the rate so far and the CPU time left."""
-
-    def __init__(self, label: str, contacts: int, days: int) -> None:
-        self.label, self.contacts, self.days = label, contacts, days
-        self.done = 0
-        self.started = time.process_time()
-
-    def __call__(self, _line: str) -> None:
-        self.done += 1
-        spent = max(time.process_time() - self.started, 1e-9)
-        width = 30
-        filled = width * self.done // self.days
-        eta = spent / self.done * (self.days - self.done)
-        print(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] day {self.done}/{self.days} "
-              f"{self.contacts * self.done / spent:,.0f} contact-days/CPU-s, ETA {eta:,.0f} s   ",
-              end="", file=sys.stderr, flush=True)
 
 
 class Sampler:
@@ -103,7 +84,7 @@ def _ours(name: str) -> bool:
 
 
 def measure(label: str, contacts: int, days: int, store: str, seed: int, sampler: Sampler | None = None) -> float:
-    bar = Bar(label, contacts, days)
+    bar = ProgressBar(contacts, days, label)
     options = Options(contacts=contacts, days=days, seed=seed, store=store, progress=bar)
     with simulation_environment(None):
         started = time.process_time()

@@ -18,6 +18,7 @@ import os
 import random
 import re
 import sys
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -499,5 +500,20 @@ def _ledger(contact_id: str) -> list[Any]:
     return wiring.ledger().history(contact_id)
 
 
-def stderr_progress(line: str) -> None:
-    print(f"\r{line}", end="", file=sys.stderr, flush=True)
+class ProgressBar:
+    """`simulate` reports once per virtual day: a bar of the days done, the rate so far in contact-days per
+    CPU-second, and the time left at that rate, on one line of stderr."""
+
+    def __init__(self, contacts: int, days: int, label: str = "simulate") -> None:
+        self.contacts, self.days, self.label = contacts, days, label
+        self.done = 0
+        self.started = time.process_time()
+
+    def __call__(self, line: str) -> None:
+        self.done += 1
+        spent = max(time.process_time() - self.started, 1e-9)
+        filled = 30 * self.done // self.days
+        left = spent / self.done * (self.days - self.done)
+        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {line}; "
+              f"{self.contacts * self.done / spent:,.0f} contact-days/CPU-s, ETA {left:,.0f} s   ",
+              end="", file=sys.stderr, flush=True)
