@@ -610,7 +610,7 @@ class FakeCloud:
         and secrets of infra/template.yaml, as the moto stack has them."""
         from cli import provision
 
-        template = provision.load_template()
+        template = _template()
         parameters = {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
         parameters["Stage"] = stage
         stack = provision.Stack(stage, region, None, template, parameters)
@@ -638,6 +638,30 @@ class FakeCloud:
         if parameters.get("SenderEmail"):
             cloud.sesv2.identities.add(parameters["SenderEmail"].lower())
         return cloud
+
+
+def _template() -> dict[str, Any]:
+    """infra/template.yaml as cli.provision reads it (short-form tags as their long forms), with PyYAML alone:
+    cfn-lint's reader costs a second of imports."""
+    import yaml
+
+    from cli.provision import TEMPLATE
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", intrinsic)
+    return dict(yaml.load(TEMPLATE.read_text(), Loader=Loader))  # noqa: S506  (a SafeLoader with tags added)
 
 
 def _generated(spec: Mapping[str, Any]) -> str:
