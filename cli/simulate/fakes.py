@@ -86,6 +86,12 @@ class _Message:
     receive_count: int = 0
     first_received_at: float | None = None
     receipt: str | None = None  # the latest; only it deletes or changes visibility, as in SQS
+    md5: str = ""
+    md5_attributes: str = ""
+
+    def __post_init__(self) -> None:
+        self.md5 = _md5(self.body)
+        self.md5_attributes = _md5_of_attributes(self.attributes) if self.attributes else ""
 
 
 @dataclass(eq=False)
@@ -197,9 +203,9 @@ class FakeSqs:
         return _Message(self._ids.uuid(), body, message_attributes, now, now + delay)
 
     def _reply(self, message: _Message) -> dict[str, Any]:
-        reply = {"MessageId": message.id, "MD5OfMessageBody": _md5(message.body)}
+        reply = {"MessageId": message.id, "MD5OfMessageBody": message.md5}
         if message.attributes:
-            reply["MD5OfMessageAttributes"] = _md5_of_attributes(message.attributes)
+            reply["MD5OfMessageAttributes"] = message.md5_attributes
         return reply
 
     def enqueue(self, queue: _Queue, message: _Message) -> None:
@@ -288,7 +294,7 @@ class FakeSqs:
     def _delivered(self, message: _Message, system: set[str], names: set[str]) -> dict[str, Any]:
         assert message.receipt is not None
         delivered: dict[str, Any] = {"MessageId": message.id, "ReceiptHandle": message.receipt,
-                                     "MD5OfBody": _md5(message.body), "Body": message.body}
+                                     "MD5OfBody": message.md5, "Body": message.body}
         stamps = {"SenderId": ACCOUNT, "SentTimestamp": str(int(message.sent_at * 1000)),
                   "ApproximateReceiveCount": str(message.receive_count),
                   "ApproximateFirstReceiveTimestamp": str(int((message.first_received_at or 0) * 1000))}
@@ -299,7 +305,8 @@ class FakeSqs:
                   if "All" in names or ".*" in names or k in names}
         if wanted:
             delivered["MessageAttributes"] = wanted
-            delivered["MD5OfMessageAttributes"] = _md5_of_attributes(wanted)
+            everything = len(wanted) == len(message.attributes)
+            delivered["MD5OfMessageAttributes"] = message.md5_attributes if everything else _md5_of_attributes(wanted)
         return delivered
 
     def _received(self, operation: str, queue: _Queue, receipt: str) -> _Message | None:
@@ -680,7 +687,8 @@ def parse_sent_mail(message_id: str, source: str, destinations: list[str], raw: 
     from email.policy import compat32
 
     parsed = message_from_bytes(raw, policy=compat32)
-    headers = {name: str(make_header(decode_header(value))) for name, value in parsed.items()}
+    headers = {name: str(make_header(decode_header(value))) if "=?" in value or "\n" in value else value
+               for name, value in parsed.items()}
     text = ""
     parts = [part for part in parsed.walk() if part.get_content_maintype() == "text"]
     for subtype in ("plain", "html"):
