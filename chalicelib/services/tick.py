@@ -74,12 +74,15 @@ def tick(
     now_epoch = int(now.timestamp())
     count = max(1, min(workers or WORKERS, shards))
     slices = [budget // count + (1 if w < budget % count else 0) for w in range(count)]
-    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tick") as pool:
-        futures = [
-            pool.submit(_drain, work, steps, range(w, shards, count), now_epoch, slices[w], out_of_time)
-            for w in range(count)
-        ]
-    results = [future.result() for future in futures]
+    if count == 1:  # no thread to start for one worker (a simulation ticks thousands of times)
+        results = [_drain(work, steps, range(shards), now_epoch, slices[0], out_of_time)]
+    else:
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="tick") as pool:
+            futures = [
+                pool.submit(_drain, work, steps, range(w, shards, count), now_epoch, slices[w], out_of_time)
+                for w in range(count)
+            ]
+        results = [future.result() for future in futures]
     return TickResult(
         claimed=sum(r.claimed for r in results), lost_races=sum(r.lost_races for r in results),
         more_waiting=any(r.more_waiting for r in results),

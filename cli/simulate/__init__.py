@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from cli.simulate.engine import STORES, Faults, Options, SimulationError, simulate, stderr_progress
+from cli.simulate.engine import STORES, Faults, Options, ProgressBar, SimulationError, simulate
 
 # The run is in-process on moto: nothing may reach a real account or a running local stack.
 _ENVIRONMENT = {"AWS_ACCESS_KEY_ID": "simulation", "AWS_SECRET_ACCESS_KEY": "simulation",
@@ -79,7 +79,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     try:
         options = Options(contacts=args.contacts, days=args.days, seed=args.seed, faults=Faults.parse(args.faults),
                           store=args.store, step=timedelta(minutes=args.step_minutes),
-                          progress=stderr_progress)
+                          progress=ProgressBar(args.contacts, args.days))
         strategy = load_strategy(args.strategy)
         path, policy_stage = policy_for(from_environ().stage)
         policy = load_policy(Path(args.policy) if args.policy else path)

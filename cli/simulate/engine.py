@@ -22,6 +22,7 @@ import random
 import re
 import sys
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
-from cli.outbox import CapturedMail
+from cli.outbox import CapturedMail, CapturedSms
 from cli.simulate.base import Person, synthetic_base
 from cli.simulate.faults import (
     CrashingOutbound,
@@ -47,7 +48,7 @@ from cli.simulate.faults import (
     twice,
 )
 
-__all__ = ["STORES", "Faults", "Options", "Run", "SimulationError", "simulate", "stderr_progress"]
+__all__ = ["STORES", "Faults", "Options", "ProgressBar", "Run", "SimulationError", "simulate"]
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday; any fixed instant keeps runs comparable
 # What the world did by now (events, provider feedback, replies) is handled before the sends the tick queued
@@ -101,9 +102,15 @@ class Run:
 
 def _seeded_ids(seed: int) -> Iterator[None]:
     rng = random.Random(f"ids-{seed}")
+    # The ids the storage machinery draws (botocore's per request, pynamodb's and moto's, a DynamoDB transaction's
+    # request token) come from a stream of their own: the app then draws the same ids (contact ids, and the A/B
+    # variants that hash them) whether its store is moto's DynamoDB or memory.
+    machinery = random.Random(f"machinery-{seed}")
 
     def uuid4() -> uuid.UUID:
-        return uuid.UUID(int=rng.getrandbits(128), version=4)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        source = machinery if caller.startswith(("botocore.", "moto.", "pynamodb.", "chalicelib.store.")) else rng
+        return uuid.UUID(int=source.getrandbits(128), version=4)
 
     def token_bytes(n: int | None = None) -> bytes:
         return rng.randbytes(32 if n is None else n)
@@ -144,28 +151,35 @@ def shared_botocore_models() -> Iterator[None]:
 
 @contextmanager
 def virtual_stack(clock: Any, store: str) -> Iterator[None]:
-    """A fresh moto account with the stack of infra/template.yaml, and wiring on the virtual clock."""
+    """Wiring on the virtual clock, over the stack of infra/template.yaml: on moto for the moto store; for the
+    memory store, in-memory providers (cli.simulate.fakes) stand in for wiring's botocore session."""
     import boto3
     from moto import mock_aws
 
     from chalicelib import wiring
     from chalicelib.settings import get_settings
     from cli import provision
+    from cli.simulate.fakes import FakeCloud
 
     saved_clock = wiring.clock
     stack = ExitStack()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # moto warns about the resource types its CloudFormation skips
+        # Under moto even for the memory store: a call that slipped past the fakes fails here, not in an account.
         with mock_aws():
             wiring.reset()
             wiring.clock = cache(lambda: clock)  # type: ignore[method-assign]
             try:
-                if store == "memory":  # SES, SNS, SQS and Secrets Manager stay on moto
+                if store == "memory":
                     stack.enter_context(mock.patch.dict(os.environ, {"TOUCHPLAN_STORE": "memory"}))
                 get_settings.cache_clear()
                 wiring.reset()
                 settings = get_settings()
-                provision.deploy(boto3.session.Session(), settings.stage, settings.region)
+                if store == "memory":
+                    cloud = FakeCloud.from_template(clock, settings.stage, settings.region)
+                    stack.enter_context(mock.patch.object(wiring, "session", lambda: cloud))
+                else:
+                    provision.deploy(boto3.session.Session(), settings.stage, settings.region)
                 yield
             finally:
                 stack.close()
@@ -359,11 +373,15 @@ class Engine:
 
     def __init__(self, run: Run, options: Options, app: Any) -> None:
         from chalicelib import wiring
+        from chalicelib.settings import get_settings
         from cli.dispatcher import handler_for
+        from cli.simulate.fakes import FakeCloud
         from cli.simulate.meter import invoked
 
         self.run = run
         self.options = options
+        session = wiring.session()
+        self.cloud: Any = session if isinstance(session, FakeCloud) else MotoCapture(get_settings().region)
         self.sqs = wiring.client("sqs")
         self.handlers: dict[str, tuple[str, str, Callable[[dict[str, Any], Any], Any]]] = {}
         self.tick_handler: Callable[[dict[str, Any], Any], Any] | None = None
@@ -502,13 +520,11 @@ class Engine:
         return found
 
     def captured(self, now: datetime) -> list[tuple[Message, CapturedMail | None]]:
-        """What moto accepted since the last call, stamped with the virtual time it was sent at."""
-        from chalicelib.settings import get_settings
-        from cli.outbox import recipients_of, sent_mail, sent_sms
+        """What the providers accepted since the last call, stamped with the virtual time it was sent at."""
+        from cli.outbox import recipients_of
 
-        region = get_settings().region
-        mails = sent_mail(region, since=self.seen_mail)
-        texts = sent_sms(region, since=self.seen_sms)
+        mails = self.cloud.sent_mail(since=self.seen_mail)
+        texts = self.cloud.sent_sms(since=self.seen_sms)
         self.seen_mail += len(mails)
         self.seen_sms += len(texts)
         found: list[tuple[Message, CapturedMail | None]] = [
@@ -517,6 +533,23 @@ class Engine:
         ]
         found += [(Message(now, "sms", s.phone, s.message_id, text=s.text), None) for s in texts]
         return found
+
+
+@dataclass(frozen=True)
+class MotoCapture:
+    """What moto's SES and SNS backends kept (a memory run reads its FakeCloud the same way)."""
+
+    region: str
+
+    def sent_mail(self, since: int = 0) -> list[CapturedMail]:
+        from cli.outbox import sent_mail
+
+        return sent_mail(self.region, since=since)
+
+    def sent_sms(self, since: int = 0) -> list[CapturedSms]:
+        from cli.outbox import sent_sms
+
+        return sent_sms(self.region, since=since)
 
 
 def simulate(options: Options) -> Run:
@@ -629,5 +662,20 @@ def _ledger(contact_id: str) -> list[Any]:
     return wiring.ledger().history(contact_id)
 
 
-def stderr_progress(line: str) -> None:
-    print(f"\r{line}", end="", file=sys.stderr, flush=True)
+class ProgressBar:
+    """`simulate` reports once per virtual day: a bar of the days done, the rate so far in contact-days per
+    CPU-second, and the time left at that rate, on one line of stderr."""
+
+    def __init__(self, contacts: int, days: int, label: str = "simulate") -> None:
+        self.contacts, self.days, self.label = contacts, days, label
+        self.done = 0
+        self.started = time.process_time()
+
+    def __call__(self, line: str) -> None:
+        self.done += 1
+        spent = max(time.process_time() - self.started, 1e-9)
+        filled = 30 * self.done // self.days
+        left = spent / self.done * (self.days - self.done)
+        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {line}; "
+              f"{self.contacts * self.done / spent:,.0f} contact-days/CPU-s, ETA {left:,.0f} s   ",
+              end="", file=sys.stderr, flush=True)
