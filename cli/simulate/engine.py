@@ -570,7 +570,8 @@ def simulate(options: Options) -> Run:
         from cli.simulate import meter
 
         run.meter = meter.Meter(get_settings().stage, get_settings().region)
-        run.meter.install(wiring.session())  # before any client is built: each copies the session's listeners
+        if options.store == "moto":  # the memory store's fake cloud reports its calls itself (fakes.Metered)
+            run.meter.install(wiring.session())  # before any client is built: each copies the session's listeners
         if options.store == "memory":
             wiring.memory_store().db.on_request = run.meter.memory_request
         _, ingest_key = wiring.api_keys().create("ingest", None, "simulation", clock.now())

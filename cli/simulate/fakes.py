@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import Clock
 from cli.outbox import ACCOUNT, CapturedMail, CapturedSms
+from cli.simulate.meter import provider_call
 
 MAX_BYTES = 262_144  # SQS and SNS take 256 KiB a message (a batch, for SQS)
 E164 = re.compile(r"\+[1-9]\d{1,14}")
@@ -585,6 +586,29 @@ class FakeSecretsManager:
 # --- the cloud -----------------------------------------------------------------------------------------
 
 
+class Metered:
+    """A fake client whose calls the run's meter counts as it counts botocore's (cli/simulate/meter.py)."""
+
+    def __init__(self, service: str, client: Any) -> None:
+        self._service = service
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+        if name.startswith("_") or not callable(call):
+            return call
+        operation = "".join(part.title() for part in name.split("_"))
+
+        def metered(**params: Any) -> Any:
+            answer = call(**params)
+            provider_call(self._service, operation, params, answer)
+            return answer
+
+        return metered
+
+
+
+
 class FakeCloud:
     """The session of a memory-store simulation: `create_client` answers with the in-memory providers."""
 
@@ -603,7 +627,7 @@ class FakeCloud:
         if service_name not in self._clients:
             raise ValueError(f"the simulation's in-memory cloud has no {service_name}; it has "
                              f"{', '.join(sorted(self._clients))}")
-        return self._clients[service_name]
+        return Metered(service_name, self._clients[service_name])
 
     def sent_mail(self, since: int = 0) -> list[CapturedMail]:
         return [mail.captured() for mail in self.sesv2.sent[since:]]

@@ -357,6 +357,9 @@ class Meter:
             if self._function is not None:
                 self._outside += time.process_time() - started
 
+    def provider_call(self, service: str, operation: str, params: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+        self._botocore(service, operation, params, answer, {})
+
     def _botocore(self, service: str, operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any],
                   before: Mapping[tuple[str, str], Any]) -> None:
         prefix = PREFIX.get(service, service)
@@ -509,6 +512,12 @@ def record(service: str, operation: str, resource: str, **units: Any) -> None:
     """Records one AWS request on the running meter (none running: nothing). See Meter.record."""
     if _current:
         _current[-1].record(service, operation, resource, **units)
+
+
+def provider_call(service: str, operation: str, params: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+    """A call to an in-memory provider (cli/simulate/fakes.py), counted as the botocore hooks count a real one."""
+    if _current:
+        _current[-1].provider_call(service, operation, params, answer)
 
 
 def current() -> Meter | None:

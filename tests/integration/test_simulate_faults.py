@@ -60,7 +60,7 @@ def test_500_contacts_each_batch_delivered_twice_at_once_get_no_duplicate(tmp_pa
 def test_under_throttling_every_due_touch_is_sent_once_and_the_dlqs_stay_empty(plain, tmp_path) -> None:
     outbox, result = run(tmp_path, SMALL, "throttle:0.2")
 
-    assert result["faults"]["injected"]["throttle"] > 20
+    assert result["faults"]["injected"]["throttle"] >= 10  # about 20% of some 60 sends
     # A due touch never sent would leave its enrolment running past due (`stuck`, checked by run()).
     assert dead(result) == {}
     assert {m["chain"] for m in outbox} == {m["chain"] for m in plain[0]}
