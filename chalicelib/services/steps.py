@@ -160,7 +160,7 @@ class StepWorker:
             self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
             channels=action.channels, sms_allowed=action.sms_allowed,
         )
-        decision = decide(request, self._context(snapshot, request, now), self.strategy, now)
+        decision = decide(request, self.rule_context(snapshot, request, now), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
@@ -183,14 +183,15 @@ class StepWorker:
             existing = self.touches.get(touch.contact_id, key)
             return transition.state, _outcome(transition.state, decision, existing.status if existing else None,
                                               existing.error_code if existing else None)
-        delivered, error_code = self._deliver(touch, request.purpose, snapshot, context, now)
+        delivered, error_code = self.deliver(touch, request.purpose, snapshot, context, now)
         return transition.state, _outcome(transition.state, decision, delivered, error_code)
 
-    def _deliver(
+    def deliver(
         self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, context: Mapping[str, object] | None,
         now: datetime,
     ) -> tuple[str, str | None]:
-        """The touch's status after the send, and the error code when it failed."""
+        """The touch's status after the send, and the error code when it failed (also a manager's send:
+        services.manual_touches sends through here, so both kinds of send are delivered and marked alike)."""
         occasion = self.strategy.occasions[touch.occasion_id]
         envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
         chain = self.strategy.chains.get(touch.chain_id or "")
@@ -215,7 +216,8 @@ class StepWorker:
         self.on_sent(touch, now)
         return "sent", None
 
-    def _context(self, snapshot: ContactSnapshot, request: SendRequest, now: datetime) -> RuleContext:
+    def rule_context(self, snapshot: ContactSnapshot, request: SendRequest, now: datetime) -> RuleContext:
+        """What the rules see for this send; a manager's send is decided on it too (services.manual_touches)."""
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
             Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
