@@ -154,7 +154,7 @@ def strategy() -> Strategy:
     from chalicelib.strategy.loader import load_strategy
 
     base = load_strategy(get_settings().strategy_path)
-    return replace(base, occasions=LiveOccasions(strategy_document, base.occasions, lambda: occasion_edits().all(),
+    return replace(base, occasions=LiveOccasions(strategy_document, base.occasions, lambda: occasion_edits().edits(list(base.occasions)),
                                                  clock()))
 
 

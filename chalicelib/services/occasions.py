@@ -92,12 +92,15 @@ class OccasionsService:
             return stored.definition
         return dict(self.document.get("occasions") or {})[occasion_id]
 
+    def _ids(self) -> list[str]:
+        return list(self.document.get("occasions") or {})
+
     def _known(self, occasion_id: str) -> None:
         if occasion_id not in (self.document.get("occasions") or {}):
             raise ClientError("not_found", "No occasion with this id.", None, status=404)
 
     def list(self) -> dict[str, Any]:
-        edits = self.repository.all()
+        edits = self.repository.edits(self._ids())
         return {"occasions": [self._summary(o, edits.get(o.id)) for o in self.strategy.occasions.values()]}
 
     def _summary(self, occasion: Occasion, stored: StoredOccasion | None) -> dict[str, Any]:
@@ -141,7 +144,7 @@ class OccasionsService:
         definition = body.get("occasion")
         if not isinstance(definition, dict):
             raise ClientError("invalid_field", "occasion must be the occasion as in the strategy file.", "occasion")
-        edits = self.repository.all()
+        edits = self.repository.edits(self._ids())
         current = edits.get(occasion_id)
         if (current.version if current else 0) != expected:
             raise self._conflict(current)

@@ -823,9 +823,9 @@ class MemoryOccasions(OccasionRepository):
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
 
-    def all(self) -> dict[str, StoredOccasion]:
+    def edits(self, occasion_ids: Sequence[str]) -> dict[str, StoredOccasion]:
         with self._db.lock:
-            return dict(self._db.occasions)
+            return {i: self._db.occasions[i] for i in occasion_ids if i in self._db.occasions}
 
     def get(self, occasion_id: str) -> StoredOccasion | None:
         return self._db.occasions.get(occasion_id)

@@ -1,13 +1,14 @@
 """Occasion edits: the stored override of a strategy-file occasion, its version and its recent versions.
 
-The table is small (one row per edited occasion), so reading every override is one Scan. Saving is
+The strategy file names every occasion there can be, so reading every override is one BatchGetItem of
+those ids (no Scan: the functions' role is not granted one). Saving is
 optimistic: the write holds only if the stored version is still the one the edit started from.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,8 +56,9 @@ def _stored(row: OccasionModel) -> StoredOccasion:
 
 
 class OccasionRepository:
-    def all(self) -> dict[str, StoredOccasion]:
-        return {row.occasion_id: _stored(row) for row in OccasionModel.scan()}
+    def edits(self, occasion_ids: Sequence[str]) -> dict[str, StoredOccasion]:
+        """The stored edits of these occasions (those edited)."""
+        return {row.occasion_id: _stored(row) for row in OccasionModel.batch_get(list(dict.fromkeys(occasion_ids)))}
 
     def get(self, occasion_id: str) -> StoredOccasion | None:
         try:
