@@ -115,7 +115,9 @@ class TouchRepository:
     def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
         """Writes a manager's mark (or the reservation of a send they asked for) unless the row holds one whose
         status is not in `replaceable`: None when written, else the standing mark."""
-        condition = TouchModel.touch_key.does_not_exist() | TouchModel.status.is_in(*replaceable)
+        condition = TouchModel.touch_key.does_not_exist()
+        if replaceable:
+            condition = condition | TouchModel.status.is_in(*replaceable)
         if self._write(touch, touch.status, touch.decision or touch.status, condition):
             return None
         return self.get(touch.contact_id, touch.touch_key)
@@ -142,7 +144,7 @@ class TouchRepository:
             at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
             until=touch.until,
         )
-        return self._append(touch.contact_id, touch.touch_key, actions, entry, condition or _reservable())
+        return self._append(touch.contact_id, touch.touch_key, actions, entry, _reservable() if condition is None else condition)
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
