@@ -154,8 +154,11 @@ def strategy() -> Strategy:
     from chalicelib.strategy.loader import load_strategy
 
     base = load_strategy(get_settings().strategy_path)
-    return replace(base, occasions=LiveOccasions(strategy_document, base.occasions, lambda: occasion_edits().edits(list(base.occasions)),
-                                                 clock()))
+
+    def edits() -> dict[str, Any]:  # read on first use, not at start-up
+        return occasion_edits().edits(list(base.occasions))
+
+    return replace(base, occasions=LiveOccasions(strategy_document, base.occasions, edits, clock()))
 
 
 @cache

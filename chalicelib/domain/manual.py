@@ -2,7 +2,9 @@
 
 A contact gets an occasion at most once per period. Periods are consecutive spans of the occasion's `period`
 counted from PERIOD_EPOCH (a Monday, UTC): a 1w period runs Monday to Sunday UTC, 365d spans one year.
-A mark is one row per contact, occasion and period, so a second mark of the period finds the first.
+A mark is one row per contact, occasion and period, so a second mark of the period finds the first; a mark
+of the previous period less than `period` ago also stands in the way (`too_soon`), so two marks are never
+closer than the period, whatever the calendar.
 
 A mark done by hand is judged by the rules that do not depend on the hour (a person chose when to call):
 consent and suppression, the stop list, and the frequency caps whose channels include the mark's channel.
@@ -21,6 +23,9 @@ MANUAL_CHANNELS = (*PERSONAL_CHANNELS, "email", "sms")
 SENDABLE = ("email", "sms")  # channels touchplan itself can send a manager's occasion on
 PERIOD_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 MARK_PREFIX = "occasion#"
+# A mark with one of these statuses does not stand: a later mark replaces it (a held send never reached the
+# provider, a refusal or a touch not done reached nobody).
+REPLACEABLE = ("not_done", "refused", "held")
 
 
 def period_of(occasion: Occasion, at: datetime) -> tuple[datetime, datetime]:
@@ -33,6 +38,16 @@ def period_of(occasion: Occasion, at: datetime) -> tuple[datetime, datetime]:
 def mark_key(occasion_id: str, period_start: datetime) -> str:
     """The touch key of the contact's one mark of the occasion in the period starting at `period_start`."""
     return f"{MARK_PREFIX}{occasion_id}#{period_start.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+def previous_key(occasion: Occasion, at: datetime) -> str:
+    """The key of the mark of the period before the one holding `at`."""
+    return mark_key(occasion.id, period_of(occasion, at)[0] - occasion.period)
+
+
+def too_soon(occasion: Occasion, marked_at: datetime, now: datetime) -> bool:
+    """Whether a mark made at `marked_at` keeps the occasion from being marked again at `now`."""
+    return now - marked_at < occasion.period
 
 
 def judge_mark(

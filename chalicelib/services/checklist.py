@@ -1,8 +1,10 @@
 """GET /v1/admin/occasions/{id}/checklist: every contact of a point for one period of an occasion, with their
 mark (done, not done, refused with the reason, sent or deferred by touchplan) or none yet ("open").
 
-A page costs one Query of the point index and one BatchGetItem of the page's marks (each mark sits at a key
-known in advance, domain.manual.mark_key), however many contacts the point has. The cursor is opaque: the
+A page costs one Query of the point index and the BatchGetItems of the page's marks (each mark sits at a key
+known in advance, domain.manual.mark_key: this period's and the previous one's, two per contact, 100 keys a
+request), however many contacts the point has. A contact marked in the previous period less than a period
+ago is "recent": not due yet. The cursor is opaque: the
 last contact id of the page, bound to the occasion, point and period it was made for.
 """
 
@@ -17,7 +19,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from chalicelib.clock import Clock
-from chalicelib.domain.manual import mark_key, period_of
+from chalicelib.domain.manual import REPLACEABLE, mark_key, period_of, previous_key, too_soon
 from chalicelib.domain.model import Strategy
 from chalicelib.services.errors import ClientError
 from chalicelib.services.subscriptions import POINT_ID
@@ -48,12 +50,14 @@ def _decode(cursor: str, occasion_id: str, point_id: str, start: datetime) -> st
     return str(data["a"])
 
 
-def _row(contact: Contact, mark: TouchRecord | None) -> dict[str, Any]:
+def _row(contact: Contact, mark: TouchRecord | None, earlier: TouchRecord | None) -> dict[str, Any]:
+    """`earlier`: a standing mark of the previous period less than a period ago (the contact is not due yet)."""
     row: dict[str, Any] = {
         "contact_id": contact.contact_id, "first_name": contact.attributes.get("first_name"),
         "email": contact.email, "phone": contact.phone, "segment": contact.segment,
-        "state": "open" if mark is None else STATES.get(mark.status, mark.status),
+        "state": STATES.get(mark.status, mark.status) if mark else "recent" if earlier else "open",
     }
+    mark = mark or earlier
     if mark is not None:
         row.update(channel=mark.channel, comment=mark.comment, actor=mark.actor, at=mark.created_at.isoformat(),
                    reason=mark.reason, rule=mark.rule, until=mark.until.isoformat() if mark.until else None)
@@ -92,10 +96,16 @@ class Checklist:
         limit = _limit(query.get("limit"))
         after = _decode(query["cursor"], occasion_id, point_id, start) if query.get("cursor") else None
         contacts, more = self.contacts.point_page(point_id, after, limit)
-        key = mark_key(occasion_id, start)
-        marks = self.touches.marks([(c.contact_id, key) for c in contacts])
+        key, before = mark_key(occasion_id, start), previous_key(occasion, start)
+        marks = self.touches.marks([(c.contact_id, k) for c in contacts for k in (key, before)])
+
+        def earlier(contact: Contact) -> TouchRecord | None:
+            mark = marks.get((contact.contact_id, before))
+            standing = mark is not None and mark.status not in REPLACEABLE and too_soon(occasion, mark.created_at, at)
+            return mark if standing else None
+
         segment = query.get("segment")
-        rows = [_row(c, marks.get((c.contact_id, key))) for c in contacts
+        rows = [_row(c, marks.get((c.contact_id, key)), earlier(c)) for c in contacts
                 if c.status != "erased" and (not segment or c.segment == segment)]
         return {
             "occasion_id": occasion_id, "point_id": point_id,

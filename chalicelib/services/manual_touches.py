@@ -3,7 +3,9 @@ touchplan to send the occasion's template.
 
 One mark per contact, occasion and period (domain.manual): the mark is the touch row at the period's key,
 written with a condition, so a second mark of the period (or a concurrent one) gets 409 with the mark that
-stands. A "not done" or refused mark may be replaced by a later one; a done or sent one stands.
+stands; so does a mark of the previous period less than a period ago (read first: two concurrent marks on
+either side of a period boundary are the one race this leaves). A "not done" or refused mark may be
+replaced by a later one; a done or sent one stands.
 
 A send (email, sms) goes through the step worker's decision path and delivery (consent, suppression, caps,
 quiet hours, the reservation before the provider call). Quiet hours or the B2B window defer it: a timer
@@ -19,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import Clock
 from chalicelib.domain.lifecycle import Timer
-from chalicelib.domain.manual import MANUAL_CHANNELS, SENDABLE, judge_mark, mark_key, period_of
+from chalicelib.domain.manual import (
+    MANUAL_CHANNELS,
+    REPLACEABLE,
+    SENDABLE,
+    judge_mark,
+    mark_key,
+    period_of,
+    previous_key,
+    too_soon,
+)
 from chalicelib.domain.model import Occasion, Strategy
 from chalicelib.domain.reasons import Rule
 from chalicelib.domain.rules import Decision, Suppression, Touch, decide, longest_window, request_for
@@ -35,7 +46,6 @@ if TYPE_CHECKING:
 
     from chalicelib.services.steps import StepWorker
 
-REPLACEABLE = ("not_done", "refused", "held")  # a held send never reached the provider
 COMMENT_LENGTH = 1000
 FIELDS = ("occasion_id", "channel", "comment", "done", "send")
 MANUAL = "manual"  # the rule and decision of a mark done by hand
@@ -105,9 +115,10 @@ class ManualTouches:
         now = self.clock.now()
         occasion = self.strategy.occasions[request.occasion_id]
         key = mark_key(occasion.id, period_of(occasion, now)[0])
-        standing = self.touches.get(contact_id, key)
-        if standing is not None and standing.status not in REPLACEABLE:
-            raise _already(standing)
+        for standing in (self.touches.get(contact_id, key), self.touches.get(contact_id, previous_key(occasion, now))):
+            if standing is not None and standing.status not in REPLACEABLE and too_soon(
+                    occasion, standing.created_at, now):
+                raise _already(standing)
         touch = TouchRecord(
             contact_id=contact_id, touch_key=key, touch_id=str(uuid.uuid4()), channel=request.channel,
             occasion_id=occasion.id, category=occasion.category, status="not_done", created_at=now,

@@ -144,7 +144,8 @@ class TouchRepository:
             at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
             until=touch.until,
         )
-        return self._append(touch.contact_id, touch.touch_key, actions, entry, _reservable() if condition is None else condition)
+        condition = _reservable() if condition is None else condition
+        return self._append(touch.contact_id, touch.touch_key, actions, entry, condition)
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,

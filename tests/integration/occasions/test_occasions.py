@@ -4,6 +4,7 @@ is validated as `strategy check` validates, versioned, and read by the next send
 from __future__ import annotations
 
 import copy
+
 import pytest
 
 from chalicelib import wiring
@@ -65,7 +66,8 @@ def test_a_stale_edit_gets_409_and_changes_nothing(call) -> None:
 def test_a_template_that_does_not_render_gets_400_naming_its_path(call) -> None:
     occasion = call("GET", "/v1/admin/occasions/company-news")[1]["occasion"]
     broken = copy.deepcopy(occasion)
-    broken["templates"]["email"]["ru"]["html"] = "<p>{{ contact.frist_name }} {{ unsubscribe_url }} {{ preferences_url }}"
+    broken["templates"]["email"]["ru"]["html"] = \
+        "<p>{{ contact.frist_name }} {{ unsubscribe_url }} {{ preferences_url }}"
     status, body = call("PUT", "/v1/admin/occasions/company-news", {"version": 0, "occasion": broken})
     assert (status, body["error"]) == (400, "invalid_occasion")
     assert body["field"] == "occasions.company-news.templates.email.ru.html"
@@ -74,7 +76,8 @@ def test_a_template_that_does_not_render_gets_400_naming_its_path(call) -> None:
 
 
 @pytest.mark.parametrize(("change", "field"), [
-    (lambda o: o["templates"]["email"]["en"].update(html="<p>{% if %}</p>"), "occasions.company-news.templates.email.en.html"),
+    (lambda o: o["templates"]["email"]["en"].update(html="<p>{% if %}</p>"),
+     "occasions.company-news.templates.email.en.html"),
     (lambda o: o.update(period="often"), "occasions.company-news.period"),
     (lambda o: o.update(category="gossip"), "occasions.company-news.category"),
     (lambda o: o["templates"]["email"]["en"].update(text="no links"), "occasions.company-news.templates.email.en.text"),
