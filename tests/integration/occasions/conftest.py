@@ -40,12 +40,16 @@ def add(*people: ImportedContact) -> None:
 
 @pytest.fixture
 def call(api: Any) -> Callable[..., tuple[int, dict[str, Any]]]:
-    """call(method, path, body=None, role=..., point=..., label=...) -> (status, JSON body); role None: no key."""
+    """call(method, path, body=None, role=..., point=..., label=...) -> (status, JSON body); role None: no key
+    (or `bearer`, a key of no one)."""
     keys: dict[tuple[str, str | None, str | None], str] = {}
 
     def send(method: str, path: str, body: Any = None, *, role: str | None = "service-manager",
-             point: str | None = None, label: str | None = None) -> tuple[int, dict[str, Any]]:
+             point: str | None = None, label: str | None = None,
+             bearer: str | None = None) -> tuple[int, dict[str, Any]]:
         headers = {"Content-Type": "application/json"}
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
         if role is not None:
             if (role, point, label) not in keys:
                 keys[(role, point, label)] = wiring.api_keys().create(role, point, label, NOW)[1]
