@@ -87,8 +87,9 @@ def main() -> None:
             per_page[count] = max(first, middle)
             print(f"{count:>9} {first:>21} {first_units:>6.1f} {middle:>22} {middle_units:>6.1f} {rows:>5}")
     ratio = per_page[SIZES[-1]] / per_page[SIZES[0]]
+    small, large = SIZES[0], SIZES[-1]
     print(f"RESULT checklist_requests_ratio={ratio:.2f} goal=<={GOAL} "
-          f"(requests per page of {PAGE}: {per_page[SIZES[0]]} at {SIZES[0]:,}, {per_page[SIZES[-1]]} at {SIZES[-1]:,})")
+          f"(requests per page of {PAGE}: {per_page[small]} at {small:,}, {per_page[large]} at {large:,})")
 
 
 if __name__ == "__main__":
