@@ -17,7 +17,8 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.store.models import OccasionModel, OccasionVersionEntry
 
-VERSIONS_KEPT = 20  # a row stays far below DynamoDB's 400 KB item limit
+VERSIONS_KEPT = 20
+VERSIONS_BYTES = 300_000  # and fewer when they are large: a row stays below DynamoDB's 400 KB item limit
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,15 @@ def next_version(before: StoredOccasion | None, occasion_id: str, definition: Ma
                  now: datetime) -> StoredOccasion:
     """What a save after `before` stores (both stores build it the same way)."""
     version = (before.version if before else 0) + 1
-    kept = (before.versions if before else ())[-(VERSIONS_KEPT - 1):]
-    current = OccasionVersion(version, dict(definition), now, actor)
-    return StoredOccasion(occasion_id, version, dict(definition), now, actor, (*kept, current))
+    kept = [OccasionVersion(version, dict(definition), now, actor)]
+    budget = VERSIONS_BYTES - 2 * _size(definition)  # the current definition is stored twice
+    for older in reversed((before.versions if before else ())[-(VERSIONS_KEPT - 1):]):
+        budget -= _size(older.definition)
+        if budget < 0:
+            break
+        kept.append(older)
+    return StoredOccasion(occasion_id, version, dict(definition), now, actor, tuple(reversed(kept)))
+
+
+def _size(definition: Mapping[str, Any]) -> int:
+    return len(json.dumps(definition, ensure_ascii=False).encode())

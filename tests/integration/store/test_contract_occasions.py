@@ -85,3 +85,12 @@ def test_a_points_contacts_come_page_by_page_in_id_order(clock) -> None:
     # DynamoDB may hand a cursor for a page that ended exactly at the end: it leads to an empty page.
     assert after is None or wiring.contacts().point_page("msk-01", after, 5) == ([], None)
     assert wiring.contacts().point_page("kzn-03", None, 10) == ([], None)
+
+
+def test_large_versions_are_dropped_first_to_keep_the_row_storable(clock) -> None:
+    edits = wiring.occasion_edits()
+    big = {"title": "x" * 60_000}
+    for version in range(8):
+        saved = edits.save("doi", big, version, "olga", NOW)
+    assert 1 < len(saved.versions) < 8
+    assert saved.versions[-1].version == 8
