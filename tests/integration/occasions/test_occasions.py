@@ -131,3 +131,15 @@ def test_another_container_reads_an_edit_within_the_cache_time(aws, clock) -> No
     other.clock.advance(seconds=CACHE_SECONDS)  # type: ignore[attr-defined]
     assert other["company-news"].title == "Our news"
 
+
+
+def test_a_chain_step_sends_the_edited_template(call, clock) -> None:
+    from tests.integration.feedback.conftest import add_contact, send_welcome
+
+    add_contact("c-1")
+    assert send_welcome("c-1").subject == "Спасибо за подписку!"
+    occasion = call("GET", "/v1/admin/occasions/welcome-thanks")[1]["occasion"]
+    assert call("PUT", "/v1/admin/occasions/welcome-thanks",
+                {"version": 0, "occasion": _edited_subject(occasion, "Добро пожаловать!")})[0] == 200
+    add_contact("c-2")
+    assert send_welcome("c-2").subject == "Добро пожаловать!"
