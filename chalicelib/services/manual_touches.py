@@ -85,6 +85,8 @@ def parse_mark(body: Any, occasions: Any) -> MarkRequest:
         raise ClientError("invalid_field", "A touch not done needs a comment saying why.", "comment")
     if send and (not done or channel not in SENDABLE):
         raise ClientError("invalid_field", f"send is for a touch done on {' or '.join(SENDABLE)}.", "send")
+    if send and channel not in occasions[occasion_id].templates:
+        raise ClientError("invalid_field", f"The occasion has no {channel} template to send.", "channel")
     return MarkRequest(occasion_id, str(channel), comment.strip() if comment else None, done, send)
 
 

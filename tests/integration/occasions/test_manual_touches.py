@@ -140,6 +140,7 @@ def test_a_point_manager_marks_only_their_own_points_contacts(call, clock) -> No
     ({"occasion_id": "anniversary", "channel": "phone", "send": True}, "send"),
     ({"occasion_id": "anniversary", "channel": "email", "send": True, "done": False, "comment": "?"}, "send"),
     ({"occasion_id": "anniversary", "channel": "phone", "when": "now"}, "when"),
+    ({"occasion_id": "company-news", "channel": "sms", "send": True}, "channel"),  # it has an email template only
     ([], None),
 ])
 def test_a_bad_mark_gets_400_naming_the_field(call, clock, body, field) -> None:
