@@ -143,3 +143,11 @@ def test_a_chain_step_sends_the_edited_template(call, clock) -> None:
                 {"version": 0, "occasion": _edited_subject(occasion, "Добро пожаловать!")})[0] == 200
     add_contact("c-2")
     assert send_welcome("c-2").subject == "Добро пожаловать!"
+
+
+def test_a_minimal_edit_takes_the_defaults_back(call, clock) -> None:
+    occasion = call("GET", "/v1/admin/occasions/company-news")[1]["occasion"]
+    minimal = {k: occasion[k] for k in ("title", "category", "validity", "templates")}  # no period, no priority
+    assert call("PUT", "/v1/admin/occasions/company-news", {"version": 0, "occasion": minimal})[0] == 200
+    listed = {o["occasion_id"]: o for o in call("GET", "/v1/admin/occasions")[1]["occasions"]}
+    assert (listed["company-news"]["period"], listed["company-news"]["priority"]) == ("30d", 40)
