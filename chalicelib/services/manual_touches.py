@@ -135,8 +135,7 @@ class ManualTouches:
                              self._history(contact_id, now), now)
         if refusal is not None:
             raise self._refuse(touch, refusal)
-        return 201, {"mark": mark_view(self._place(replace(touch, status="done",
-                                                                   decision="done")))}
+        return 201, {"mark": mark_view(self._place(replace(touch, status="done", decision="done")))}
 
     def _history(self, contact_id: str, now: datetime) -> tuple[Touch, ...]:
         return tuple(Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
@@ -150,9 +149,8 @@ class ManualTouches:
 
     def _refuse(self, touch: TouchRecord, decision: Decision) -> ClientError:
         """Records the refusal on the contact's card (the checklist shows it) and answers 409 naming the rule."""
-        reason = f"{decision.reason}:{decision.detail}" if decision.detail else str(decision.reason)
-        self._place(replace(touch, status="refused", decision="skip", reason=reason,
-                                   rule=str(decision.rule)))
+        reason = _reason(decision)
+        self._place(replace(touch, status="refused", decision="skip", reason=reason, rule=str(decision.rule)))
         named = f"{decision.rule} ({reason})"
         return ClientError("refused", f"The contact rules forbid this touch: {named}.", "channel", status=409)
 
@@ -165,13 +163,12 @@ class ManualTouches:
             raise self._refuse(touch, decision)
         if decision.action == "defer":
             assert decision.at is not None
-            deferred = self._place(replace(touch, status="deferred", decision="defer",
-                                                  reason=str(decision.reason), rule=str(decision.rule),
-                                                  until=decision.at))
+            deferred = self._place(replace(touch, status="deferred", decision="defer", reason=str(decision.reason),
+                                           rule=str(decision.rule), until=decision.at))
             self._arm(touch, decision.at, now)
             return 202, {"mark": mark_view(deferred), "deferred_until": decision.at.isoformat()}
-        reserved = replace(touch, status="reserved", decision="send", reason=None,
-                                  rule=None, variant=decision.variant)
+        reserved = replace(touch, status="reserved", decision="send", reason=None, rule=None,
+                           variant=decision.variant)
         self._place(reserved)
         self._deliver(worker, reserved, request.purpose, snapshot, now)
         return 201, {"mark": mark_view(self.touches.get(touch.contact_id, touch.touch_key) or reserved)}
@@ -207,20 +204,24 @@ class ManualTouches:
         fresh = replace(touch, touch_id=str(uuid.uuid4()), created_at=now)
         if decision.action == "defer" and decision.rule != Rule.FREQUENCY_CAP:
             assert decision.at is not None
-            self.touches.mark_by_hand(replace(fresh, reason=str(decision.reason),
-                                                     rule=str(decision.rule), until=decision.at),
-                                      ("deferred",))
+            self.touches.mark_by_hand(replace(fresh, reason=str(decision.reason), rule=str(decision.rule),
+                                              until=decision.at), ("deferred",))
             self._arm(touch, decision.at, now)
             return
         if decision.action != "send":
-            reason = f"{decision.reason}:{decision.detail}" if decision.detail else str(decision.reason)
-            self.touches.mark_by_hand(replace(fresh, status="refused", decision="skip",
-                                                     reason=reason, rule=str(decision.rule)), ("deferred",))
+            reason = _reason(decision)
+            self.touches.mark_by_hand(replace(fresh, status="refused", decision="skip", reason=reason,
+                                              rule=str(decision.rule)), ("deferred",))
             return
-        reserved = replace(fresh, status="reserved", decision="send", reason=None,
-                                  rule=None, until=None, variant=decision.variant)
+        reserved = replace(fresh, status="reserved", decision="send", reason=None, rule=None, until=None,
+                           variant=decision.variant)
         if self.touches.mark_by_hand(reserved, ("deferred",)) is None:
             worker.deliver(reserved, request.purpose, snapshot, None, now)
+
+
+def _reason(decision: Decision) -> str:
+    """The refusal's reason as stored on the touch, with the cap it names (cap_reached:manual-week)."""
+    return f"{decision.reason}:{decision.detail}" if decision.detail else str(decision.reason)
 
 
 def _already(standing: TouchRecord) -> ClientError:
