@@ -22,11 +22,14 @@ if TYPE_CHECKING:
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
     from chalicelib.services.chain_events import ChainEvents
+    from chalicelib.services.checklist import Checklist
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.services.doi import DoubleOptIn
     from chalicelib.services.erasure import Erasure
     from chalicelib.services.feedback import FeedbackService, ProviderWithdrawal
     from chalicelib.services.inbound_sms import InboundSmsService
+    from chalicelib.services.manual_touches import ManualTouches
+    from chalicelib.services.occasions import OccasionsService
     from chalicelib.services.outbound import Outbound
     from chalicelib.services.preferences import PreferenceCentre
     from chalicelib.services.push import PushTokens
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from chalicelib.store.keys import ApiKeyRepository
     from chalicelib.store.ledger import LedgerRepository
     from chalicelib.store.memory import MemoryStore
+    from chalicelib.store.occasions import OccasionRepository
     from chalicelib.store.profiles import ProfileRepository
     from chalicelib.store.queues import QueuePublisher
     from chalicelib.store.snapshots import ContactSnapshot
@@ -143,9 +147,62 @@ def sms_sender() -> SmsSender:
 
 @cache
 def strategy() -> Strategy:
+    """The strategy file's, with the occasions a service manager edited (re-read every 60 s: LiveOccasions)."""
+    from dataclasses import replace
+
+    from chalicelib.services.occasions import LiveOccasions
     from chalicelib.strategy.loader import load_strategy
 
-    return load_strategy(get_settings().strategy_path)
+    base = load_strategy(get_settings().strategy_path)
+
+    def edits() -> dict[str, Any]:  # read on first use, not at start-up
+        return occasion_edits().edits(list(base.occasions))
+
+    return replace(base, occasions=LiveOccasions(strategy_document, base.occasions, edits, clock()))
+
+
+@cache
+def strategy_document() -> dict[str, Any]:
+    """The strategy file as read, before validation: occasion edits are validated on it."""
+    from pathlib import Path
+
+    from chalicelib.strategy.loader import DEFAULT_PATH, read_document
+
+    path = get_settings().strategy_path
+    document = read_document(Path(path) if path else DEFAULT_PATH)
+    return document if isinstance(document, dict) else {}
+
+
+@cache
+def occasion_edits() -> OccasionRepository:
+    if _in_memory():
+        return memory_store().occasions
+    from chalicelib.store.occasions import OccasionRepository
+
+    return OccasionRepository()
+
+
+@cache
+def occasions() -> OccasionsService:
+    from chalicelib.services.occasions import LiveOccasions, OccasionsService
+
+    live = strategy().occasions
+    return OccasionsService(strategy(), strategy_document(), occasion_edits(), clock(),
+                            on_saved=live.refresh if isinstance(live, LiveOccasions) else lambda: None)
+
+
+@cache
+def manual_touches() -> ManualTouches:
+    from chalicelib.services.manual_touches import ManualTouches
+
+    return ManualTouches(strategy(), contacts(), touches(), snapshot_loader(), step_worker, timers(), clock())
+
+
+@cache
+def checklist() -> Checklist:
+    from chalicelib.services.checklist import Checklist
+
+    return Checklist(strategy(), contacts(), touches(), clock())
 
 
 @cache
@@ -347,8 +404,9 @@ def step_worker() -> StepWorker:
         outbound=outbound(), links=links().for_contact, clock=clock(), timers=timers(),
         chain_events=chain_events(), suppress=contact_suppressor(), on_sent=stats().sent, on_decided=stats().decided,
         # The event worker (and the erasure, consent and push services behind it) is built on the first due
-        # timer: a chain step never imports them.
-        on_timer=lambda timer, now: event_worker().on_timer(timer, now),
+        # timer: a chain step never imports them. A manager's deferred send is a timer too.
+        on_timer=lambda timer, now: (manual_touches().send_due(timer, now) if timer.kind == "manual_send"
+                                     else event_worker().on_timer(timer, now)),
     )
 
 

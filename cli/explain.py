@@ -164,7 +164,8 @@ def timeline(data: Mapping[str, Any]) -> dict[str, Any]:
 def _touch(touch: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     return {
         **{k: touch.get(k) for k in ("touch_id", "touch_key", "chain_id", "step", "channel", "occasion_id",
-                                     "variant", "status", "decision", "reason", "rule", "error_code", "error")},
+                                     "variant", "status", "decision", "reason", "rule", "error_code", "error",
+                                     "actor", "comment")},
         "created_at": _moment(touch.get("created_at"), zone),
         "updated_at": _moment(touch.get("updated_at"), zone),
         "history": [
@@ -239,7 +240,8 @@ def render(view: Mapping[str, Any]) -> str:
     for t in view["touches"]:
         where = f"{t['chain_id']} step {t['step']}" if t["chain_id"] else t["touch_key"]
         lines.append(f"  {where}  {t['channel']}  {t['occasion_id']}  " + _pairs((
-            ("variant", t["variant"]), ("now", t["status"]), ("error", _error(t)),
+            ("variant", t["variant"]), ("now", t["status"]), ("error", _error(t)), ("by", t["actor"]),
+            ("comment", t["comment"]),
         )))
         for h in t["history"] or [{"at": t["created_at"], "decision": t["decision"], "status": t["status"],
                                     "reason": t["reason"], "rule": t["rule"], "until": None}]:

@@ -1,4 +1,5 @@
-"""Admin routes: find a contact and read their card, data-subject requests (export, erase), chain stats."""
+"""Admin routes: find a contact and read their card, data-subject requests (export, erase), chain stats,
+occasions (service managers edit them), manual touches and the occasion checklist of a point."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from chalice import Blueprint
 
 from chalicelib import wiring
 from chalicelib.roles import POINT_MANAGER, SERVICE_MANAGER
+from chalicelib.services import limits
 from functions.auth import bearer_key
-from functions.http import Principal, json_response, require
+from functions.http import Principal, json_body, json_response, require
 
 blueprint = Blueprint(__name__)
+OCCASION_BODY = 256 * limits.KB  # an occasion with every template in every locale
 
 
 def _point(principal: Principal) -> str | None:
@@ -57,3 +60,37 @@ def stats(principal: Principal) -> Any:
 
     query: Mapping[str, str] = blueprint.current_request.query_params or {}
     return json_response(report(wiring.stats(), query, wiring.clock().now().date()))
+
+
+@blueprint.route("/v1/admin/occasions", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def list_occasions(principal: Principal) -> Any:
+    return json_response(wiring.occasions().list())
+
+
+@blueprint.route("/v1/admin/occasions/{occasion_id}", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def get_occasion(occasion_id: str, principal: Principal) -> Any:
+    return json_response(wiring.occasions().get(occasion_id))
+
+
+@blueprint.route("/v1/admin/occasions/{occasion_id}", methods=["PUT"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def edit_occasion(occasion_id: str, principal: Principal) -> Any:
+    body = json_body(blueprint.current_request, OCCASION_BODY)
+    return json_response(wiring.occasions().put(occasion_id, body, principal.name))
+
+
+@blueprint.route("/v1/admin/occasions/{occasion_id}/checklist", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def occasion_checklist(occasion_id: str, principal: Principal) -> Any:
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
+    return json_response(wiring.checklist().page(occasion_id, query, _point(principal)))
+
+
+@blueprint.route("/v1/admin/contacts/{contact_id}/touches", methods=["POST"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER, POINT_MANAGER)
+def mark_touch(contact_id: str, principal: Principal) -> Any:
+    body = json_body(blueprint.current_request, limits.PUBLIC_BODY)
+    status, answer = wiring.manual_touches().mark(contact_id, body, _point(principal), principal.name)
+    return json_response(answer, status)

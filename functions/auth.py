@@ -11,7 +11,7 @@ from chalicelib import wiring
 
 blueprint = Blueprint(__name__)
 
-ANONYMOUS = {"role": "anonymous", "point_id": "", "key_id": ""}
+ANONYMOUS = {"role": "anonymous", "point_id": "", "key_id": "", "key_name": ""}
 
 
 @blueprint.authorizer(ttl_seconds=300)
@@ -24,5 +24,6 @@ def bearer_key(auth_request: AuthRequest) -> AuthResponse:
     return AuthResponse(
         routes=["*"],
         principal_id=found.key_id,
-        context={"role": found.role, "point_id": found.point_id or "", "key_id": found.key_id},
+        context={"role": found.role, "point_id": found.point_id or "", "key_id": found.key_id,
+                 "key_name": found.label or found.key_id},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +20,13 @@ class Principal:
     role: str
     point_id: str | None
     key_id: str
+    name: str = ""  # the key's label (its id when it has none): the actor of what the caller records
 
 
-def error(status: int, code: str, message: str, field: str | None = None) -> Response:
+def error(status: int, code: str, message: str, field: str | None = None,
+          detail: Mapping[str, Any] | None = None) -> Response:
     return Response(
-        body=json.dumps({"error": code, "message": message, "field": field}),
+        body=json.dumps({"error": code, "message": message, "field": field, **(detail or {})}, default=str),
         status_code=status,
         headers={"Content-Type": "application/json"},
     )
@@ -93,11 +95,12 @@ def require(blueprint: Any, *roles: str) -> Callable[[Callable[..., Any]], Calla
                 return error(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.")
             if role not in roles:
                 return error(403, "forbidden", f"The role {role} may not call this route.")
-            principal = Principal(role=role, point_id=context.get("point_id") or None, key_id=context["key_id"])
+            principal = Principal(role=role, point_id=context.get("point_id") or None, key_id=context["key_id"],
+                                  name=context.get("key_name") or context["key_id"])
             try:
                 return answers_busy(view)(*args, principal=principal, **kwargs)
             except ClientError as exc:
-                return error(exc.status, exc.code, exc.message, exc.field)
+                return error(exc.status, exc.code, exc.message, exc.field, exc.detail)
 
         guarded.required_roles = roles  # type: ignore[attr-defined]
         return guarded

@@ -124,6 +124,7 @@ _EVENTS = (
     EventType("segment_sleeping", ingested=False),
     EventType("segment_lost", ingested=False),
     EventType("erasure_due", ingested=False),
+    EventType("manual_send_due", ingested=False),
     EventType("stop_list_due", ingested=False),
     EventType("birthday", ingested=False),
     EventType("refill_due", (_text("sku", "A1", True), Property("product", "item")), ingested=False,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.model import Lifecycle
 
 Segment = Literal["prospect", "new", "active", "leaving", "sleeping", "lost"]
-TimerKind = Literal["leaving", "dormant", "stop_list", "birthday", "refill", "erasure"]
+TimerKind = Literal["leaving", "dormant", "stop_list", "birthday", "refill", "erasure", "manual_send"]
 TIMER_EVENTS: dict[TimerKind, str] = {
     "leaving": "segment_leaving",
     "dormant": "segment_sleeping",  # or segment_lost for a one-off buyer
@@ -23,6 +23,7 @@ TIMER_EVENTS: dict[TimerKind, str] = {
     "birthday": "birthday",
     "refill": "refill_due",
     "erasure": "erasure_due",
+    "manual_send": "manual_send_due",  # a manager's send deferred (quiet hours) falls due
 }
 # The timers that move the stored segment when they fire, with no event from the outside world.
 SEGMENT_TIMERS: frozenset[TimerKind] = frozenset({"leaving", "dormant"})

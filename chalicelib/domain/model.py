@@ -8,6 +8,10 @@ from typing import Literal
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALL_DAYS = frozenset(range(7))
 CHANNEL_KINDS = ("email", "sms", "push")
+# Channels a person uses, not touchplan: a manager records these touches by hand. Caps may name them.
+PERSONAL_CHANNELS = ("phone", "messenger", "meeting", "post")
+# An occasion without a `period` may reach the same contact once in this long (manual marks, the checklist).
+DEFAULT_PERIOD = timedelta(days=30)
 REACTIONS = ("opened", "clicked", "ordered", "survey_answered", "visited")
 # How long after personal-data consent is withdrawn the data is erased (152-FZ art. 21(5): 30 days at most).
 ERASURE_AFTER = timedelta(days=30)
@@ -176,6 +180,7 @@ class Occasion:
     quiet_hours: bool
     templates: Mapping[str, Mapping[str, Template]]  # channel -> locale -> template
     offer: Offer | None = None
+    period: timedelta = DEFAULT_PERIOD  # how often the same contact may get it: one mark per period
 
     def variants(self, channel: str) -> tuple[str, ...]:
         by_locale = self.templates.get(channel, {})

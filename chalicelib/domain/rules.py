@@ -8,8 +8,9 @@ all of them: the decision is then `send` (that instant is now), `defer` (later, 
 Frequency caps are rolling windows: a cap of `max` per `per` holds at instant t when at most max - 1
 counted touches lie in (t - per, t], so that this send makes at most `max`. Counted touches are those
 handed to a provider or reserved for it (reserved, sent, delivered, opened, clicked, bounced,
-complained). A deferred message counts nothing while it waits: it counts from the instant it is
-actually sent, and the decision then sees the caps as they are at that instant.
+complained), and touches a manager marked done by hand (done; hook rows match no cap). A deferred message
+counts nothing while it waits: it counts from the instant it is actually sent, and the decision then sees
+the caps as they are at that instant.
 """
 
 import hashlib
@@ -22,7 +23,7 @@ from chalicelib.domain.model import Cap, Strategy
 from chalicelib.domain.reasons import Reason, Rule
 from chalicelib.domain.zones import allowed, candidate_zones, next_allowed
 
-COUNTED = frozenset({"reserved", "sent", "delivered", "opened", "clicked", "bounced", "complained"})
+COUNTED = frozenset({"reserved", "sent", "delivered", "opened", "clicked", "bounced", "complained", "done"})
 DATA_PROCESSING = "data_processing"
 _MAX_ROUNDS = 64
 

@@ -14,7 +14,9 @@ from chalicelib.domain.durations import parse_duration
 from chalicelib.domain.events import EVENTS
 from chalicelib.domain.model import (
     CHANNEL_KINDS,
+    DEFAULT_PERIOD,
     ERASURE_AFTER,
+    PERSONAL_CHANNELS,
     REACTIONS,
     WEEKDAYS,
     Arbitration,
@@ -344,7 +346,9 @@ def _cap(r: _Reader, value: object, path: str, categories: Mapping[str, Category
         return None
     cid = r.text(spec.get("id"), f"{path}.id")
     cats = r.refs(spec.get("categories"), f"{path}.categories", categories, "category")
-    chans = r.refs(spec.get("channels", list(channels)), f"{path}.channels", channels, "channel")
+    # A cap may also count the touches managers record by hand (phone, meeting...), as seeds' manual caps do.
+    countable = {**channels, **dict.fromkeys(PERSONAL_CHANNELS, None)}
+    chans = r.refs(spec.get("channels", list(channels)), f"{path}.channels", countable, "channel")
     most = r.integer(spec.get("max"), f"{path}.max", minimum=1)
     per = r.duration(spec.get("per"), f"{path}.per")
     if cid and cats and chans and most and per:
@@ -504,7 +508,7 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
     found = {}
     for oid, path, item in r.entries(value, "occasions"):
         spec = r.mapping(item, path, required=("title", "category", "validity", "templates"),
-                         optional=("priority", "quiet_hours", "offer"))
+                         optional=("priority", "quiet_hours", "offer", "period"))
         if spec is None:
             continue
         title = r.text(spec.get("title"), f"{path}.title")
@@ -513,6 +517,7 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
         priority = (r.integer(spec["priority"], f"{path}.priority") if "priority" in spec
                     else category.priority if category else None)
         validity = r.duration(spec.get("validity"), f"{path}.validity")
+        period = r.duration(spec["period"], f"{path}.period") if "period" in spec else DEFAULT_PERIOD
         inherited = category.quiet_hours if category else True
         quiet = r.flag(spec.get("quiet_hours", inherited), f"{path}.quiet_hours")
         templates: dict[str, dict[str, Template]] = {}
@@ -535,9 +540,10 @@ def _occasions(r: _Reader, value: object, categories: Mapping[str, Category], ch
         if isinstance(spec.get("templates"), dict) and not spec["templates"]:
             r.error(f"{path}.templates", "name at least one channel")
         offer = _offer(r, spec["offer"], f"{path}.offer") if "offer" in spec else None
-        if title and category and priority is not None and validity and quiet is not None:
+        if title and category and priority is not None and validity and period and quiet is not None:
             found[oid] = Occasion(id=oid, title=title, category=category.id, priority=priority,
-                                  validity=validity, quiet_hours=quiet, templates=templates, offer=offer)
+                                  validity=validity, quiet_hours=quiet, templates=templates, offer=offer,
+                                  period=period)
     return found
 
 

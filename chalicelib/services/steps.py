@@ -168,7 +168,7 @@ class StepWorker:
                 self.on_decided(touch, now)
             return plan.outcome
         if self.touches.reserve(touch):
-            delivered, error_code = self._deliver(touch, plan.send, now)
+            delivered, error_code = self.deliver(touch, plan.send.purpose, plan.send.snapshot, plan.send.context, now)
             self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
             return replace(plan.outcome, touch_status=delivered, error_code=error_code)
         self.enrollments.advance(plan.state, stored, now, claim=claim, addresses=plan.addresses)
@@ -179,7 +179,7 @@ class StepWorker:
     def _send_reserved(self, plan: _Plan, send: _Send, stored: Stored, now: datetime) -> StepOutcome:
         assert plan.touch is not None
         try:
-            delivered, error_code = self._deliver(plan.touch.touch, send, now)
+            delivered, error_code = self.deliver(plan.touch.touch, send.purpose, send.snapshot, send.context, now)
         except SendHeld:
             self.enrollments.restore(stored, plan.state, now)
             raise
@@ -226,7 +226,7 @@ class StepWorker:
             self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
             channels=action.channels, sms_allowed=action.sms_allowed,
         )
-        decision = decide(request, self._context(snapshot, request, others, now), self.strategy, now)
+        decision = decide(request, self.rule_context(snapshot, request, now, others), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
@@ -246,11 +246,14 @@ class StepWorker:
         return _Plan(transition.state, _outcome(transition.state, decision, "reserved"), TouchWrite.reserving(touch),
                      _Send(request.purpose, snapshot, context))
 
-    def _deliver(self, touch: TouchRecord, send: _Send, now: datetime) -> tuple[str, str | None]:
-        """The touch's status after the send, and the error code when it failed."""
-        snapshot, context = send.snapshot, send.context
+    def deliver(
+        self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, context: Mapping[str, object] | None,
+        now: datetime,
+    ) -> tuple[str, str | None]:
+        """The touch's status after the send, and the error code when it failed (also a manager's send:
+        services.manual_touches sends through here, so both kinds of send are delivered and marked alike)."""
         occasion = self.strategy.occasions[touch.occasion_id]
-        envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, send.purpose, touch.variant)
+        envelope = Envelope(touch.touch_id, touch.chain_id, touch.step, touch.category, purpose, touch.variant)
         chain = self.strategy.chains.get(touch.chain_id or "")
         try:
             sent = self.outbound.send(
@@ -275,9 +278,12 @@ class StepWorker:
         self.on_sent(touch, now)
         return "sent", None
 
-    def _context(
-        self, snapshot: ContactSnapshot, request: SendRequest, others: Mapping[str, Stored], now: datetime,
+    def rule_context(
+        self, snapshot: ContactSnapshot, request: SendRequest, now: datetime,
+        others: Mapping[str, Stored] | None = None,
     ) -> RuleContext:
+        """What the rules see for this send; a manager's send is decided on it too (services.manual_touches).
+        `others`: the contact's other enrolments, which arbitration weighs (none for a manager's send)."""
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
             Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
@@ -290,7 +296,7 @@ class StepWorker:
             contact=view,
             suppression=Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
             history=history,
-            competing=self._competing(view, request, others, now) if arbitrated else (),
+            competing=self._competing(view, request, others or {}, now) if arbitrated else (),
         )
 
     def _competing(

@@ -209,6 +209,15 @@ class ContactRepository:
                 point_id, limit=limit, attributes_to_get=["contact_id"])]
             return [_contact(row) for row in map(read_contact, ids) if row is not None]
 
+    def point_page(self, point_id: str, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
+        """One page of the point's contacts in contact id order, after the contact id `after`: one Query of
+        the point index whatever the size of the point. Also the id to continue after (None: the last page)."""
+        start = {"point_id": {"S": point_id}, "contact_id": {"S": after}} if after else None
+        result = ContactModel.point_index.query(point_id, limit=limit, last_evaluated_key=start)
+        page = [_contact(row) for row in result]
+        more = result.last_evaluated_key
+        return page, str(more["contact_id"]["S"]) if more and len(page) == limit else None
+
     def current_consents(self, contact_id: str) -> ConsentState | None:
         contact = self.get(contact_id)
         if contact is None or contact.status == "erased":

@@ -16,6 +16,7 @@ class ApiKey:
     key_id: str
     role: str
     point_id: str | None
+    label: str | None = None  # the key's name: who made a manual touch or an occasion edit
 
 
 def hash_key(key: str) -> str:
@@ -38,7 +39,7 @@ class ApiKeyRepository:
         ApiKeyModel(
             key_hash=hash_key(key), key_id=key_id, role=role, point_id=point_id, label=label, created_at=now
         ).save(condition=ApiKeyModel.key_hash.does_not_exist())
-        return ApiKey(key_id=key_id, role=role, point_id=point_id), key
+        return ApiKey(key_id=key_id, role=role, point_id=point_id, label=label), key
 
     def find(self, key: str) -> ApiKey | None:
         try:
@@ -47,4 +48,4 @@ class ApiKeyRepository:
             return None
         if row.revoked:
             return None
-        return ApiKey(key_id=row.key_id, role=row.role, point_id=row.point_id)
+        return ApiKey(key_id=row.key_id, role=row.role, point_id=row.point_id, label=row.label)

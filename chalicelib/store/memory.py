@@ -53,6 +53,7 @@ from chalicelib.store.enrollments import (
 from chalicelib.store.feedback import FeedbackRecords
 from chalicelib.store.keys import ApiKey, ApiKeyRepository, hash_key, new_key
 from chalicelib.store.ledger import ConsentEvent, LedgerRepository
+from chalicelib.store.occasions import OccasionConflict, OccasionRepository, StoredOccasion, next_version
 from chalicelib.store.profiles import PROCESSED_FOR, AlreadyApplied, Facts, FactsChange, ProfileRepository
 from chalicelib.store.profiles import identity_key as event_identity_key
 from chalicelib.store.sms_state import (
@@ -174,6 +175,7 @@ class MemoryDatabase:
         # an entry the index no longer holds is dropped when it surfaces.
         self._due_order: dict[int, list[tuple[int, tuple[str, str]]]] = {}
         self.suppressions: dict[str, _Suppression] = {}
+        self.occasions: dict[str, StoredOccasion] = {}
         self.api_keys: dict[str, _ApiKeyRow] = {}
         # DynamoDB adds numbers in decimal, so the counters do too: the two stores sum to the same totals.
         self.stats: dict[tuple[str, str], dict[str, Decimal]] = {}
@@ -261,6 +263,13 @@ class MemoryContacts(ContactRepository):
                            key=lambda c: c.contact_id)
         self._db.request("Query", "contacts", *found[:limit], index="point-index")
         return found[:limit]
+
+    def point_page(self, point_id: str, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
+        # A walk of every contact: the memory store pays no request per item, DynamoDB's point index does.
+        with self._db.lock:
+            ids = sorted(c.contact_id for c in self._db.contacts.values() if c.point_id == point_id)
+            page = [self._db.contacts[i] for i in ids if after is None or i > after][:limit]
+        return page, page[-1].contact_id if len(page) == limit and page[-1].contact_id != ids[-1] else None
 
     def create(self, new: NewContact, events: Iterable[ConsentEvent]) -> None:
         keys = [identity_key(c, a) for c, a in (("email", new.email), ("sms", new.phone)) if a]
@@ -651,14 +660,16 @@ def _record(row: _TouchRow) -> TouchRecord:
     )
 
 
-def _put_touch(db: MemoryDatabase, touch: TouchRecord, status: str, decision: str) -> bool:
-    """A reservation or recorded decision: never over a touch reserved or sent before."""
+def _put_touch(db: MemoryDatabase, touch: TouchRecord, status: str, decision: str,
+               replaceable: Sequence[str] = RESERVABLE_AGAIN) -> bool:
+    """A reservation or recorded decision: never over a touch whose status is not `replaceable` (by default:
+    reserved or sent before)."""
     entry = HistoryEntry(at=touch.created_at, decision=decision, status=status, reason=touch.reason,
                          rule=touch.rule, until=touch.until)
     with db.lock:
         rows = db.touches.setdefault(touch.contact_id, {})
         current = rows.get(touch.touch_key)
-        if current is not None and current.status not in RESERVABLE_AGAIN:
+        if current is not None and current.status not in replaceable:
             return False
         # A re-reservation starts the attempt afresh; the provider id, the cost and the history stay.
         rows[touch.touch_key] = _TouchRow(
@@ -683,9 +694,25 @@ class MemoryTouches(TouchRepository):
     def record_decision(self, touch: TouchRecord) -> None:
         self._put(touch, touch.status, touch.decision or touch.status)
 
-    def _put(self, touch: TouchRecord, status: str, decision: str) -> bool:
+    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
         with self._db.lock:
-            written = _put_touch(self._db, touch, status, decision)
+            current = self._db.touches.get(touch.contact_id, {}).get(touch.touch_key)
+            if current is not None and current.status not in replaceable:
+                self._db.request("UpdateItem", "touches", current)
+                return _record(current)
+            self._put(touch, touch.status, touch.decision or touch.status, replaceable)
+            return None
+
+    def marks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TouchRecord]:
+        with self._db.lock:
+            found = {(c, k): row for c, k in keys if (row := self._db.touches.get(c, {}).get(k))}
+            self._db.request("BatchGetItem", "touches", *found.values())
+            return {key: _record(row) for key, row in found.items()}
+
+    def _put(self, touch: TouchRecord, status: str, decision: str,
+             replaceable: Sequence[str] = RESERVABLE_AGAIN) -> bool:
+        with self._db.lock:
+            written = _put_touch(self._db, touch, status, decision, replaceable)
             self._db.request("UpdateItem", "touches", self._db.touches[touch.contact_id][touch.touch_key])
             return written
 
@@ -968,7 +995,7 @@ class MemoryApiKeys(ApiKeyRepository):
 
     def create(self, role: str, point_id: str | None, label: str | None, now: datetime) -> tuple[ApiKey, str]:
         key_id, key = new_key(role, point_id)
-        found = ApiKey(key_id=key_id, role=role, point_id=point_id)
+        found = ApiKey(key_id=key_id, role=role, point_id=point_id, label=label)
         with self._db.lock:
             if hash_key(key) in self._db.api_keys:
                 raise ConditionFailed("the generated key exists")
@@ -980,6 +1007,28 @@ class MemoryApiKeys(ApiKeyRepository):
         row = self._db.api_keys.get(hash_key(key))
         self._db.request("GetItem", "api-keys", row)
         return None if row is None or row.revoked else row.key
+
+
+class MemoryOccasions(OccasionRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def edits(self, occasion_ids: Sequence[str]) -> dict[str, StoredOccasion]:
+        with self._db.lock:
+            return {i: self._db.occasions[i] for i in occasion_ids if i in self._db.occasions}
+
+    def get(self, occasion_id: str) -> StoredOccasion | None:
+        return self._db.occasions.get(occasion_id)
+
+    def save(self, occasion_id: str, definition: Mapping[str, Any], expected: int, actor: str,
+             now: datetime) -> StoredOccasion:
+        with self._db.lock:
+            before = self._db.occasions.get(occasion_id)
+            if (before.version if before else 0) != expected:
+                raise OccasionConflict(before)
+            saved = next_version(before, occasion_id, copy.deepcopy(dict(definition)), actor, _utc(now))
+            self._db.occasions[occasion_id] = saved
+            return saved
 
 
 class MemorySpendCounter(StoredSpendCounter):
@@ -1061,6 +1110,7 @@ class MemoryStore:
         self.profiles = MemoryProfiles(self.db)
         self.stats = MemoryStats(self.db)
         self.api_keys = MemoryApiKeys(self.db)
+        self.occasions = MemoryOccasions(self.db)
         self.spend = MemorySpendCounter(self.db)
 
     def opt_out_cache(self, clock: Clock) -> MemoryOptOutCache:

@@ -206,12 +206,24 @@ class EnrollmentModel(Model):
     due_index = DueIndex()
 
 
+class OccasionVersionEntry(MapAttribute[str, object]):
+    version = NumberAttribute()
+    definition = UnicodeAttribute()  # JSON, exactly as the PUT gave it
+    updated_at = UTCDateTimeAttribute()
+    updated_by = UnicodeAttribute()
+
+
 class OccasionModel(Model):
+    """A service manager's edit of a strategy-file occasion; the file's own occasion is version 0.
+    `definition` is the occasion as JSON text in the strategy file's shape (numbers and nesting kept exact)."""
+
     Meta = _meta("occasions")
     occasion_id = UnicodeAttribute(hash_key=True)
     category = UnicodeAttribute()
     priority = NumberAttribute(null=True)
-    definition = MapAttribute[str, object](default=dict)
+    definition = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    versions = ListAttribute[OccasionVersionEntry](of=OccasionVersionEntry, default=list)  # newest last
     updated_at = UTCDateTimeAttribute(null=True)
     updated_by = UnicodeAttribute(null=True)
 

@@ -36,8 +36,9 @@ class DueTimer:
 
 
 def timer_id(timer: Timer) -> str:
-    sku = timer.properties.get("sku")
-    return f"{PREFIX}{timer.kind}" + (f":{sku}" if sku else "")
+    # One row per refill product, and per deferred manual send (its touch key): they never replace each other.
+    own = timer.properties.get("sku") or timer.properties.get("touch_key")
+    return f"{PREFIX}{timer.kind}" + (f":{own}" if own else "")
 
 
 def is_timer(chain_id: str) -> bool:

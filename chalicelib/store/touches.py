@@ -170,9 +170,25 @@ class TouchRepository:
         """Stores a touch that was not sent (deferred or skipped) with its reason; never over a sent one."""
         self._write(touch, touch.status, touch.decision or touch.status)
 
-    def _write(self, touch: TouchRecord, status: str, decision: str) -> bool:
+    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
+        """Writes a manager's mark (or the reservation of a send they asked for) unless the row holds one whose
+        status is not in `replaceable`: None when written, else the standing mark."""
+        condition = TouchModel.touch_key.does_not_exist()
+        if replaceable:
+            condition = condition | TouchModel.status.is_in(*replaceable)
+        if self._write(touch, touch.status, touch.decision or touch.status, condition):
+            return None
+        return self.get(touch.contact_id, touch.touch_key)
+
+    def marks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TouchRecord]:
+        """The touches at these (contact id, touch key) pairs that exist: BatchGetItem, 100 keys a request."""
+        rows = TouchModel.batch_get(list(dict.fromkeys(keys)))
+        return {(row.contact_id, row.touch_key): _record(row) for row in rows}
+
+    def _write(self, touch: TouchRecord, status: str, decision: str, condition: Condition | None = None) -> bool:
         actions, entry = _reservation(touch, status, decision)
-        return self._append(touch.contact_id, touch.touch_key, actions, entry, _reservable())
+        return self._append(touch.contact_id, touch.touch_key, actions, entry,
+                            _reservable() if condition is None else condition)
 
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,

@@ -15,8 +15,8 @@ DEFAULT_PATH = Path(__file__).with_name("default.yaml")
 PARSED_PATH = Path(__file__).with_name("parsed.pickle")
 
 __all__ = [
-    "DEFAULT_PATH", "PARSED_PATH", "StrategyError", "check_strategy", "load_strategy", "parse_file", "parsed_cache",
-    "read_strategy",
+    "DEFAULT_PATH", "PARSED_PATH", "StrategyError", "check_document", "check_strategy", "load_strategy", "parse_file",
+    "parsed_cache", "read_document", "read_strategy",
 ]
 
 
@@ -75,9 +75,15 @@ def check_strategy(path: str | None = None) -> Strategy:
 
 def read_strategy(path: Path) -> Strategy:
     """The strategy at `path`, validated in full: its shape, and every template rendered as it will be sent."""
+    return check_document(read_document(path))
+
+
+def check_document(data: object) -> Strategy:
+    """A strategy document (what the file reader gives) validated exactly as `strategy check` validates a file:
+    template syntax, shape, then every template rendered."""
     from chalicelib.strategy.rendering import template_errors
 
-    strategy = parse_file(path)
+    strategy = _parse(data, syntax=True)
     errors = template_errors(strategy)
     if errors:
         raise StrategyError(errors)
@@ -87,6 +93,11 @@ def read_strategy(path: Path) -> Strategy:
 def parse_file(path: Path, *, syntax: bool = True) -> Strategy:
     """The strategy at `path` with its shape and (unless `syntax` is False) template syntax checked, templates
     not yet rendered."""
+    return _parse(read_document(path), syntax=syntax)
+
+
+def read_document(path: Path) -> object:
+    """The strategy file at `path` as its YAML reader gives it, not yet validated."""
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -101,6 +112,10 @@ def parse_file(path: Path, *, syntax: bool = True) -> Strategy:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(error, "problem", None) or str(error)
         raise StrategyError([f"{where}: not valid YAML ({problem})"]) from None
+    return data
+
+
+def _parse(data: object, *, syntax: bool) -> Strategy:
     errors = _syntax_errors(data) if syntax else []
     try:
         strategy = parse_strategy(data)

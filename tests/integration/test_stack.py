@@ -54,7 +54,7 @@ def test_every_model_round_trips_through_its_table(aws: provision.Stack) -> None
             status="sent", provider_message_id="m-1", created_at=NOW,
         ),
         models.EnrollmentModel("c-1", "welcome", status="running", entered_at=NOW, due_shard=3, due_at=1700000000),
-        models.OccasionModel("welcome-1", category="trigger", definition={"channels": ["email"]}),
+        models.OccasionModel("welcome-1", category="trigger", definition='{"channels": ["email"]}'),
         models.SuppressionModel("email:bounce@example.com", reason="hard_bounce", at=NOW),
         models.ApiKeyModel("hash", key_id="k1", role="ingest", created_at=NOW),
         models.StatsModel("welcome#1#a", "2026-11-23", sent=1),
