@@ -260,6 +260,28 @@ def event(strategy: Strategy) -> Schema:
     return {"oneOf": variants}
 
 
+def manual_mark(strategy: Strategy) -> Schema:
+    """POST /v1/admin/contacts/{id}/touches, from services.manual_touches.parse_mark."""
+    from chalicelib.domain.manual import MANUAL_CHANNELS
+    from chalicelib.services.manual_touches import COMMENT_LENGTH
+
+    return {"type": "object", "additionalProperties": False, "required": ["occasion_id", "channel"], "properties": {
+        "occasion_id": {"enum": sorted(strategy.occasions)}, "channel": {"enum": list(MANUAL_CHANNELS)},
+        "comment": _text(COMMENT_LENGTH), "done": {"type": "boolean", "default": True},
+        "send": {"type": "boolean", "default": False,
+                 "description": "Send the occasion's template (email or sms) through the chains' decision path."},
+    }}
+
+
+def occasion_edit(strategy: Strategy) -> Schema:
+    """PUT /v1/admin/occasions/{id}, from services.occasions: the version read and the occasion as the strategy
+    file writes it (validated as `touchplan strategy check` validates it, templates rendered)."""
+    return {"type": "object", "additionalProperties": False, "required": ["version", "occasion"], "properties": {
+        "version": {"type": "integer", "minimum": 0, "description": "The version the edit started from."},
+        "occasion": {"type": "object", "description": "An occasion in the strategy file's shape (docs/strategy.md)."},
+    }}
+
+
 def events(strategy: Strategy) -> Schema:
     from chalicelib.services.ingest import MAX_BATCH
 
@@ -313,6 +335,7 @@ STATS = {"type": "object", "required": ["from", "to", "rows"], "properties": {
 
 TOKEN = Param("token", "query", {"type": "string"}, "The signed link token from the message.", required=True)
 CONTACT_ID = Param("contact_id", "path", {"type": "string"}, required=True)
+OCCASION_ID = Param("occasion_id", "path", {"type": "string"}, required=True)
 NOT_FOUND = error("No such contact (or not of the caller's point: the answer does not tell which).")
 
 
@@ -377,6 +400,37 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/admin/stats", "Per chain, step and variant: sent ... converted, skipped by reason",
               "admin", {200: Answer("One row per chain x step x variant.", STATS), 400: BAD_INPUT, 503: BUSY},
               strategy_params=_stats_params),
+    Operation("GET", "/v1/admin/occasions", "Every occasion, with its stored edits", "admin",
+              {200: Answer("The occasions.", {"type": "object"}), 503: BUSY}),
+    Operation("GET", "/v1/admin/occasions/{occasion_id}", "One occasion and its versions", "admin",
+              {200: Answer("The occasion, who changed it and when.", {"type": "object"}),
+               404: error("No such occasion."), 503: BUSY},
+              params=(OCCASION_ID,)),
+    Operation("PUT", "/v1/admin/occasions/{occasion_id}", "Edit an occasion (service manager)", "admin",
+              {200: Answer("Stored as the next version; sends use it without a redeploy.", {"type": "object"}),
+               400: BAD_INPUT, 404: error("No such occasion."),
+               409: error("Someone saved another version since the one this edit started from."), 503: BUSY},
+              params=(OCCASION_ID,), body=Body(occasion_edit)),
+    Operation("GET", "/v1/admin/occasions/{occasion_id}/checklist", "Who of a point got the occasion this period",
+              "admin",
+              {200: Answer("A page of the point's contacts: done, not done, refused (with the reason), open.",
+                           {"type": "object"}),
+               400: BAD_INPUT, 404: error("No such occasion."), 503: BUSY},
+              params=(OCCASION_ID,
+                      Param("point_id", "query", {"type": "string"}, "A point manager may name only their own."),
+                      Param("period", "query", {"type": "string", "format": "date"}, "A day inside the period."),
+                      Param("segment", "query", {"type": "string"}, "Only contacts of this lifecycle segment."),
+                      Param("cursor", "query", {"type": "string"}, "The previous page's next_cursor."),
+                      Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 100}))),
+    Operation("POST", "/v1/admin/contacts/{contact_id}/touches", "Mark a manual touch (or send the occasion)",
+              "admin",
+              {201: Answer("Marked.", {"type": "object"}),
+               202: Answer("The send was deferred (quiet hours): it goes out at deferred_until.", {"type": "object"}),
+               400: BAD_INPUT, 404: NOT_FOUND,
+               409: error("Marked before within the occasion's period (the standing mark is given), or refused by "
+                          "consent or a cap (the rule is named)."),
+               503: BUSY},
+              params=(CONTACT_ID,), body=Body(manual_mark)),
 )
 
 
