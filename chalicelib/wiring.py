@@ -150,7 +150,7 @@ def strategy() -> Strategy:
     """The strategy file's, with the occasions a service manager edited (re-read every 60 s: LiveOccasions)."""
     from dataclasses import replace
 
-    from chalicelib.services.occasions import LiveOccasions
+    from chalicelib.services.live_occasions import LiveOccasions
     from chalicelib.strategy.loader import load_strategy
 
     base = load_strategy(get_settings().strategy_path)
@@ -184,7 +184,8 @@ def occasion_edits() -> OccasionRepository:
 
 @cache
 def occasions() -> OccasionsService:
-    from chalicelib.services.occasions import LiveOccasions, OccasionsService
+    from chalicelib.services.live_occasions import LiveOccasions
+    from chalicelib.services.occasions import OccasionsService
 
     live = strategy().occasions
     return OccasionsService(strategy(), strategy_document(), occasion_edits(), clock(),

@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.clock import FixedClock
-from chalicelib.services.occasions import CACHE_SECONDS, LiveOccasions
+from chalicelib.services.live_occasions import CACHE_SECONDS, LiveOccasions
 from cli.outbox import sent_mail
 from tests.integration.occasions.conftest import add, person
 
