@@ -85,6 +85,15 @@ def item_size(item: Mapping[str, Any] | None) -> int:
 
 def value_size(value: Any) -> int:
     """Bytes of a memory-store value as pynamodb would store it (nulls are not stored; times are ISO strings)."""
+    kind = type(value)  # the common exact types first: a run sizes every item it writes
+    if kind is str:
+        return len(value.encode())
+    if kind is dict:
+        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
+    if kind is int or kind is float:
+        return _number_size(repr(value))
+    if kind is list or kind is tuple:
+        return 3 + sum(value_size(v) + 1 for v in value)
     if isinstance(value, bool):
         return 1
     if isinstance(value, str):
@@ -101,9 +110,20 @@ def value_size(value: Any) -> int:
 
 
 def _attributes(value: Any) -> dict[str, Any]:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: getattr(value, name) for name in names}
     return dict(vars(value)) if hasattr(value, "__dict__") else {}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, looked up once per class."""
+    if kind not in _FIELD_NAMES:
+        _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
+    return _FIELD_NAMES[kind]
 
 
 def row_size(row: Any) -> int:
