@@ -175,6 +175,8 @@ def test_memory_stays_bounded_under_a_burst(burst_of_500: Burst) -> None:
     assert burst_of_500.peak_rss_mb < 1024  # it was 17 GB when every request had a thread and moto copied tables
 
 
-def test_ctrl_c_after_a_burst_stops_the_stack_within_10_seconds(burst_of_500: Burst) -> None:
+def test_ctrl_c_after_a_burst_stops_the_stack_and_hangs_on_nothing(burst_of_500: Burst) -> None:
+    # A hang check, not a timing: it takes 1-2 s on a quiet machine (bench/local_signups.py), and the
+    # generous limit keeps a loaded machine from failing it.
     assert get(f"{burst_of_500.stack.api}/v1/health")[0] == 200
-    assert stop_stack(burst_of_500.stack, timeout=10) == 0
+    assert stop_stack(burst_of_500.stack, timeout=30) == 0
