@@ -1,0 +1,127 @@
+"""The product catalogue table: one row per product, keyed by (category, sku), so recommendations read a
+category's first products with one Query; and one registry row listing the categories, so an upload reads
+the whole catalogue category by category (no Scan: the functions' role is not granted one).
+
+An upload writes in three steps: it claims the registry (the version it read, no other upload under way) and
+lists every category it is about to write; writes its rows, removals first, so an upload cut short leaves a
+product missing (the next upload puts it back), never listed twice; then releases the registry with the
+categories that hold products. A claim left by an upload that died lapses after LEASE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.models import Model
+
+from chalicelib.domain.catalog import CatalogChange, Product
+from chalicelib.store.models import _meta, share_connection
+
+# Upper case: no category key (trimmed, lower case) can be this one.
+REGISTRY = "REGISTRY"
+LEASE = timedelta(minutes=2)  # longer than the API's 29 s timeout
+
+
+class ProductModel(Model):
+    Meta = _meta("catalog")
+    category = UnicodeAttribute(hash_key=True)
+    sku = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    url = UnicodeAttribute()
+    price = UnicodeAttribute()  # the decimal's text: 19.90 stays 19.90
+    updated_at = UTCDateTimeAttribute()
+
+
+class CatalogRegistryModel(Model):
+    """The one row at (REGISTRY, REGISTRY): the categories that hold products, and the upload under way."""
+
+    Meta = _meta("catalog")
+    category = UnicodeAttribute(hash_key=True)
+    sku = UnicodeAttribute(range_key=True)
+    categories = ListAttribute[str](of=UnicodeAttribute, default=list)
+    version = NumberAttribute(default=0)
+    busy_until = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+
+
+share_connection(ProductModel, CatalogRegistryModel)
+
+
+class CatalogBusy(Exception):
+    """Another upload is being written, or one was written since this one read the catalogue."""
+
+
+@dataclass(frozen=True)
+class StoredCatalog:
+    products: dict[str, Product]  # by sku
+    categories: frozenset[str]  # as registered: every category that may hold products
+    version: int
+
+
+def _product(row: ProductModel) -> Product:
+    return Product(row.sku, row.name, row.url, row.category, Decimal(row.price))
+
+
+def _row(product: Product, now: datetime) -> ProductModel:
+    return ProductModel(product.category, product.sku, name=product.name, url=product.url,
+                        price=str(product.price), updated_at=now)
+
+
+class CatalogRepository:
+    def in_category(self, category: str, limit: int) -> list[Product]:
+        """The category's first `limit` products in sku order (one Query; eventually consistent)."""
+        return [_product(row) for row in ProductModel.query(category, limit=limit)]
+
+    def everything(self) -> StoredCatalog:
+        """Every product, read category by category from the registry (consistent reads)."""
+        try:
+            registry = CatalogRegistryModel.get(REGISTRY, REGISTRY, consistent_read=True)
+        except CatalogRegistryModel.DoesNotExist:
+            return StoredCatalog({}, frozenset(), 0)
+        products = {row.sku: _product(row) for category in registry.categories
+                    for row in ProductModel.query(category, consistent_read=True)}
+        return StoredCatalog(products, frozenset(registry.categories), int(registry.version))
+
+    def write(self, before: StoredCatalog, change: CatalogChange, now: datetime) -> None:
+        """Writes `change`, planned on `before`; CatalogBusy (nothing written) when the catalogue is not
+        `before` any more or another upload is under way."""
+        claimed = before.version + 1
+        self._claim(before, claimed, before.categories | {p.category for p in change.puts}, now)
+        with ProductModel.batch_write() as batch:
+            for product in change.deletes:
+                batch.delete(ProductModel(product.category, product.sku))
+            for product in change.puts:
+                batch.save(_row(product, now))
+        self._release(claimed, change.categories(before.products), now)
+
+    def _claim(self, before: StoredCatalog, version: int, categories: Iterable[str], now: datetime) -> None:
+        registry = CatalogRegistryModel(REGISTRY, REGISTRY, categories=sorted(categories), version=version,
+                                        busy_until=now + LEASE, updated_at=now)
+        unchanged = (CatalogRegistryModel.version == before.version if before.version
+                     else CatalogRegistryModel.category.does_not_exist())
+        idle = CatalogRegistryModel.busy_until.does_not_exist() | (CatalogRegistryModel.busy_until < now)
+        try:
+            registry.save(condition=unchanged & idle)
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise CatalogBusy from None
+            raise
+
+    def _release(self, claimed: int, categories: Iterable[str], now: datetime) -> None:
+        registry = CatalogRegistryModel(REGISTRY, REGISTRY)
+        try:
+            registry.update(
+                actions=[CatalogRegistryModel.categories.set(sorted(categories)),
+                         CatalogRegistryModel.version.set(claimed + 1), CatalogRegistryModel.busy_until.remove(),
+                         CatalogRegistryModel.updated_at.set(now)],
+                condition=CatalogRegistryModel.version == claimed,
+            )
+        except UpdateError as exc:
+            # Past its lease another upload claimed the registry: its release lists the categories then.
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
