@@ -27,29 +27,23 @@ REGISTRY = "REGISTRY"
 LEASE = timedelta(minutes=2)  # longer than the API's 29 s timeout
 
 
-class ProductModel(Model):
-    Meta = _meta("catalog")
-    category = UnicodeAttribute(hash_key=True)
-    sku = UnicodeAttribute(range_key=True)
-    name = UnicodeAttribute()
-    url = UnicodeAttribute()
-    price = UnicodeAttribute()  # the decimal's text: 19.90 stays 19.90
-    updated_at = UTCDateTimeAttribute()
-
-
-class CatalogRegistryModel(Model):
-    """The one row at (REGISTRY, REGISTRY): the categories that hold products, and the upload under way."""
+class CatalogModel(Model):
+    """A product row, or the one registry row at (REGISTRY, REGISTRY): the categories that hold products, and
+    the upload under way."""
 
     Meta = _meta("catalog")
     category = UnicodeAttribute(hash_key=True)
     sku = UnicodeAttribute(range_key=True)
-    categories = ListAttribute[str](of=UnicodeAttribute, default=list)
-    version = NumberAttribute(default=0)
+    name = UnicodeAttribute(null=True)
+    url = UnicodeAttribute(null=True)
+    price = UnicodeAttribute(null=True)  # the decimal's text: 19.90 stays 19.90
+    categories = ListAttribute[str](of=UnicodeAttribute, null=True)
+    version = NumberAttribute(null=True)
     busy_until = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
 
 
-share_connection(ProductModel, CatalogRegistryModel)
+share_connection(CatalogModel)
 
 
 class CatalogBusy(Exception):
@@ -63,48 +57,49 @@ class StoredCatalog:
     version: int
 
 
-def _product(row: ProductModel) -> Product:
-    return Product(row.sku, row.name, row.url, row.category, Decimal(row.price))
+def _product(row: CatalogModel) -> Product:
+    return Product(row.sku, row.name or "", row.url or "", row.category, Decimal(row.price or 0))
 
 
-def _row(product: Product, now: datetime) -> ProductModel:
-    return ProductModel(product.category, product.sku, name=product.name, url=product.url,
+def _row(product: Product, now: datetime) -> CatalogModel:
+    return CatalogModel(product.category, product.sku, name=product.name, url=product.url,
                         price=str(product.price), updated_at=now)
 
 
 class CatalogRepository:
     def in_category(self, category: str, limit: int) -> list[Product]:
         """The category's first `limit` products in sku order (one Query; eventually consistent)."""
-        return [_product(row) for row in ProductModel.query(category, limit=limit)]
+        return [_product(row) for row in CatalogModel.query(category, limit=limit)]
 
     def everything(self) -> StoredCatalog:
         """Every product, read category by category from the registry (consistent reads)."""
         try:
-            registry = CatalogRegistryModel.get(REGISTRY, REGISTRY, consistent_read=True)
-        except CatalogRegistryModel.DoesNotExist:
+            registry = CatalogModel.get(REGISTRY, REGISTRY, consistent_read=True)
+        except CatalogModel.DoesNotExist:
             return StoredCatalog({}, frozenset(), 0)
-        products = {row.sku: _product(row) for category in registry.categories
-                    for row in ProductModel.query(category, consistent_read=True)}
-        return StoredCatalog(products, frozenset(registry.categories), int(registry.version))
+        categories = registry.categories or []
+        products = {row.sku: _product(row) for category in categories
+                    for row in CatalogModel.query(category, consistent_read=True)}
+        return StoredCatalog(products, frozenset(categories), int(registry.version or 0))
 
     def write(self, before: StoredCatalog, change: CatalogChange, now: datetime) -> None:
         """Writes `change`, planned on `before`; CatalogBusy (nothing written) when the catalogue is not
         `before` any more or another upload is under way."""
         claimed = before.version + 1
         self._claim(before, claimed, before.categories | {p.category for p in change.puts}, now)
-        with ProductModel.batch_write() as batch:
+        with CatalogModel.batch_write() as batch:
             for product in change.deletes:
-                batch.delete(ProductModel(product.category, product.sku))
+                batch.delete(CatalogModel(product.category, product.sku))
             for product in change.puts:
                 batch.save(_row(product, now))
         self._release(claimed, change.categories(before.products), now)
 
     def _claim(self, before: StoredCatalog, version: int, categories: Iterable[str], now: datetime) -> None:
-        registry = CatalogRegistryModel(REGISTRY, REGISTRY, categories=sorted(categories), version=version,
+        registry = CatalogModel(REGISTRY, REGISTRY, categories=sorted(categories), version=version,
                                         busy_until=now + LEASE, updated_at=now)
-        unchanged = (CatalogRegistryModel.version == before.version if before.version
-                     else CatalogRegistryModel.category.does_not_exist())
-        idle = CatalogRegistryModel.busy_until.does_not_exist() | (CatalogRegistryModel.busy_until < now)
+        unchanged = (CatalogModel.version == before.version if before.version
+                     else CatalogModel.category.does_not_exist())
+        idle = CatalogModel.busy_until.does_not_exist() | (CatalogModel.busy_until < now)
         try:
             registry.save(condition=unchanged & idle)
         except PutError as exc:
@@ -113,13 +108,13 @@ class CatalogRepository:
             raise
 
     def _release(self, claimed: int, categories: Iterable[str], now: datetime) -> None:
-        registry = CatalogRegistryModel(REGISTRY, REGISTRY)
+        registry = CatalogModel(REGISTRY, REGISTRY)
         try:
             registry.update(
-                actions=[CatalogRegistryModel.categories.set(sorted(categories)),
-                         CatalogRegistryModel.version.set(claimed + 1), CatalogRegistryModel.busy_until.remove(),
-                         CatalogRegistryModel.updated_at.set(now)],
-                condition=CatalogRegistryModel.version == claimed,
+                actions=[CatalogModel.categories.set(sorted(categories)),
+                         CatalogModel.version.set(claimed + 1), CatalogModel.busy_until.remove(),
+                         CatalogModel.updated_at.set(now)],
+                condition=CatalogModel.version == claimed,
             )
         except UpdateError as exc:
             # Past its lease another upload claimed the registry: its release lists the categories then.
