@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
+    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.contact_events import EventWorker
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from chalicelib.services.outbound import Outbound
     from chalicelib.services.preferences import PreferenceCentre
     from chalicelib.services.push import PushTokens
-    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.stats import StatsService
     from chalicelib.services.steps import StepWorker
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions

@@ -133,7 +133,7 @@ def _from_csv(raw: bytes | str | None) -> list[tuple[_Where, Product]]:
         if name not in columns:
             raise ClientError("missing_column", f"The CSV header has no {name} column (it needs "
                               f"{', '.join(COLUMNS)}, in any order).", name, detail={"line": 1})
-    products = []
+    products: list[tuple[_Where, Product]] = []
     try:
         for cells in reader:
             line = reader.line_num
