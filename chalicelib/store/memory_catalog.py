@@ -28,7 +28,7 @@ class MemoryCatalog(CatalogRepository):
 
     def everything(self) -> StoredCatalog:
         with self._db.lock:
-            self._db.request("GetItem", "catalog", self._version or None)
+            self._db.request("GetItem", "catalog", None)  # the registry row
             products = {p.sku: p for rows in self._rows.values() for p in rows.values()}
             return StoredCatalog(products, frozenset(c for c, rows in self._rows.items() if rows), self._version)
 
