@@ -69,13 +69,15 @@ def recommendations(
 ) -> list[dict[str, object]]:
     """Products due for re-purchase (a course about to run out, anything else bought over REPEAT_AFTER ago),
     the most often bought first, at most REPURCHASE_SHOWN; then up to SHOWN in all from `catalogue` (category ->
-    products in sku order) over `categories_for(summary, interests)`, one per category in turn, never a
-    product in the summary. Each says `why`: "repurchase" or "interest"."""
+    products in sku order), from the first CATEGORIES of `categories_for(summary, interests)` it holds, one per
+    category in turn, never a product in the summary. Each says `why`: "repurchase" or "interest"."""
     entries = _entries(summary)
     due = sorted((e for e in entries if _due(e, now)), key=lambda e: (-_int(e.get("count")), str(e["sku"])))
     picked = [{**entry, "why": "repurchase"} for entry in due[:REPURCHASE_SHOWN]]
     seen = {str(entry["sku"]) for entry in entries}
-    queues = [list((catalogue or {}).get(category, ())) for category in categories_for(summary, interests)]
+    catalogue = catalogue or {}
+    listed = [category for category in categories_for(summary, interests) if catalogue.get(category)]
+    queues = [list(catalogue[category]) for category in listed[:CATEGORIES]]
     while len(picked) < SHOWN and any(queues):
         for queue in queues:
             while queue and queue[0].sku in seen:
@@ -88,14 +90,15 @@ def recommendations(
 
 
 def categories_for(summary: object, interests: Sequence[str]) -> list[str]:
-    """The catalogue categories a contact's recommendations come from: their interests in the order given,
-    then the categories of what they bought, the newest first; each once, at most CATEGORIES."""
+    """The catalogue categories a contact's recommendations may come from: their interests in the order given,
+    then the categories of what they bought, the newest first; each once. The first CATEGORIES of them the
+    catalogue holds are shown."""
     found: list[str] = []
     for text in [*interests, *(str(e.get("category") or "") for e in _entries(summary))]:
         category = category_key(text)
         if category and category not in found:
             found.append(category)
-    return found[:CATEGORIES]
+    return found
 
 
 def _due(entry: Mapping[str, object], now: datetime) -> bool:

@@ -14,12 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from chalicelib.clock import Clock
 from chalicelib.domain.catalog import Product, category_key, plan_upload
-from chalicelib.domain.purchases import PER_CATEGORY, TEXT
+from chalicelib.domain.purchases import CATEGORIES, PER_CATEGORY, TEXT
 from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.store.catalog import CatalogBusy, CatalogRepository
@@ -32,6 +33,7 @@ CATALOG_PRODUCTS = 20_000  # products the catalogue may hold: an upload reads th
 CACHE_SECONDS = 60
 _PRICE = re.compile(r"\d{1,12}(\.\d{1,4})?")
 CSV_TYPES = ("text/csv", "application/csv")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -201,28 +203,37 @@ class CatalogUploads:
 
 @dataclass
 class LiveCatalog:
-    """The catalogue as senders read it: each category's first PER_CATEGORY products in sku order, read at most
-    once every CACHE_SECONDS per category and container."""
+    """The catalogue as senders read it: which categories it holds, and each category's first PER_CATEGORY
+    products in sku order, each read at most once every CACHE_SECONDS per container. Only categories the
+    catalogue holds are read, so survey answers that name none cost nothing."""
 
     repository: CatalogRepository
     clock: Clock
     ttl: timedelta = timedelta(seconds=CACHE_SECONDS)
+    _known: tuple[datetime, frozenset[str]] | None = field(default=None, repr=False)
     _read: dict[str, tuple[datetime, tuple[Product, ...]]] = field(default_factory=dict, repr=False)
 
-    def products_in(self, categories: Sequence[str]) -> dict[str, tuple[Product, ...]]:
+    def products_in(self, wanted: Sequence[str]) -> dict[str, tuple[Product, ...]]:
+        """The products of the first CATEGORIES of `wanted` the catalogue holds."""
         now = self.clock.now()
+        known = self._known
+        if known is None or now - known[0] >= self.ttl:
+            known = self._known = (now, self._fresh(self.repository.categories, known[1] if known else frozenset()))
         found = {}
-        for category in categories:
+        for category in [c for c in wanted if c in known[1]][:CATEGORIES]:
             cached = self._read.get(category)
             if cached is None or now - cached[0] >= self.ttl:
-                cached = (now, self._products(category, cached[1] if cached else ()))
+                cached = (now, self._fresh(partial(self._first, category), cached[1] if cached else ()))
                 self._read[category] = cached
             found[category] = cached[1]
         return found
 
-    def _products(self, category: str, before: tuple[Product, ...]) -> tuple[Product, ...]:
+    def _first(self, category: str) -> tuple[Product, ...]:
+        return tuple(self.repository.in_category(category, PER_CATEGORY))
+
+    def _fresh(self, read: Callable[[], T], before: T) -> T:
         try:
-            return tuple(self.repository.in_category(category, PER_CATEGORY))
+            return read()
         except Exception as exc:  # sorted, not swallowed: only a busy store is answered here
             if not is_busy(exc):
                 raise
@@ -230,4 +241,5 @@ class LiveCatalog:
             return before
 
     def refresh(self) -> None:
+        self._known = None
         self._read.clear()

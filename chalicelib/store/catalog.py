@@ -71,6 +71,13 @@ class CatalogRepository:
         """The category's first `limit` products in sku order (one Query; eventually consistent)."""
         return [_product(row) for row in CatalogModel.query(category, limit=limit)]
 
+    def categories(self) -> frozenset[str]:
+        """The categories that may hold products (one GetItem of the registry; eventually consistent)."""
+        try:
+            return frozenset(CatalogModel.get(REGISTRY, REGISTRY).categories or ())
+        except CatalogModel.DoesNotExist:
+            return frozenset()
+
     def everything(self) -> StoredCatalog:
         """Every product, read category by category from the registry (consistent reads)."""
         try:

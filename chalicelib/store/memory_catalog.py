@@ -26,6 +26,11 @@ class MemoryCatalog(CatalogRepository):
             self._db.request("Query", "catalog", *found)
         return found
 
+    def categories(self) -> frozenset[str]:
+        with self._db.lock:
+            self._db.request("GetItem", "catalog", None)  # the registry row
+            return frozenset(c for c, rows in self._rows.items() if rows)
+
     def everything(self) -> StoredCatalog:
         with self._db.lock:
             self._db.request("GetItem", "catalog", None)  # the registry row

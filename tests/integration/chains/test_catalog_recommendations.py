@@ -116,12 +116,13 @@ def test_the_catalogue_is_read_once_a_minute_per_category_so_a_send_stays_at_fou
     calls = _operations()
 
     worker.handle(first)
-    assert calls["Query"] == 1 + 2  # the cap windows, then the categories sport and vitamins
+    # The cap windows' query, then the catalogue: its categories, then sport and vitamins.
+    assert (calls["Query"], calls["GetItem"]) == (1 + 2, 1)
     calls.clear()
     worker.handle(second)
     assert calls == {"BatchGetItem": 1, "Query": 1, "TransactWriteItems": 2}
     calls.clear()
     clock.advance(minutes=1)
     worker.handle(third)
-    assert calls["Query"] == 1 + 2
+    assert (calls["Query"], calls["GetItem"]) == (1 + 2, 1)
     assert len(sent_mail()) == 3

@@ -29,13 +29,14 @@ def upload(*products: Product, replace: bool = False) -> None:
 def test_a_category_reads_its_first_products_in_sku_order_and_the_upload_reads_them_all(clock) -> None:
     catalog = wiring.catalog()
     assert catalog.everything().products == {} and catalog.in_category("vitamins", 5) == []
+    assert catalog.categories() == frozenset()
     upload(product("V3"), product("V1"), product("V2", price="0"), product("S1", "sport"))
 
     assert catalog.in_category("vitamins", 2) == [product("V1"), product("V2", price="0")]
     assert catalog.in_category("vitamins", 2)[0].price == Decimal("19.90")  # as written, not as a float
     everything = catalog.everything()
     assert set(everything.products) == {"V1", "V2", "V3", "S1"}
-    assert everything.categories == {"vitamins", "sport"}
+    assert everything.categories == {"vitamins", "sport"} == catalog.categories()
 
 
 def test_a_moved_product_is_in_its_new_category_only_and_a_replace_empties_the_rest(clock) -> None:
@@ -48,7 +49,7 @@ def test_a_moved_product_is_in_its_new_category_only_and_a_replace_empties_the_r
     upload(product("K1", "kids"), replace=True)
     assert catalog.in_category("sport", 10) == []
     assert catalog.everything().products == {"K1": product("K1", "kids")}
-    assert catalog.everything().categories == {"kids"}
+    assert catalog.everything().categories == {"kids"} == catalog.categories()
 
 
 def test_an_upload_planned_on_an_older_catalogue_is_refused_and_writes_nothing(clock) -> None:

@@ -73,7 +73,15 @@ def test_the_categories_are_the_interests_then_what_was_bought_newest_first_each
     summary = remember([], [{"sku": "K1", "category": "Kids"}], AT - timedelta(days=9))
     summary = remember(summary, [{"sku": "V1", "category": "vitamins"}], AT)
     assert categories_for(summary, ["sport", " Vitamins "]) == ["sport", "vitamins", "kids"]
-    assert len(categories_for(summary, [f"topic {n}" for n in range(10)])) == CATEGORIES
+
+
+def test_the_first_categories_the_catalogue_holds_are_shown_one_product_each_in_turn() -> None:
+    interests = ["poetry", *(f"c{n}" for n in range(CATEGORIES + 2))]  # no catalogue has poetry
+    catalogue = {f"c{n}": [product(f"P{n}", f"c{n}")] for n in range(CATEGORIES + 2)}
+
+    picked = recommendations([], AT, interests, catalogue)
+
+    assert [p["sku"] for p in picked] == [f"P{n}" for n in range(CATEGORIES)]
 
 
 skus = st.sampled_from([f"S{n}" for n in range(12)])
