@@ -108,3 +108,27 @@ def test_recommendations_are_bounded_unique_and_never_offer_a_bought_product_as_
     in_summary = {e["sku"] for e in summary}
     assert all(p["sku"] not in in_summary for p in picked if p["why"] == "interest")
     assert picked == recommendations(summary, AT, interests, catalogue)  # the same inputs, the same order
+
+
+rows = st.lists(st.tuples(skus, st.sampled_from(["a", "b"]), st.sampled_from(["1", "2"])), max_size=10,
+                unique_by=lambda row: row[0])
+
+
+@given(current=rows, upload=rows, replace=st.booleans())
+def test_writing_an_uploads_change_gives_the_upserted_or_replaced_catalogue(
+    current: list[tuple[str, str, str]], upload: list[tuple[str, str, str]], replace: bool,
+) -> None:
+    before = {sku: product(sku, category, price) for sku, category, price in current}
+    products = [product(sku, category, price) for sku, category, price in upload]
+    change = plan_upload(before, products, replace)
+
+    table = {(p.category, p.sku): p for p in before.values()}  # the table's rows, keyed as stored
+    for gone in change.deletes:
+        del table[(gone.category, gone.sku)]
+    table.update({(p.category, p.sku): p for p in change.puts})
+
+    expected = {} if replace else dict(before)
+    expected.update({p.sku: p for p in products})
+    assert sorted(table.values(), key=lambda p: p.sku) == sorted(expected.values(), key=lambda p: p.sku)
+    assert change.categories(before) == {p.category for p in expected.values()}
+    assert change.created + change.updated + change.unchanged == len(products)
