@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
+    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.contact_events import EventWorker
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.services.steps import StepWorker
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
+    from chalicelib.store.catalog import CatalogRepository
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.feedback import FeedbackRecords
@@ -302,6 +304,8 @@ def outbound() -> Outbound:
         push=PushSender(sns_for_sending()),
         renderer=default_renderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
         default_locale=strategy().locales[0],
+        # Read when a message first shows its recommendations: a mail without them reads no catalogue.
+        catalogue=lambda categories: live_catalog().products_in(categories),
     )
 
 
@@ -451,6 +455,30 @@ def push_tokens() -> PushTokens:
     settings = get_settings()
     return PushTokens(PushSender(sns_for_sending()), feedback_records(),
                       settings.push_platform_application_arn, clock())
+
+
+@cache
+def catalog() -> CatalogRepository:
+    if _in_memory():
+        return memory_store().catalog
+    from chalicelib.store.catalog import CatalogRepository
+
+    return CatalogRepository()
+
+
+@cache
+def live_catalog() -> LiveCatalog:
+    """The catalogue the senders' recommendations read, by category, at most once a minute per container."""
+    from chalicelib.services.catalog import LiveCatalog
+
+    return LiveCatalog(catalog(), clock())
+
+
+@cache
+def catalog_uploads() -> CatalogUploads:
+    from chalicelib.services.catalog import CatalogUploads
+
+    return CatalogUploads(catalog(), clock(), on_saved=live_catalog().refresh)
 
 
 def reset() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 TABLES = (
     "contacts", "identities", "consent-ledger", "touches", "enrollments",
     "occasions", "suppressions", "api-keys", "stats", "idempotency",
+    "catalog",
 )
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
 DEPLOYED_STAGES = ("dev", "prod")

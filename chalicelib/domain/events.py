@@ -14,8 +14,9 @@ from typing import Literal
 # item: one order item; object: any mapping; attributes: contact attributes (profile_updated).
 Kind = Literal["number", "count", "text", "items", "item", "object", "attributes"]
 
-# What templates may read of an order item (order.items, cart.items, recommendations, a refill's product).
-ITEM_FIELDS = ("sku", "name", "url", "category", "price", "quantity", "course_days", "count", "last_bought")
+# What templates may read of an order item (order.items, cart.items, recommendations, a refill's product);
+# a recommendation's `why` is "repurchase" or "interest" (chalicelib/domain/purchases.py).
+ITEM_FIELDS = ("sku", "name", "url", "category", "price", "quantity", "course_days", "count", "last_bought", "why")
 ITEM_EXAMPLE: Mapping[str, object] = {
     "sku": "A1", "name": "Vitamin D3", "url": "https://www.example.com/p/a1", "price": 490, "quantity": 1,
     "course_days": 30,

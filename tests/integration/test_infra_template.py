@@ -47,6 +47,7 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "api-keys": ("key_hash", None, {"key_hash": "S"}, {}),
     "stats": ("counter_key", "day", {"counter_key": "S", "day": "S"}, {}),
     "idempotency": ("id", None, {"id": "S"}, {}),
+    "catalog": ("category", "sku", {"category": "S", "sku": "S"}, {}),
 }
 # table -> {local index: range key}; every local index shares the table's hash key and projects ALL
 LOCAL_INDEXES = {"touches": {"created-index": "created_at"}}
