@@ -310,10 +310,14 @@ class MemoryContacts(ContactRepository):
                     updated_at=imported.created_at,
                 )
                 self._db.append_entries(imported.contact_id, imported.events)
+            # As the DynamoDB store: the proof in batch writes of 25, then identities + contacts in one transaction.
+            entries = [event for imported in batch for event in imported.events]
+            for start in range(0, len(entries), 25):
+                self._db.request("BatchWriteItem", *_ledger_puts(entries[start:start + 25]))
             self._db.request("TransactWriteItems", *(
                 part for imported in batch for part in (
                     *(("PutItem", "identities", self._db.identities[k]) for k in imported.identity_keys()),
-                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]), *_ledger_puts(imported.events))))
+                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]))))
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,
