@@ -156,7 +156,7 @@ class ContactImport:
             try:
                 self.contacts.import_contacts([contact for _, contact in batch])
                 outcomes.update({row.line: Outcome(row.line, "imported", c.contact_id) for row, c in batch})
-            except IdentityTaken:  # someone signed up meanwhile: settle the batch one row at a time
+            except IdentityTaken:  # a sign-up (or a batch on its way beside this one) came first: row by row
                 for row, contact in batch:
                     outcomes[row.line] = self._one(row, contact)
         return [outcomes[row.line] for row in rows]
@@ -165,7 +165,13 @@ class ContactImport:
         try:
             self.contacts.import_contacts([contact])
         except IdentityTaken:
-            return Outcome(row.line, "known", reason="the address signed up while the import ran")
+            # Looked up again: known when every address is one contact's, rejected when that would merge two.
+            keys = _keys(row.subscription)
+            owners = self.contacts.owners(keys)
+            if not owners:  # taken and erased again within the moment: the next run imports it
+                return Outcome(row.line, "rejected", reason="its address changed hands while the import ran; "
+                                                            "run the import again")
+            return _known(row, keys, owners, set(owners.values()), set())
         return Outcome(row.line, "imported", contact.contact_id)
 
     def _contact(self, row: ImportRow, now: datetime) -> ImportedContact:
