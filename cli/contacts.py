@@ -22,8 +22,8 @@ from cli import stack
 from cli.progress import Progress
 
 BATCH = 200  # rows per identity lookup (one BatchGetItem each 100 addresses) and per group of transactions
-# Batches on their way at once: one is checked and serialised here while the store writes the one before.
-# Each is written whole before its progress is saved, in file order, so a resumed run skips only what was written.
+# Batches on their way at once, each in a writer thread: one is checked and serialised while the store works on
+# the other. Progress is saved in file order, a batch once written whole, so a resumed run skips only what was.
 WRITERS = 2
 
 
