@@ -3,7 +3,8 @@
 Writes a CSV of ROWS contacts (1 in 50 of them bad: a broken address, an unknown consent text, a zone that
 does not exist), imports it through the real command in this process, pointed at the stack as the command
 points itself, and counts every DynamoDB request the import makes. Then imports the same file again, which
-must add nothing. Rows per second are wall-clock (the stack's moto server runs in its own process).
+must add nothing. Rows per second are wall-clock (the stack's moto server runs in its own process); the CPU
+seconds of this process and of the stack say where the time went, however loaded the machine is.
 
 Run: .venv/bin/python bench/contacts_import.py [ROWS]. Ends with
 `RESULT contacts_import_rows_per_second=<v> goal=>=56` (100,000 rows inside 30 minutes) and
