@@ -311,10 +311,14 @@ class MemoryContacts(ContactRepository):
                     updated_at=imported.created_at,
                 )
                 self._db.append_entries(imported.contact_id, imported.events)
+            # As the DynamoDB store: the proof in batch writes of 25, then identities + contacts in one transaction.
+            entries = [event for imported in batch for event in imported.events]
+            for start in range(0, len(entries), 25):
+                self._db.request("BatchWriteItem", *_ledger_puts(entries[start:start + 25]))
             self._db.request("TransactWriteItems", *(
                 part for imported in batch for part in (
                     *(("PutItem", "identities", self._db.identities[k]) for k in imported.identity_keys()),
-                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]), *_ledger_puts(imported.events))))
+                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]))))
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,
@@ -695,13 +699,24 @@ class MemoryTouches(TouchRepository):
     def record_decision(self, touch: TouchRecord) -> None:
         self._put(touch, touch.status, touch.decision or touch.status)
 
-    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
+    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str],
+                     contact_version: int | None = None) -> TouchRecord | None:
         with self._db.lock:
+            contact = self._db.contacts.get(touch.contact_id)
+            if contact_version is not None and (contact is None or contact.version != contact_version):
+                raise ContactMoved(touch.contact_id)
             current = self._db.touches.get(touch.contact_id, {}).get(touch.touch_key)
             if current is not None and current.status not in replaceable:
                 self._db.request("UpdateItem", "touches", current)
                 return _record(current)
-            self._put(touch, touch.status, touch.decision or touch.status, replaceable)
+            if contact_version is None or contact is None:
+                self._put(touch, touch.status, touch.decision or touch.status, replaceable)
+                return None
+            _put_touch(self._db, touch, touch.status, touch.decision or touch.status, replaceable)
+            self._db.contacts[touch.contact_id] = _new_version(contact, updated_at=touch.created_at)
+            self._db.request("TransactWriteItems",
+                             ("UpdateItem", "touches", self._db.touches[touch.contact_id][touch.touch_key]),
+                             ("UpdateItem", "contacts", self._db.contacts[touch.contact_id]))
             return None
 
     def marks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TouchRecord]:

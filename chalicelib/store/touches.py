@@ -23,7 +23,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.errors import cancellation_codes
-from chalicelib.store.models import CONNECTION, StatsModel, TouchHistoryEntry, TouchModel
+from chalicelib.store.models import CONNECTION, ContactModel, StatsModel, TouchHistoryEntry, TouchModel
 
 RESERVABLE_AGAIN = ("deferred", "held")
 HISTORY_LIMIT = 50
@@ -170,15 +170,50 @@ class TouchRepository:
         """Stores a touch that was not sent (deferred or skipped) with its reason; never over a sent one."""
         self._write(touch, touch.status, touch.decision or touch.status)
 
-    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
+    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str],
+                     contact_version: int | None = None) -> TouchRecord | None:
         """Writes a manager's mark (or the reservation of a send they asked for) unless the row holds one whose
-        status is not in `replaceable`: None when written, else the standing mark."""
+        status is not in `replaceable`: None when written, else the standing mark.
+
+        With `contact_version` (a mark or send that counts toward a cap) the contact moves from that version to
+        the next in the same transaction, the lock the step worker's sends take (EnrollmentRepository.advance):
+        of the sends and marks decided on one contact at once, one is written on what they read. ContactMoved
+        when the contact is no longer at that version (nothing written): decide again."""
         condition = TouchModel.touch_key.does_not_exist()
         if replaceable:
             condition = condition | TouchModel.status.is_in(*replaceable)
+        if contact_version is not None:
+            return self._mark_locked(touch, replaceable, condition, contact_version)
         if self._write(touch, touch.status, touch.decision or touch.status, condition):
             return None
         return self.get(touch.contact_id, touch.touch_key)
+
+    def _mark_locked(self, touch: TouchRecord, replaceable: Sequence[str], condition: Condition,
+                     contact_version: int) -> TouchRecord | None:
+        from chalicelib.store.enrollments import ContactMoved  # enrollments builds on this module
+
+        actions, entry = _reservation(touch, touch.status, touch.decision or touch.status)
+        try:
+            with TransactWrite(connection=CONNECTION) as transaction:
+                transaction.update(
+                    TouchModel(touch.contact_id, touch.touch_key),
+                    actions=[*actions, TouchModel.history.set((TouchModel.history | []).append([entry]))],
+                    condition=condition & _room(),
+                )
+                # The model's version condition and increment do the locking.
+                transaction.update(ContactModel(touch.contact_id, version=contact_version),
+                                   actions=[ContactModel.updated_at.set(touch.created_at)],
+                                   condition=ContactModel.contact_id.exists())
+        except TransactWriteError as exc:
+            codes = cancellation_codes(exc)  # in request order: the touch, then the contact
+            if codes[1:] == ["ConditionalCheckFailed"]:
+                raise ContactMoved(touch.contact_id) from exc
+            if codes[:1] != ["ConditionalCheckFailed"]:
+                raise
+            # A standing mark, or a history too full for a transaction: the plain write tells which (and trims
+            # a full one, unlocked: a mark's row fills its history only after dozens of replaced marks).
+            return self.mark_by_hand(touch, replaceable)
+        return None
 
     def marks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TouchRecord]:
         """The touches at these (contact id, touch key) pairs that exist: BatchGetItem, 100 keys a request."""
