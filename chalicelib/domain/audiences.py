@@ -1,0 +1,70 @@
+"""Ad audiences: who may be handed to the ad platforms, and in which form.
+
+Google Customer Match and Meta Custom Audiences take SHA-256 hex digests of normalised identifiers: the email
+trimmed and lower-cased, the phone in E.164 with its leading `+`. An identifier is exported only while its
+channel's marketing consent is granted (the email hash with email marketing, the phone hash with SMS
+marketing); a member with neither has nothing to export and leaves the audience.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MARKETING = "marketing"
+# An audience's name is a path segment and a hook name: short, lower-case, no spaces.
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Hooks that are not audiences (the stop list is housekeeping).
+NOT_AUDIENCES = frozenset({"stop_list"})
+CSV_HEADER = "email_sha256,phone_sha256"
+
+
+def is_audience_hook(hook: str) -> bool:
+    return hook not in NOT_AUDIENCES
+
+
+def valid_name(name: str) -> bool:
+    return bool(NAME.match(name))
+
+
+def email_sha256(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def phone_sha256(phone: str) -> str:
+    """The phone is stored in E.164 already; only stray spaces and dashes are dropped, the `+` kept."""
+    digits = re.sub(r"[^\d]", "", phone)
+    return hashlib.sha256(f"+{digits}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Hashes:
+    email_sha256: str | None
+    phone_sha256: str | None
+
+    @property
+    def empty(self) -> bool:
+        return self.email_sha256 is None and self.phone_sha256 is None
+
+
+def hashes(email: str | None, phone: str | None) -> Hashes:
+    """Both identifiers' hashes, whatever the consent (a leave message names every identifier it had)."""
+    return Hashes(email_sha256(email) if email else None, phone_sha256(phone) if phone else None)
+
+
+def exportable(
+    email: str | None, phone: str | None, consents: Mapping[tuple[str, str], bool], active: bool = True,
+) -> Hashes:
+    """The hashes an export may hold: each identifier only with its channel's marketing consent."""
+    if not active:
+        return Hashes(None, None)
+    return Hashes(
+        email_sha256(email) if email and consents.get(("email", MARKETING)) else None,
+        phone_sha256(phone) if phone and consents.get(("sms", MARKETING)) else None,
+    )
+
+
+def csv_row(found: Hashes) -> str:
+    return f"{found.email_sha256 or ''},{found.phone_sha256 or ''}"
