@@ -13,16 +13,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chalicelib.domain.chains import HOUSEKEEPING_HOOKS
+
 MARKETING = "marketing"
 # An audience's name is a path segment and a hook name: short, lower-case, no spaces.
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-# Hooks that are not audiences (the stop list is housekeeping).
-NOT_AUDIENCES = frozenset({"stop_list"})
 CSV_HEADER = "email_sha256,phone_sha256"
 
 
 def is_audience_hook(hook: str) -> bool:
-    return hook not in NOT_AUDIENCES
+    return hook not in HOUSEKEEPING_HOOKS
 
 
 def valid_name(name: str) -> bool:

@@ -12,10 +12,13 @@ withdrawal scheduled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import Clock
+from chalicelib.domain.audiences import Hashes, hashes
 from chalicelib.domain.chains import leave
 from chalicelib.services.consent import Proof, event, record
 from chalicelib.services.errors import ClientError
@@ -35,6 +38,7 @@ class Erasure:
     def __init__(
         self, contacts: ContactRepository, ledger: LedgerRepository, enrollments: EnrollmentRepository,
         touches: TouchRepository, suppressions: SuppressionRepository, timers: TimerRepository, clock: Clock,
+        on_erased: Callable[[str, Hashes, datetime], None] | None = None,
     ) -> None:
         self.contacts = contacts
         self.ledger = ledger
@@ -43,6 +47,8 @@ class Erasure:
         self.suppressions = suppressions
         self.timers = timers
         self.clock = clock
+        # Told after an erasure, with the hashes the contact's addresses had (their ad audiences' leaves).
+        self.on_erased = on_erased
 
     def find(self, contact_id: str, point_id: str | None) -> Contact:
         """The contact, if the caller may see it: a point manager (`point_id`) only sees their point's, and
@@ -92,6 +98,8 @@ class Erasure:
                 contact = self.find(contact_id, point_id)
                 continue
             self._exit_chains(contact_id)
+            if self.on_erased is not None:
+                self.on_erased(contact_id, hashes(contact.email, contact.phone), now)
             return {"contact_id": contact_id, "status": "erased"}
         raise RuntimeError("erasure kept racing other writes")
 
