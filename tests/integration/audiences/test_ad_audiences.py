@@ -151,6 +151,7 @@ def test_erasure_takes_the_member_out_and_the_leave_names_the_erased_hashes(api,
     assert api.http.delete("/v1/admin/contacts/c-1", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert wiring.audience_memberships().for_contact("c-1") == []
     [join, leave] = published(topic_queue)
+    assert join["action"] == "join"
     assert (leave["action"], leave["reason"], leave["phone_sha256"]) == ("leave", "erased", sha("+79161234567"))
 
 
