@@ -445,7 +445,9 @@ OPERATIONS: tuple[Operation, ...] = (
                             required=True),
                       Param("cursor", "query", {"type": "string"}, "The previous page's X-Next-Cursor."),
                       Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 5000},
-                            "Members per page (default 1000)."))),
+                            "Members per page (default 1000)."),
+                      Param("platform", "query", {"type": "string", "enum": ["google", "meta"]},
+                            "How the phone is hashed: E.164 with + (google, the default) or digits only (meta)."))),
 )
 
 

@@ -22,7 +22,17 @@ from datetime import datetime
 from typing import Protocol
 
 from chalicelib.delivery.errors import DeliveryError
-from chalicelib.domain.audiences import CSV_HEADER, Hashes, csv_row, exportable, hashes, is_audience_hook, valid_name
+from chalicelib.domain.audiences import (
+    CSV_HEADER,
+    GOOGLE,
+    PLATFORMS,
+    Hashes,
+    csv_row,
+    exportable,
+    hashes,
+    is_audience_hook,
+    valid_name,
+)
 from chalicelib.domain.chains import CONSENT_CHANGED, HookAction
 from chalicelib.domain.lifecycle import TIMER_EVENTS, Timer, TimerKind
 from chalicelib.domain.model import HookStep, Strategy
@@ -35,7 +45,7 @@ EXPIRY: TimerKind = "audience"
 PARKED: TimerKind = "audience_publish"
 PAGE = 1000
 MAX_PAGE = 5000  # 5,000 rows of two hashes are ~650 KB: well inside a Lambda response
-QUERY = ("cursor", "limit")
+QUERY = ("cursor", "limit", "platform")
 # Leave reasons
 EXPIRED = "expired"
 WITHDRAWN = "consent_withdrawn"
@@ -152,7 +162,8 @@ class Audiences:
 
     def export(self, audience: str, query: Mapping[str, str], now: datetime) -> ExportPage:
         """A page of the audience as CSV: one row per current member with an identifier they consented to
-        marketing on (the email hash with email marketing, the phone hash with SMS marketing)."""
+        marketing on (the email hash with email marketing, the phone hash with SMS marketing), the phone
+        hashed as `platform` (google, the default, or meta) wants it."""
         if not valid_name(audience):
             raise ClientError("invalid_field", "name must be an audience name: lower-case letters, digits, - "
                               "and _, at most 64.", "name")
@@ -161,6 +172,9 @@ class Audiences:
                 raise ClientError("unknown_field", f"Unknown parameter {name!r} (expected {', '.join(QUERY)}).",
                                   name)
         limit = _limit(query.get("limit"))
+        platform = query.get("platform", GOOGLE)
+        if platform not in PLATFORMS:
+            raise ClientError("invalid_field", f"platform must be one of {', '.join(PLATFORMS)}.", "platform")
         after = _decode(query["cursor"], audience) if query.get("cursor") else None
         members, more = self.memberships.page(audience, after, limit)
         if not members and after is None and audience not in self.known:
@@ -174,7 +188,7 @@ class Audiences:
                 continue
             found = exportable(contact.email, contact.phone, contact.consents, contact.status == "active")
             if not found.empty:
-                lines.append(csv_row(found))
+                lines.append(csv_row(found, platform))
         return ExportPage(audience, "\r\n".join(lines) + "\r\n", len(lines) - 1,
                           _encode(audience, more) if more else None)
 
@@ -185,7 +199,8 @@ def _message(audience: str, action: str, reason: str, contact_id: str, found: Ha
     return {
         "id": f"{audience}:{contact_id}:{action}:{int(now.timestamp())}",
         "audience": audience, "action": action, "reason": reason, "contact_id": contact_id,
-        "email_sha256": found.email_sha256, "phone_sha256": found.phone_sha256, "at": now.isoformat(),
+        "email_sha256": found.email_sha256, "phone_sha256": found.phone_sha256,
+        "phone_digits_sha256": found.phone_digits_sha256, "at": now.isoformat(),
         **({"expires_at": expires_at.isoformat()} if expires_at else {}),
     }
 

@@ -209,3 +209,12 @@ def test_a_big_audience_comes_in_pages_that_follow_the_cursor(api, clock) -> Non
             break
         path = f"{EXPORT}?limit=2&cursor={cursor}"
     assert sorted(seen) == sorted(f"{sha(f'c{n}@example.com')}," for n in range(5))
+
+
+def test_the_meta_export_hashes_the_phone_as_digits(api, clock) -> None:
+    add_contact("c-1", phone="+12125550123", **{"sms:marketing": "granted"})
+    enter_retargeting("c-1")
+    clock.at = NOW + DAY
+    run_due_steps()
+    assert rows(export(api, EXPORT + "?platform=meta")) == [f",{sha('12125550123')}"]
+    assert export(api, EXPORT + "?platform=tiktok").status_code == 400

@@ -20,21 +20,29 @@ def test_the_email_is_trimmed_and_lower_cased_and_the_phone_keeps_its_plus() -> 
     assert phone_sha256("+79161234567") == phone_sha256("+7 916 123-45-67") == PHONE
 
 
+def test_meta_gets_the_phone_hashed_as_digits_without_the_plus() -> None:
+    digits = hashlib.sha256(b"79161234567").hexdigest()
+    assert phone_sha256("+79161234567", plus=False) == digits
+    found = exportable("anna@example.com", "+79161234567", {("sms", "marketing"): True})
+    assert (csv_row(found), csv_row(found, "meta")) == (f",{PHONE}", f",{digits}")
+
+
 @pytest.mark.parametrize(("consents", "expected"), [
-    ({("email", "marketing"): True, ("sms", "marketing"): True}, Hashes(ANNA, PHONE)),
-    ({("email", "marketing"): True, ("sms", "marketing"): False}, Hashes(ANNA, None)),
-    ({("sms", "marketing"): True, ("email", "service"): True}, Hashes(None, PHONE)),
-    ({("push", "marketing"): True}, Hashes(None, None)),
-    ({}, Hashes(None, None)),
+    ({("email", "marketing"): True, ("sms", "marketing"): True}, (ANNA, PHONE)),
+    ({("email", "marketing"): True, ("sms", "marketing"): False}, (ANNA, None)),
+    ({("sms", "marketing"): True, ("email", "service"): True}, (None, PHONE)),
+    ({("push", "marketing"): True}, (None, None)),
+    ({}, (None, None)),
 ])
 def test_each_identifier_is_exported_only_with_its_channels_marketing_consent(consents, expected) -> None:
-    assert exportable("anna@example.com", "+79161234567", consents) == expected
+    found = exportable("anna@example.com", "+79161234567", consents)
+    assert (found.email_sha256, found.phone_sha256) == expected
 
 
 def test_an_inactive_contact_or_a_missing_address_exports_nothing_of_it() -> None:
     granted = {("email", "marketing"): True, ("sms", "marketing"): True}
     assert exportable("anna@example.com", "+79161234567", granted, active=False).empty
-    assert exportable(None, "+79161234567", granted) == Hashes(None, PHONE)
+    assert exportable(None, "+79161234567", granted).email_sha256 is None
     assert csv_row(Hashes(None, PHONE)) == f",{PHONE}"
 
 
