@@ -38,10 +38,12 @@ def add_contact(contact_id: str, email: str | None = None, phone: str | None = N
 
 
 def enter_retargeting(*contact_ids: str) -> None:
+    """As a confirmation enrols: with the contact's suppression keys, which the tick hands the step."""
     for contact_id in contact_ids:
         state = start(wiring.strategy().chains["retargeting"], None, contact_id, wiring.clock().now())
-        assert state is not None
-        wiring.enrollments().save(state, None, wiring.clock().now())
+        snapshot = wiring.snapshot_loader()(contact_id)
+        assert state is not None and snapshot is not None
+        wiring.enrollments().save(state, None, wiring.clock().now(), addresses=snapshot.address_keys())
 
 
 def run_due_steps() -> list[Any]:
@@ -218,3 +220,23 @@ def test_the_meta_export_hashes_the_phone_as_digits(api, clock) -> None:
     run_due_steps()
     assert rows(export(api, EXPORT + "?platform=meta")) == [f",{sha('12125550123')}"]
     assert export(api, EXPORT + "?platform=tiktok").status_code == 400
+
+
+def test_a_join_costs_the_hook_step_two_writes_and_one_publish(aws, clock, topic_queue) -> None:
+    from collections import Counter
+
+    from chalicelib.store.models import CONNECTION
+
+    add_contact("c-1", "anna@example.com", **{"email:marketing": "granted"})
+    enter_retargeting("c-1")
+    clock.at = NOW + DAY
+    [message] = due_messages(clock.now())
+    worker = wiring.step_worker()
+    wiring.audiences()  # built before counting, as a warm container has it
+    calls: Counter[str] = Counter()
+    CONNECTION.client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
+    wiring.client("sns").meta.events.register("before-call.sns.*", lambda model, **_: calls.update([model.name]))
+    assert worker.handle(message) is not None
+    # The step's own read and transaction, the membership's put, its expiry timer's put; and the SNS publish
+    # (the topic's ARN is looked up once per container).
+    assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1, "PutItem": 2, "CreateTopic": 1, "Publish": 1}
