@@ -389,7 +389,8 @@ def erasure() -> Erasure:
     from chalicelib.services.erasure import Erasure
 
     return Erasure(contacts(), ledger(), enrollments(), touches(), suppressions(), timers(),
-                   clock(), on_erased=lambda contact_id, had, now: audiences().on_erased(contact_id, had, now))
+                   clock(), on_erased=lambda contact_id, had, now: audiences().on_erased(contact_id, had, now),
+                   memberships=lambda contact_id: audience_memberships().for_contact(contact_id))
 
 
 @cache

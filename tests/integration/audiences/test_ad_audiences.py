@@ -150,6 +150,8 @@ def test_erasure_takes_the_member_out_and_the_leave_names_the_erased_hashes(api,
     clock.at = NOW + DAY
     run_due_steps()
     key = ApiKeyRepository().create("service-manager", None, None, NOW)[1]
+    card = json.loads(api.http.get("/v1/admin/contacts/c-1/export", headers={"Authorization": f"Bearer {key}"}).body)
+    assert [(m["audience"], m["source"]) for m in card["audiences"]] == [("retargeting", "retargeting/step-1")]
     assert api.http.delete("/v1/admin/contacts/c-1", headers={"Authorization": f"Bearer {key}"}).status_code == 200
     assert wiring.audience_memberships().for_contact("c-1") == []
     [join, leave] = published(topic_queue)
