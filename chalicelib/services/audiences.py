@@ -61,7 +61,6 @@ class Publisher(Protocol):
 class ExportPage:
     audience: str
     csv: str
-    rows: int
     next_cursor: str | None
 
 
@@ -189,8 +188,7 @@ class Audiences:
             found = exportable(contact.email, contact.phone, contact.consents, contact.status == "active")
             if not found.empty:
                 lines.append(csv_row(found, platform))
-        return ExportPage(audience, "\r\n".join(lines) + "\r\n", len(lines) - 1,
-                          _encode(audience, more) if more else None)
+        return ExportPage(audience, "\r\n".join(lines) + "\r\n", _encode(audience, more) if more else None)
 
 
 def _message(audience: str, action: str, reason: str, contact_id: str, found: Hashes, now: datetime,
