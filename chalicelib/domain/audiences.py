@@ -54,6 +54,18 @@ class Hashes:
         return self.email_sha256 is None and self.phone_sha256 is None
 
 
+def identifiers(found: Hashes) -> frozenset[str]:
+    """Which identifiers `found` holds: "email", "phone"."""
+    return frozenset(name for name, value in (("email", found.email_sha256), ("phone", found.phone_sha256)) if value)
+
+
+def only(found: Hashes, names: frozenset[str]) -> Hashes:
+    """`found` cut to the identifiers `names`."""
+    phone = "phone" in names
+    return Hashes(found.email_sha256 if "email" in names else None, found.phone_sha256 if phone else None,
+                  found.phone_digits_sha256 if phone else None)
+
+
 def _of(email: str | None, phone: str | None) -> Hashes:
     return Hashes(email_sha256(email) if email else None, phone_sha256(phone) if phone else None,
                   phone_sha256(phone, plus=False) if phone else None)

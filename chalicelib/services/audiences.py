@@ -4,11 +4,11 @@ hashes Google Customer Match and Meta Custom Audiences upload.
 
 Every join and leave is stored first (the export reads only the store, so it is right at once) and then
 published to the `audiences` SNS topic. A publish SNS refuses is parked as a due timer of the contact
-(`timer:audience_publish:<name>`, the message in its properties) and published again by the step worker when
-it falls due; a failure there is retried by the steps queue's redelivery, up to its dead-letter queue. So a
-subscriber gets every change at least once, and may get one twice: the message `id` is the same each time.
-A newer change parked for the same contact and audience replaces an older one still parked, which is the
-membership's latest state.
+(`timer:audience_publish:<name>`, the messages in order in its properties) and published again by the step
+worker when it falls due; a failure there is retried by the steps queue's redelivery, up to its dead-letter
+queue. So a subscriber gets every change at least once and may get one twice (the message `id` is the same
+each time); a parked change arrives after later ones, so a subscriber applies a message only if its `at` is
+newer than the last it applied for the same contact, audience and identifier.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -30,7 +30,9 @@ from chalicelib.domain.audiences import (
     csv_row,
     exportable,
     hashes,
+    identifiers,
     is_audience_hook,
+    only,
     valid_name,
 )
 from chalicelib.domain.chains import CONSENT_CHANGED, HookAction
@@ -39,7 +41,7 @@ from chalicelib.domain.model import HookStep, Strategy
 from chalicelib.services.errors import ClientError
 from chalicelib.store.audiences import AudienceRepository, Membership
 from chalicelib.store.snapshots import ContactSnapshot
-from chalicelib.store.timers import DueTimer, TimerRepository
+from chalicelib.store.timers import DueTimer, TimerRepository, timer_id
 
 EXPIRY: TimerKind = "audience"
 PARKED: TimerKind = "audience_publish"
@@ -49,6 +51,7 @@ QUERY = ("cursor", "limit", "platform")
 # Leave reasons
 EXPIRED = "expired"
 WITHDRAWN = "consent_withdrawn"
+CONSENTED = "consent_given"  # a join of an identifier whose consent came back during the membership
 ERASED = "erased"
 GOAL = "goal"
 
@@ -100,7 +103,7 @@ class Audiences:
         found = exportable(snapshot.email, snapshot.phone, snapshot.consents, snapshot.status == "active")
         if found.empty:
             return f"{audience}: not joined, no email or sms marketing consent"
-        self.memberships.join(Membership(audience, snapshot.contact_id, now, expires_at, source))
+        self.memberships.join(Membership(audience, snapshot.contact_id, now, expires_at, source, identifiers(found)))
         self.timers.arm(snapshot.contact_id, Timer(
             EXPIRY, expires_at, TIMER_EVENTS[EXPIRY], f"{audience}#{int(expires_at.timestamp())}",
             {"audience": audience}), now)
@@ -114,11 +117,31 @@ class Audiences:
         """ChainEvents' hook after every event: a consent change that leaves nothing to export, or a goal of
         the chain a membership came from, ends memberships. Other events cost nothing here."""
         if event_type == CONSENT_CHANGED:
-            if exportable(snapshot.email, snapshot.phone, snapshot.consents, snapshot.status == "active").empty:
+            found = exportable(snapshot.email, snapshot.phone, snapshot.consents, snapshot.status == "active")
+            if found.empty:
                 self._leave_all(snapshot.contact_id, hashes(snapshot.email, snapshot.phone), WITHDRAWN, now)
+            else:
+                self._follow_consents(snapshot, found, now)
         elif event_type in self._goal_events:
             self._leave_all(snapshot.contact_id, hashes(snapshot.email, snapshot.phone), f"{GOAL}:{event_type}",
                             now, lambda m: event_type in self._goals.get(m.source.split("/")[0], ()))
+
+    def _follow_consents(self, snapshot: ContactSnapshot, found: Hashes, now: datetime) -> None:
+        """One channel's marketing consent withdrawn while the other's stays: its hash leaves the topic (the
+        member stays, for the other); a consent given again: its hash joins."""
+        current, had = identifiers(found), hashes(snapshot.email, snapshot.phone)
+        for member in self.memberships.for_contact(snapshot.contact_id):
+            gone, new = member.identifiers - current, current - member.identifiers
+            if not gone and not new:
+                continue
+            self.memberships.join(replace(member, identifiers=current))
+            if gone:
+                self._publish(snapshot.contact_id, _message(
+                    member.audience, "leave", WITHDRAWN, snapshot.contact_id, only(had, gone), now), now)
+            if new:
+                self._publish(snapshot.contact_id, _message(
+                    member.audience, "join", CONSENTED, snapshot.contact_id, only(found, new), now,
+                    expires_at=member.expires_at), now)
 
     def on_erased(self, contact_id: str, had: Hashes, now: datetime) -> None:
         """After an erasure (its chains and timers ended): every membership ends, the leave naming the hashes
@@ -130,8 +153,8 @@ class Audiences:
         refuses again, so the steps queue redelivers it)."""
         audience = str(timer.properties.get("audience", ""))
         if timer.kind == PARKED:
-            message = timer.properties.get("message")
-            if isinstance(message, Mapping):
+            messages = timer.properties.get("messages")
+            for message in messages if isinstance(messages, list) else []:
                 self.publisher.publish(message)
             return
         member = self.memberships.get(audience, timer.contact_id)
@@ -152,10 +175,13 @@ class Audiences:
         try:
             self.publisher.publish(message)
         except DeliveryError:
-            # Parked: the step worker publishes it when the timer falls due (a tick later).
-            self.timers.arm(contact_id, Timer(
-                PARKED, now, TIMER_EVENTS[PARKED], str(message["id"]),
-                {"audience": message["audience"], "message": message}), now)
+            # Parked after the messages parked before it, in order: the step worker publishes them when the
+            # timer falls due (a tick later).
+            parked = Timer(PARKED, now, TIMER_EVENTS[PARKED], str(message["id"]), {"audience": message["audience"]})
+            waiting = self.timers.get(contact_id, timer_id(parked))
+            earlier = waiting.properties.get("messages") if waiting is not None else None
+            parked.properties["messages"] = [*(earlier if isinstance(earlier, list) else []), message]
+            self.timers.arm(contact_id, parked, now)
 
     # -- export --------------------------------------------------------------------------------------------
 
@@ -195,7 +221,7 @@ def _message(audience: str, action: str, reason: str, contact_id: str, found: Ha
              expires_at: datetime | None = None) -> dict[str, object]:
     """The SNS message of a join or leave (README "Ad audiences" documents it)."""
     return {
-        "id": f"{audience}:{contact_id}:{action}:{int(now.timestamp())}",
+        "id": f"{audience}:{contact_id}:{action}:{int(now.timestamp())}:{'+'.join(sorted(identifiers(found)))}",
         "audience": audience, "action": action, "reason": reason, "contact_id": contact_id,
         "email_sha256": found.email_sha256, "phone_sha256": found.phone_sha256,
         "phone_digits_sha256": found.phone_digits_sha256, "at": now.isoformat(),

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import ListAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -30,6 +30,7 @@ class AudienceMemberModel(Model):
     joined_at = UTCDateTimeAttribute()
     expires_at = UTCDateTimeAttribute()
     source = UnicodeAttribute()  # "<chain>/<step>" or "campaign:<id>"
+    identifiers = ListAttribute(of=UnicodeAttribute, default=list)  # the hashes published: email, phone
     by_contact = AudienceContactIndex()
 
 
@@ -43,6 +44,7 @@ class Membership:
     joined_at: datetime
     expires_at: datetime
     source: str
+    identifiers: frozenset[str] = frozenset()  # whose hashes the topic was told of: "email", "phone"
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,16 @@ class MemberContact:
 
 
 def _membership(row: AudienceMemberModel) -> Membership:
-    return Membership(row.audience, row.contact_id, row.joined_at, row.expires_at, row.source)
+    return Membership(row.audience, row.contact_id, row.joined_at, row.expires_at, row.source,
+                      frozenset(row.identifiers or ()))
 
 
 class AudienceRepository:
     def join(self, member: Membership) -> None:
-        """Stores the membership; a contact joining again gets the new expiry and source."""
+        """Stores the membership; a contact joining again gets the new expiry, source and identifiers."""
         AudienceMemberModel(
             member.audience, member.contact_id, joined_at=member.joined_at, expires_at=member.expires_at,
-            source=member.source,
+            source=member.source, identifiers=sorted(member.identifiers),
         ).save()
 
     def get(self, audience: str, contact_id: str) -> Membership | None:

@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.delivery.errors import RetryableSendError
-from chalicelib.domain.chains import start
+from chalicelib.domain.chains import CONSENT_CHANGED, start
 from chalicelib.services.tokens import Links
 from chalicelib.store.keys import ApiKeyRepository
 from chalicelib.store.models import ContactModel, IdentityModel
@@ -242,3 +242,53 @@ def test_a_join_costs_the_hook_step_two_writes_and_one_publish(aws, clock, topic
     # The step's own read and transaction, the membership's put, its expiry timer's put; and the SNS publish
     # (the topic's ARN is looked up once per container).
     assert calls == {"BatchGetItem": 1, "TransactWriteItems": 1, "PutItem": 2, "CreateTopic": 1, "Publish": 1}
+
+
+def test_one_channel_withdrawn_sends_a_leave_of_its_hash_and_given_again_a_join(api, clock, topic_queue) -> None:
+    add_contact("c-1", "anna@example.com", "+79161234567", **{"email:marketing": "granted",
+                                                                "sms:marketing": "granted"})
+    enter_retargeting("c-1")
+    clock.at = NOW + DAY
+    run_due_steps()
+    published(topic_queue)
+    links = Links(wiring.token_keys(), "https://touchplan.example.com", clock)
+    url = urlsplit(links.unsubscribe_url("c-1", "email"))
+    assert api.http.post(f"{url.path}?{url.query}", headers={"Content-Type": "application/json"},
+                         body="{}").status_code == 200
+    assert rows(export(api)) == [f",{sha('+79161234567')}"]
+    [leave] = published(topic_queue)
+    assert (leave["action"], leave["reason"]) == ("leave", "consent_withdrawn")
+    assert (leave["email_sha256"], leave["phone_sha256"]) == (sha("anna@example.com"), None)
+
+    row = ContactModel.get("c-1")
+    row.consents = {**row.consents.as_dict(), "email:marketing": {"state": "granted", "at": NOW.isoformat()}}
+    row.save()
+    wiring.chain_events().apply("c-1", CONSENT_CHANGED, clock.now(), clock.now())
+    [join] = published(topic_queue)
+    assert (join["action"], join["reason"], join["email_sha256"], join["phone_sha256"]) == (
+        "join", "consent_given", sha("anna@example.com"), None)
+    assert len(rows(export(api))) == 1 and rows(export(api))[0].startswith(sha("anna@example.com"))
+
+
+def test_changes_parked_while_sns_refuses_are_published_in_order(api, clock, topic_queue, monkeypatch) -> None:
+    add_contact("c-1", "anna@example.com", **{"email:marketing": "granted"})
+    enter_retargeting("c-1")
+    clock.at = NOW + DAY
+    publisher = wiring.audience_publisher()
+    real = publisher.publish
+
+    def refused(message: Any) -> str:
+        raise RetryableSendError("throttled", "SNS throttled")
+
+    monkeypatch.setattr(publisher, "publish", refused)
+    run_due_steps()
+    clock.at += timedelta(minutes=1)
+    wiring.event_worker().handle({"kind": "event", "event": {
+        "type": "order_placed", "id": "o-1", "contact": {"contact_id": "c-1"},
+        "occurred_at": clock.now().isoformat(), "properties": {"amount": 10}}})
+    order: list[str] = []
+    monkeypatch.setattr(publisher, "publish", lambda message: order.append(message["action"]) or real(message))
+    run_due_steps()
+    assert order == ["join", "leave"]
+    assert summary(published(topic_queue)) == [("c-1", "join", "retargeting/step-1"),
+                                               ("c-1", "leave", "goal:order_placed")]

@@ -3,6 +3,7 @@ contacts; and the memory twin overrides every method that touches the table."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from chalicelib import wiring
@@ -29,8 +30,10 @@ def test_a_join_is_stored_a_rejoin_moves_the_expiry_and_a_leave_removes_it_once(
     audiences.join(member("c-1"))
     assert audiences.get("retargeting", "c-1") == member("c-1")
     later = UNTIL + timedelta(days=3)
-    audiences.join(member("c-1", until=later, source="campaign:x"))
-    assert audiences.get("retargeting", "c-1") == member("c-1", until=later, source="campaign:x")
+    moved = replace(member("c-1", until=later, source="campaign:x"), identifiers=frozenset({"email", "phone"}))
+    audiences.join(moved)
+    assert audiences.get("retargeting", "c-1") == moved
+    assert audiences.for_contact("c-1") == [moved]
     assert audiences.remove("retargeting", "c-1") is True
     assert audiences.remove("retargeting", "c-1") is False
     assert audiences.get("retargeting", "c-1") is None
