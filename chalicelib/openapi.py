@@ -26,6 +26,7 @@ Schema = dict[str, Any]
 Build = Callable[[Strategy], Schema]
 JSON = "application/json"
 HTML = "text/html"
+CSV = "text/csv"
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -39,6 +40,7 @@ class Answer:
     schema: Schema | None = None
     page: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)  # header name -> description
+    csv: bool = False  # a text/csv body (an audience export)
 
 
 def error(description: str) -> Answer:
@@ -464,7 +466,22 @@ OPERATIONS: tuple[Operation, ...] = (
               params=(Param("replace", "query", {"enum": ["true", "false"], "default": "false"},
                             "true: products the upload does not list are removed."),),
               body=Body(catalog_upload, csv="A header row naming sku, name, url, category and price in any order, "
-                                          "then a product per line (comma or semicolon separated, UTF-8)."))
+                                          "then a product per line (comma or semicolon separated, UTF-8).")),
+    Operation("GET", "/v1/admin/audiences/{name}/export",
+              "An ad audience as Customer Match / Custom Audiences CSV (service manager)", "admin",
+              {200: Answer("`email_sha256,phone_sha256`: one row per current member with an identifier they "
+                           "consented to marketing on (SHA-256 hex of the trimmed, lower-cased email and of the "
+                           "E.164 phone); a page of up to `limit` members.", csv=True,
+                           headers={"X-Next-Cursor": "The next page's cursor; absent on the last page."}),
+               400: BAD_INPUT, 404: error("No audience of this name (no hook joins it and it has no members)."),
+               503: BUSY},
+              params=(Param("name", "path", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                            required=True),
+                      Param("cursor", "query", {"type": "string"}, "The previous page's X-Next-Cursor."),
+                      Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 5000},
+                            "Members per page (default 1000)."),
+                      Param("platform", "query", {"type": "string", "enum": ["google", "meta"]},
+                            "How the phone is hashed: E.164 with + (google, the default) or digits only (meta)."))),
 )
 
 
@@ -477,6 +494,8 @@ def _content(answer: Answer) -> Schema:
         content[JSON] = {"schema": answer.schema}
     if answer.page:
         content[HTML] = {"schema": {"type": "string"}}
+    if answer.csv:
+        content[CSV] = {"schema": {"type": "string"}}
     return content
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.roles import POINT_MANAGER, SERVICE_MANAGER
@@ -111,3 +111,16 @@ def upload_catalog(principal: Principal) -> Any:
         raise ClientError("unsupported_media_type", "Send the catalogue as application/json or text/csv.", None,
                           status=415)
     return json_response(wiring.catalog_uploads().put(request.raw_body, media_type, request.query_params or {}))
+@blueprint.route("/v1/admin/audiences/{name}/export", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def export_audience(name: str, principal: Principal) -> Any:
+    # Service managers only: the audiences feed the company's ad accounts, which no point manager runs.
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
+    page = wiring.audiences().export(name, query, wiring.clock().now())
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{page.audience}.csv"',
+    }
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    return Response(body=page.csv, status_code=200, headers=headers)

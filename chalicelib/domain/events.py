@@ -130,6 +130,8 @@ _EVENTS = (
     EventType("birthday", ingested=False),
     EventType("refill_due", (_text("sku", "A1", True), Property("product", "item")), ingested=False,
               shown_as="product"),
+    EventType("audience_expired", ingested=False),
+    EventType("audience_publish_due", ingested=False),
 )
 EVENTS: Mapping[str, EventType] = {event.name: event for event in _EVENTS}
 INGESTED: Mapping[str, EventType] = {name: event for name, event in EVENTS.items() if event.ingested}

@@ -27,7 +27,16 @@ from chalicelib.delivery.errors import (
     RetryableSendError,
     TemplateRenderError,
 )
-from chalicelib.domain.chains import Enrollment, HookAction, SendAction, Transition, advance, leave, postpone
+from chalicelib.domain.chains import (
+    HOUSEKEEPING_HOOKS,
+    Enrollment,
+    HookAction,
+    SendAction,
+    Transition,
+    advance,
+    leave,
+    postpone,
+)
 from chalicelib.domain.model import Strategy
 from chalicelib.domain.rules import (
     ContactView,
@@ -108,6 +117,8 @@ class StepWorker:
     # Deferred, skipped or failed (a failed touch carries its error code): counted by reason.
     on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
     on_timer: Callable[[DueTimer, datetime], None] = lambda timer, now: None  # segment moves, erasure
+    # An audience hook's join (services.audiences): returns the reason its touch records.
+    join_audience: Callable[[ContactSnapshot, HookAction, datetime], str] | None = None
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
         try:
@@ -322,16 +333,19 @@ class StepWorker:
         return tuple(rivals)
 
     def _hook(self, transition: Transition, action: HookAction, snapshot: ContactSnapshot, now: datetime) -> TouchWrite:
-        """A hook is not a message: the stop list suppresses the contact; an audience hook records the
-        membership (until when) on the contact's touches, where exports and support read it."""
+        """A hook is not a message: the stop list suppresses the contact; an audience hook joins the audience
+        (idempotent, like the stop list) and records the membership (until when) on the contact's touches."""
         if action.hook == "stop_list":
             self.suppress(snapshot, "stop_list", now)
         at_step = transition.pending or transition.state
         until = f" until {action.until.isoformat()}" if action.until else ""
+        reason = f"{action.hook}{until}"
+        if action.hook not in HOUSEKEEPING_HOOKS and self.join_audience is not None:
+            reason = self.join_audience(snapshot, action, now)
         return TouchWrite.deciding(TouchRecord(
             contact_id=at_step.contact_id, touch_key=touch_key(at_step, action.step), touch_id=str(uuid.uuid4()),
             channel="hook", occasion_id=action.hook, category="hook", status="done", created_at=now,
-            chain_id=action.chain_id, step=action.step, decision="hook", reason=f"{action.hook}{until}",
+            chain_id=action.chain_id, step=action.step, decision="hook", reason=reason,
             rule="chain",
         ))
 

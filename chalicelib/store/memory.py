@@ -54,6 +54,7 @@ from chalicelib.store.feedback import FeedbackRecords
 from chalicelib.store.keys import ApiKey, ApiKeyRepository, hash_key, new_key
 from chalicelib.store.ledger import ConsentEvent, LedgerRepository
 from chalicelib.store.memory_catalog import MemoryCatalog
+from chalicelib.store.memory_audiences import MemoryAudiences
 from chalicelib.store.occasions import OccasionConflict, OccasionRepository, StoredOccasion, next_version
 from chalicelib.store.profiles import PROCESSED_FOR, AlreadyApplied, Facts, FactsChange, ProfileRepository
 from chalicelib.store.profiles import identity_key as event_identity_key
@@ -1129,6 +1130,7 @@ class MemoryStore:
         self.occasions = MemoryOccasions(self.db)
         self.spend = MemorySpendCounter(self.db)
         self.catalog = MemoryCatalog(self.db)
+        self.audiences = MemoryAudiences(self.db)
 
     def opt_out_cache(self, clock: Clock) -> MemoryOptOutCache:
         return MemoryOptOutCache(self.db, clock)

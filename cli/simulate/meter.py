@@ -401,6 +401,8 @@ class Meter:
             self.record("ses", operation, identity_arn, actions=actions)
         elif prefix == "secretsmanager":
             self.record(prefix, operation, str(parsed.get("ARN") or params.get("SecretId") or "*"))
+        elif operation == "CreateTopic":  # IAM authorises it on the ARN the name gives
+            self.record(prefix, operation, f"arn:aws:sns:{self.region}:{self.account}:{params.get('Name', '*')}")
         else:
             self.record(prefix, operation, str(params.get("TopicArn") or params.get("TargetArn")
                                                or params.get("PlatformApplicationArn") or "*"))

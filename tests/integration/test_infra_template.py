@@ -48,11 +48,17 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "stats": ("counter_key", "day", {"counter_key": "S", "day": "S"}, {}),
     "idempotency": ("id", None, {"id": "S"}, {}),
     "catalog": ("category", "sku", {"category": "S", "sku": "S"}, {}),
+    "audiences": (
+        "audience",
+        "contact_id",
+        {"audience": "S", "contact_id": "S"},
+        {"contact-index": ("contact_id", "audience")},
+    ),
 }
 # table -> {local index: range key}; every local index shares the table's hash key and projects ALL
 LOCAL_INDEXES = {"touches": {"created-index": "created_at"}}
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
-TOPICS = ("ses-feedback", "sms-inbound")
+TOPICS = ("ses-feedback", "sms-inbound", "audiences")
 
 
 class _CfnLoader(yaml.SafeLoader):
