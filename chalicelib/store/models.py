@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, LocalSecondaryIndex, Projection
 from pynamodb.models import Model
 
 from chalicelib.delivery.clients import new_session
@@ -36,10 +36,15 @@ def _meta(table: str) -> type:
     return Meta
 
 
-def _index_meta(name: str) -> type:
+def _index_meta(name: str, projection: Projection | None = None) -> type:
+    """An index's Meta; `projection` ALL unless given. An index write costs per KB of what it projects, and
+    only a change to a projected attribute writes the index at all."""
+
+    chosen = projection or AllProjection()
+
     class Meta:
         index_name = name
-        projection = AllProjection()
+        projection = chosen
 
     return Meta
 
@@ -170,9 +175,10 @@ class TouchModel(Model):
 
 
 class DueIndex(GlobalSecondaryIndex["EnrollmentModel"]):
-    """Sparse: only waiting enrolments carry due_shard/due_at, so the tick reads only due work."""
+    """Sparse: only waiting enrolments carry due_shard/due_at, so the tick reads only due work. It projects
+    just what the tick hands the step (a reaction flag or a context change then writes no index entry)."""
 
-    Meta = _index_meta("due-index")
+    Meta = _index_meta("due-index", IncludeProjection(["step", "addresses"]))
     due_shard = NumberAttribute(hash_key=True)
     due_at = NumberAttribute(range_key=True)
 
