@@ -74,6 +74,7 @@ from chalicelib.store.touches import (
     RESERVABLE_AGAIN,
     STATUS_RANK,
     HistoryEntry,
+    SentTouch,
     TouchRecord,
     TouchRepository,
     TouchWrite,
@@ -743,15 +744,16 @@ class MemoryTouches(TouchRepository):
             self._db.request("TransactWriteItems", ("UpdateItem", "touches", row),
                              ("UpdateItem", "stats", self._db.stats[(counter, now.date().isoformat())]))
 
-    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
+    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
         with self._db.lock:
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             self._db.request("UpdateItem", "touches", row)
             if row is None or STATUS_RANK.get(row.status, STATUS_RANK[status]) >= STATUS_RANK[status]:
-                return False
+                return None
+            before = row.status
             row.status, row.updated_at = status, now
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status))
-            return True
+            return before
 
     def get(self, contact_id: str, touch_key: str) -> TouchRecord | None:
         with self._db.lock:
@@ -759,12 +761,14 @@ class MemoryTouches(TouchRepository):
             self._db.request("GetItem", "touches", row)
             return None if row is None else _record(row)
 
-    def by_provider_message(self, provider_message_id: str) -> TouchRecord | None:
+    def by_provider_message(self, provider_message_id: str) -> SentTouch | None:
         with self._db.lock:
             contact_id, touch_key = self._db.provider_messages.get(provider_message_id, ("", ""))
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             self._db.request("Query", "touches", row, index="provider-message-index")
-            return _record(row) if row is not None and row.provider_message_id == provider_message_id else None
+            if row is None or row.provider_message_id != provider_message_id:
+                return None
+            return SentTouch.of(_record(row))
 
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         with self._db.lock:

@@ -118,7 +118,10 @@ class ConsentEventModel(Model):
 
 
 class ProviderMessageIndex(GlobalSecondaryIndex["TouchModel"]):
-    Meta = _index_meta("provider-message-index")
+    """Feedback's way from a provider message id to its touch. It projects only what never changes after the
+    send (touches.SentTouch), so a delivery, open or click writes no index entry."""
+
+    Meta = _index_meta("provider-message-index", IncludeProjection(["touch_id", "chain_id", "step", "variant"]))
     provider_message_id = UnicodeAttribute(hash_key=True)
 
 
