@@ -286,7 +286,7 @@ class StepWorker:
         `others`: the contact's other enrolments, which arbitration weighs (none for a manager's send)."""
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
-            Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
+            Touch(t.counted_at, t.channel, t.category, t.status, t.occasion_id)
             for t in self.touches.recent(snapshot.contact_id, now, longest_window(self.strategy))
         )
         view = contact_view(snapshot)

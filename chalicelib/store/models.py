@@ -125,12 +125,14 @@ class ProviderMessageIndex(GlobalSecondaryIndex["TouchModel"]):
     provider_message_id = UnicodeAttribute(hash_key=True)
 
 
-class CreatedIndex(LocalSecondaryIndex["TouchModel"]):
-    """A contact's touches in creation order: the cap windows read a key range, not the contact's lifetime."""
+class CountedIndex(LocalSecondaryIndex["TouchModel"]):
+    """A contact's touches that count toward the caps, in the order they began to: the cap windows read a key
+    range, not the contact's lifetime. Sparse (only counted touches carry `counted_at`), and it projects only
+    what is fixed while a touch counts, so marking it sent and its delivery, open or click write no entry."""
 
-    Meta = _index_meta("created-index")
+    Meta = _index_meta("counted-index", IncludeProjection(["channel", "category", "occasion_id", "counted_as"]))
     contact_id = UnicodeAttribute(hash_key=True)
-    created_at = UTCDateTimeAttribute(range_key=True)  # ISO-8601 UTC with fixed width: sorts as it reads
+    counted_at = UTCDateTimeAttribute(range_key=True)  # ISO-8601 UTC with fixed width: sorts as it reads
 
 
 class TouchHistoryEntry(MapAttribute[str, object]):
@@ -173,8 +175,12 @@ class TouchModel(Model):
     comment = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute(null=True)
+    # While the touch counts toward the caps (reserved, sent or later; a manager's mark): when it began to (its
+    # created_at then) and with which status. Absent while deferred, skipped, held or failed.
+    counted_at = UTCDateTimeAttribute(null=True)
+    counted_as = UnicodeAttribute(null=True)
     provider_message_index = ProviderMessageIndex()
-    created_index = CreatedIndex()
+    counted_index = CountedIndex()
 
 
 class DueIndex(GlobalSecondaryIndex["EnrollmentModel"]):

@@ -23,6 +23,7 @@ from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.rules import COUNTED
 from chalicelib.store.errors import cancellation_codes
 from chalicelib.store.models import CONNECTION, StatsModel, TouchHistoryEntry, TouchModel
 
@@ -92,6 +93,19 @@ class SentTouch:
         return SentTouch(touch.contact_id, touch.touch_key, touch.touch_id, touch.chain_id, touch.step, touch.variant)
 
 
+@dataclass(frozen=True)
+class CountedTouch:
+    """A touch as the cap windows see it: what the counted index holds. `status` is the one it began to count
+    with (reserved, or a manager's done); its later progress (sent, opened...) counts the same."""
+
+    touch_key: str
+    counted_at: datetime  # its created_at when it began to count: a send counts from its reservation
+    channel: str
+    category: str
+    occasion_id: str
+    status: str
+
+
 def _entry(row: TouchHistoryEntry) -> HistoryEntry:
     return HistoryEntry(
         at=row.at, decision=row.decision, status=row.status, reason=row.reason, rule=row.rule, until=row.until,
@@ -153,6 +167,10 @@ def _reservation(touch: TouchRecord, status: str, decision: str) -> tuple[list[A
     actions: list[Action] = [attribute.remove() if value is None else attribute.set(value)
                              for attribute, value in values]
     actions += [TouchModel.error_code.remove(), TouchModel.error.remove()]
+    if status in COUNTED:
+        actions += [TouchModel.counted_at.set(touch.created_at), TouchModel.counted_as.set(status)]
+    else:
+        actions += [TouchModel.counted_at.remove(), TouchModel.counted_as.remove()]
     entry = TouchHistoryEntry(
         at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
         until=touch.until,
@@ -236,6 +254,8 @@ class TouchRepository:
         message = None if error is None else error[:ERROR_LENGTH]
         if error_code is not None:
             actions += [TouchModel.error_code.set(error_code), TouchModel.error.set(message)]
+        if status not in COUNTED:  # held or failed: no longer counts (sent keeps what its reservation set)
+            actions += [TouchModel.counted_at.remove(), TouchModel.counted_as.remove()]
         entry = TouchHistoryEntry(at=now, decision="send", status=status, error_code=error_code, error=message)
         if counter is None:
             self._append(contact_id, touch_key, actions, entry, None)
@@ -311,8 +331,12 @@ class TouchRepository:
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         return [_record(row) for row in TouchModel.query(contact_id)]
 
-    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[TouchRecord]:
-        """Touches created within `window` before `now` (the cap windows' history): a key range on the
-        created index, so a contact's older touches are never read."""
+    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[CountedTouch]:
+        """The touches that began to count toward the caps within `window` before `now` (the cap windows'
+        history): a key range on the sparse counted index, so neither a contact's older touches nor the ones
+        that do not count (deferred, skipped, held, failed) are read."""
         since = now - window
-        return [_record(row) for row in TouchModel.created_index.query(contact_id, TouchModel.created_at >= since)]
+        return [
+            CountedTouch(row.touch_key, row.counted_at, row.channel, row.category, row.occasion_id, row.counted_as)
+            for row in TouchModel.counted_index.query(contact_id, TouchModel.counted_at >= since)
+        ]

@@ -33,7 +33,7 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "touches": (
         "contact_id",
         "touch_key",
-        {"contact_id": "S", "touch_key": "S", "provider_message_id": "S", "created_at": "S"},
+        {"contact_id": "S", "touch_key": "S", "provider_message_id": "S", "counted_at": "S"},
         {"provider-message-index": ("provider_message_id", None)},
     ),
     "enrollments": (
@@ -49,7 +49,7 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "idempotency": ("id", None, {"id": "S"}, {}),
 }
 # table -> {local index: range key}; every local index shares the table's hash key
-LOCAL_INDEXES = {"touches": {"created-index": "created_at"}}
+LOCAL_INDEXES = {"touches": {"counted-index": "counted_at"}}
 
 
 def _model_projections() -> dict[str, tuple[str, tuple[str, ...]]]:

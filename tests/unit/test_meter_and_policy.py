@@ -81,7 +81,7 @@ def test_the_policy_matches_wildcards_in_actions_and_arns_and_a_deny_wins() -> N
     touches = "arn:aws:dynamodb:eu-west-1:123456789012:table/prod-touches"
 
     assert policy.allows("DynamoDB:GetItem", touches)
-    assert policy.allows("dynamodb:GetItem", touches + "/index/created-index")
+    assert policy.allows("dynamodb:GetItem", touches + "/index/counted-index")
     assert not policy.allows("dynamodb:GetItem", touches + "/index/x")
     assert not policy.allows("dynamodb:PutItem", touches)
     assert not policy.allows("dynamodb:GetItem", touches + "-old")

@@ -112,3 +112,19 @@ def test_a_contacts_touches_in_key_order_and_within_a_window(store) -> None:
     assert [t.touch_key for t in touches.for_contact("c-1")] == ["doi#r-1", "promo#0", "welcome#1"]
     assert [t.touch_key for t in touches.recent("c-1", NOW, timedelta(days=7))] == ["promo#0", "welcome#1"]
     assert touches.for_contact("c-2") == [] and touches.get("c-2", "welcome#1") is None
+
+
+def test_only_touches_that_count_toward_the_caps_are_in_the_cap_history(store) -> None:
+    touches = wiring.touches()
+    touches.record_decision(_touch("promo#0", status="deferred", decision="defer", reason="quiet_hours"))
+    touches.record_decision(_touch("promo#1", status="skipped", decision="skip", reason="cap"))
+    touches.reserve(_touch("welcome#0", NOW - timedelta(hours=2)))
+    touches.mark("c-1", "welcome#0", "sent", NOW, provider_message_id="m-1")
+    touches.advance_status("c-1", "welcome#0", "clicked", NOW)
+    touches.reserve(_touch("welcome#1", NOW - timedelta(hours=1)))
+    touches.mark("c-1", "welcome#1", "failed", NOW, error_code="MessageRejected")
+    [counted] = touches.recent("c-1", NOW, timedelta(days=7))
+    assert (counted.touch_key, counted.counted_at, counted.status) == (
+        "welcome#0", NOW - timedelta(hours=2), "reserved")
+    assert touches.reserve(_touch("promo#0", NOW))  # a deferred send reserved at last counts from then
+    assert [t.touch_key for t in touches.recent("c-1", NOW, timedelta(days=7))] == ["welcome#0", "promo#0"]
