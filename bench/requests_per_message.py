@@ -21,15 +21,16 @@ The cost model prices the counted usage with cli/cost.py's dated table, without 
   whatever is queued) and GetQueueUrl (looked up once per container, then kept).
 - SNS: SES's publishes of the delivery and open events.
 
-Where a mail's cost goes (2026-12-02: $0.0196 per 1,000, 22 write units and 19.8 read units per mail):
+Where a mail's cost goes (2026-12-02: $0.0193 per 1,000, 22 write units and 17.8 read units per mail):
 DynamoDB writes are 70% of it. The indexes already write nothing that their readers do not need (a mark or
 feedback writes no index entry), so what is left is the design's own: the tick's claim (the item, and the
 due index's delete and put as `due_at` moves: 3); the step's two transactions, which double every item
 (touch, enrolment and the contact's version: 6; mark and counter: 4) plus the due index moving on (2), the
 touch entering the counted and provider-message indexes (2); feedback's touch and counter per event and the
 open's reaction flag (5). The largest read is arbitration's: the step's strongly consistent BatchGetItem asks
-for the contact's enrolment in every chain, and a key that does not exist still costs a unit (12 of the
-step's 15.5). SNS (SES's two publishes) and SQS (the two fan-outs into the feedback queue) are about $0.002.
+for the contact's enrolment in every chain that can send something arbitrated, and a key that does not exist
+still costs a unit (10 of the step's 13.5). SNS (SES's two publishes) and SQS (the two fan-outs into the
+feedback queue) are about $0.002.
 
 Ends with `RESULT step_dynamodb_requests_per_sent_message=<v> goal=<=4` and
 `RESULT aws_cost_per_1000_emails=<v> goal=<=0.01`.
