@@ -205,6 +205,13 @@ def index_writes(
 
 
 @cache
+def _indexed_names(table: str) -> tuple[str, ...]:
+    """The attributes the table's indexes key on or project narrowly (what a write may change in them)."""
+    return tuple(dict.fromkeys(a for shape in table_indexes().get(table, ())
+                               for a in (*shape.keys, *(shape.projected or ()))))
+
+
+@cache
 def _table_keys(table: str) -> tuple[str, ...]:
     from cli.provision import load_template
 
@@ -427,8 +434,8 @@ class Meter:
         if action == "DeleteItem":
             self._indexed.pop((table, keys), None)
         else:
-            names = dict.fromkeys(a for shape in shapes for a in (*shape.keys, *(shape.projected or ())))
-            self._indexed[(table, keys)] = SimpleNamespace(**{a: _held(_row_attr(row, a)) for a in names})
+            held = {a: _held(_row_attr(row, a)) for a in _indexed_names(table)}
+            self._indexed[(table, keys)] = SimpleNamespace(**held)
         return before
 
     # --- botocore, on moto ------------------------------------------------------------------------------------
