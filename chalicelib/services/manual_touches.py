@@ -157,7 +157,7 @@ class ManualTouches:
         return 201, {"mark": mark_view(self._place(done, version=snapshot.version))}
 
     def _history(self, contact_id: str, now: datetime) -> tuple[Touch, ...]:
-        return tuple(Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
+        return tuple(Touch(t.counted_at, t.channel, t.category, t.status, t.occasion_id)
                      for t in self.touches.recent(contact_id, now, longest_window(self.strategy)))
 
     def _place(self, touch: TouchRecord, replaceable: tuple[str, ...] = REPLACEABLE,

@@ -37,7 +37,7 @@ from chalicelib.domain.chains import (
     leave,
     postpone,
 )
-from chalicelib.domain.model import Strategy
+from chalicelib.domain.model import SendStep, Strategy
 from chalicelib.domain.rules import (
     ContactView,
     Decision,
@@ -69,6 +69,18 @@ CONTACT_RACES = 32
 
 class SendHeld(Exception):
     """The provider did not take the message (throttled, circuit open): retry this step later."""
+
+
+def rival_chains(strategy: Strategy) -> tuple[str, ...]:
+    """The chains whose enrolments arbitration may weigh: those with a send of an arbitrated category."""
+    arbitration = strategy.arbitration
+    if arbitration is None:
+        return ()
+    return tuple(
+        chain_id for chain_id, chain in strategy.chains.items()
+        if any(isinstance(step, SendStep) and (occasion := strategy.occasions.get(step.occasion)) is not None
+               and occasion.category in arbitration.categories for step in chain.steps)
+    )
 
 
 def touch_key(state: Enrollment, step: int) -> str:
@@ -131,8 +143,9 @@ class StepWorker:
             return self._fire_timer(contact_id, chain_id, claim)
         conflicts = races = 0
         while True:
-            # Arbitration weighs the contact's other due sends: their enrolments come in the same read.
-            others = tuple(self.strategy.chains) if self.strategy.arbitration is not None else ()
+            # Arbitration weighs the contact's other due sends: their enrolments come in the same read (only of
+            # chains that can send something arbitrated: a key read costs a unit even when no row is there).
+            others = rival_chains(self.strategy)
             read = self.enrollments.load_step(contact_id, chain_id, others, addresses)
             stored = read.stored
             if stored is None or stored.claim != claim:
@@ -297,7 +310,7 @@ class StepWorker:
         `others`: the contact's other enrolments, which arbitration weighs (none for a manager's send)."""
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
-            Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
+            Touch(t.counted_at, t.channel, t.category, t.status, t.occasion_id)
             for t in self.touches.recent(snapshot.contact_id, now, longest_window(self.strategy))
         )
         view = contact_view(snapshot)

@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib.clock import Clock
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.lifecycle import Timer
+from chalicelib.domain.rules import COUNTED
 from chalicelib.store.contacts import (
     ConsentRecord,
     Contact,
@@ -75,7 +76,9 @@ from chalicelib.store.touches import (
     HISTORY_LIMIT,
     RESERVABLE_AGAIN,
     STATUS_RANK,
+    CountedTouch,
     HistoryEntry,
+    SentTouch,
     TouchRecord,
     TouchRepository,
     TouchWrite,
@@ -151,6 +154,8 @@ class _TouchRow:
     error_code: str | None = None
     error: str | None = None
     history: list[HistoryEntry] = field(default_factory=list)
+    counted_at: datetime | None = None  # as TouchModel's: set while the touch counts toward the caps
+    counted_as: str | None = None
 
 
 @dataclass
@@ -686,6 +691,8 @@ def _put_touch(db: MemoryDatabase, touch: TouchRecord, status: str, decision: st
             provider_message_id=current.provider_message_id if current else None,
             cost=current.cost if current else None,
             history=_appended(current.history if current else [], entry),
+            counted_at=touch.created_at if status in COUNTED else None,
+            counted_as=status if status in COUNTED else None,
         )
         return True
 
@@ -751,6 +758,8 @@ class MemoryTouches(TouchRepository):
                 row.cost = cost
             if error_code is not None:
                 row.error_code, row.error = error_code, message
+            if status not in COUNTED:
+                row.counted_at = row.counted_as = None
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
                                                               error_code=error_code, error=message))
             if counter is None:
@@ -760,15 +769,16 @@ class MemoryTouches(TouchRepository):
             self._db.request("TransactWriteItems", ("UpdateItem", "touches", row),
                              ("UpdateItem", "stats", self._db.stats[(counter, now.date().isoformat())]))
 
-    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
+    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
         with self._db.lock:
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             self._db.request("UpdateItem", "touches", row)
             if row is None or STATUS_RANK.get(row.status, STATUS_RANK[status]) >= STATUS_RANK[status]:
-                return False
+                return None
+            before = row.status
             row.status, row.updated_at = status, now
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status))
-            return True
+            return before
 
     def get(self, contact_id: str, touch_key: str) -> TouchRecord | None:
         with self._db.lock:
@@ -776,12 +786,14 @@ class MemoryTouches(TouchRepository):
             self._db.request("GetItem", "touches", row)
             return None if row is None else _record(row)
 
-    def by_provider_message(self, provider_message_id: str) -> TouchRecord | None:
+    def by_provider_message(self, provider_message_id: str) -> SentTouch | None:
         with self._db.lock:
             contact_id, touch_key = self._db.provider_messages.get(provider_message_id, ("", ""))
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             self._db.request("Query", "touches", row, index="provider-message-index")
-            return _record(row) if row is not None and row.provider_message_id == provider_message_id else None
+            if row is None or row.provider_message_id != provider_message_id:
+                return None
+            return SentTouch.of(_record(row))
 
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         with self._db.lock:
@@ -789,12 +801,17 @@ class MemoryTouches(TouchRepository):
             self._db.request("Query", "touches", *rows.values())
             return [_record(rows[key]) for key in sorted(rows)]
 
-    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[TouchRecord]:
+    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[CountedTouch]:
         since = now - window
         with self._db.lock:
-            rows = [r for r in self._db.touches.get(contact_id, {}).values() if r.created_at >= since]
-            self._db.request("Query", "touches", *rows, index="created-index")
-            return [_record(row) for row in sorted(rows, key=lambda r: r.touch_key)]
+            found = sorted(
+                (CountedTouch(r.touch_key, r.counted_at, r.channel, r.category, r.occasion_id, r.counted_as or r.status)
+                 for r in self._db.touches.get(contact_id, {}).values() if r.counted_at and r.counted_at >= since),
+                key=lambda t: (t.counted_at, t.touch_key),
+            )
+            self._db.request("Query", "touches", *(self._db.touches[contact_id][t.touch_key] for t in found),
+                             index="counted-index")
+            return found
 
 
 def _appended(history: list[HistoryEntry], entry: HistoryEntry) -> list[HistoryEntry]:
