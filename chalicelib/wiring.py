@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
-    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.audiences import Audiences
+    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.contact_events import EventWorker
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from chalicelib.services.steps import StepWorker
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
-    from chalicelib.store.catalog import CatalogRepository
     from chalicelib.store.audiences import AudienceRepository
+    from chalicelib.store.catalog import CatalogRepository
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.feedback import FeedbackRecords

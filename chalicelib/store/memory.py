@@ -54,8 +54,8 @@ from chalicelib.store.enrollments import (
 from chalicelib.store.feedback import FeedbackRecords
 from chalicelib.store.keys import ApiKey, ApiKeyRepository, hash_key, new_key
 from chalicelib.store.ledger import ConsentEvent, LedgerRepository
-from chalicelib.store.memory_catalog import MemoryCatalog
 from chalicelib.store.memory_audiences import MemoryAudiences
+from chalicelib.store.memory_catalog import MemoryCatalog
 from chalicelib.store.occasions import OccasionConflict, OccasionRepository, StoredOccasion, next_version
 from chalicelib.store.profiles import PROCESSED_FOR, AlreadyApplied, Facts, FactsChange, ProfileRepository
 from chalicelib.store.profiles import identity_key as event_identity_key
