@@ -61,10 +61,11 @@ LOCAL_INDEXES = {"touches": {"counted-index": "counted_at"}}
 
 def _model_projections() -> dict[str, tuple[str, tuple[str, ...]]]:
     """Every index of the pynamodb models -> (projection type, its non-key attributes sorted)."""
+    from chalicelib.store.audiences import AudienceMemberModel
     from chalicelib.store.models import ALL_MODELS
 
     found = {}
-    for model in ALL_MODELS:
+    for model in (*ALL_MODELS, AudienceMemberModel):
         schema = model._get_schema()
         for index in [*schema["global_secondary_indexes"], *schema["local_secondary_indexes"]]:
             projection = index["projection"]
