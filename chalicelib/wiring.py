@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Strategy
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
+    from chalicelib.services.console_sessions import ConsoleSessions
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.services.doi import DoubleOptIn
     from chalicelib.services.erasure import Erasure
@@ -451,6 +452,13 @@ def push_tokens() -> PushTokens:
     settings = get_settings()
     return PushTokens(PushSender(sns_for_sending()), feedback_records(),
                       settings.push_platform_application_arn, clock())
+
+
+@cache
+def console_sessions() -> ConsoleSessions:
+    from chalicelib.services.console_sessions import ConsoleSessions
+
+    return ConsoleSessions(token_keys(), api_keys(), clock())
 
 
 def reset() -> None:
