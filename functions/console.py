@@ -247,7 +247,7 @@ def edit_occasion(occasion_id: str, session: ConsoleSession, fields: Mapping[str
         if exc.status not in (400, 409):
             raise
         field = web.field_of(occasion_id, exc.field) or exc.field
-        shown = {field: exc.message} if field in fields else {}
+        shown = {field: exc.message} if field in fields and field not in ("version", "csrf") else {}
         return _occasion_page(occasion_id, session, fields, shown, None if shown else exc.message, status=exc.status)
     return _occasion_page(occasion_id, session, saved=t["saved"].format(v=saved["version"]))
 

@@ -1003,6 +1003,9 @@ class MemoryApiKeys(ApiKeyRepository):
             self._db.request("PutItem", "api-keys", self._db.api_keys[hash_key(key)])
         return found, key
 
+    def find(self, key: str) -> ApiKey | None:
+        return self.find_hashed(hash_key(key))
+
     def find_hashed(self, key_hash: str) -> ApiKey | None:
         row = self._db.api_keys.get(key_hash)
         self._db.request("GetItem", "api-keys", row)
