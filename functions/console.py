@@ -246,7 +246,7 @@ def edit_occasion(occasion_id: str, session: ConsoleSession, fields: Mapping[str
     except ClientError as exc:
         if exc.status not in (400, 409):
             raise
-        field = web.field_of(occasion_id, exc.field) or exc.field
+        field = str(web.field_of(occasion_id, exc.field) or exc.field)
         shown = {field: exc.message} if field in fields and field not in ("version", "csrf") else {}
         return _occasion_page(occasion_id, session, fields, shown, None if shown else exc.message, status=exc.status)
     return _occasion_page(occasion_id, session, saved=t["saved"].format(v=saved["version"]))
@@ -338,7 +338,7 @@ def stats(session: ConsoleSession) -> Response:
         answer = report(service, query, wiring.clock().now().date())
         every = answer if "chain" not in query else report(service, {k: v for k, v in query.items()
                                                                      if k != "chain"}, wiring.clock().now().date())
-        manual = service.manual_sends(date.fromisoformat(answer["from"]), date.fromisoformat(answer["to"]))
+        manual = service.manual_sends(date.fromisoformat(str(answer["from"])), date.fromisoformat(str(answer["to"])))
         share = web.triggered_share(every["rows"], manual)
     except ClientError as exc:
         problem = exc.message

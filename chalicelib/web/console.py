@@ -180,7 +180,7 @@ def _put(node: Any, path: str, value: str) -> None:
 def _steps(path: str) -> list[str | int]:
     steps: list[str | int] = []
     for part in path.split("."):
-        indexes = []
+        indexes: list[int] = []
         while (match := _INDEX.match(part)) is not None:
             part, index = match.group(1), int(match.group(2))
             indexes.insert(0, index)
