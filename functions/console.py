@@ -141,7 +141,9 @@ def page(*roles: str, form: bool = False) -> Callable[[Callable[..., Response]],
                     return _message("forbidden" if exc.status == 403 else "not_found", session, exc.status)
                 raise
 
-        return answers_busy(guarded)
+        served = answers_busy(guarded)
+        served.session_roles = roles  # type: ignore[attr-defined]
+        return served
 
     return decorate
 
