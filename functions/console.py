@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 blueprint = Blueprint(__name__)
 ANY = ["*/*"]  # forms; anything else gets the 415 of forms.read_form
 LANG_COOKIE = "tp_console_lang"
+SIGN_IN_COOKIE = "tp_console_signin"
+SIGN_IN_SECONDS = 3600
 MANAGERS = (SERVICE_MANAGER, POINT_MANAGER)
 
 
@@ -98,11 +100,20 @@ def _path() -> str:
     return full[len(_base()):]
 
 
-def _sign_in_page(error: str | None = None, status: int = 401) -> Response:
+def _sign_in_page(error: str | None = None, status: int = 401, next_path: str | None = None) -> Response:
+    """The sign-in form, with the token the sign-in post must send back (a pre-session double submit: another
+    site can neither read the cookie nor, with SameSite=Strict, have the browser send it)."""
+    import secrets
+
     screen = _screen()
     t = _web().TEXTS[screen.lang]
-    return _page(_web().render("console_sign_in.html", screen, t["sign_in"], error=error or t["session_needed"],
-                               next=_path() if _path().startswith("/console/") else ""), status)
+    nonce = _cookies().get(SIGN_IN_COOKIE) or ""
+    nonce = nonce if 20 <= len(nonce) <= 64 and nonce.replace("-", "").replace("_", "").isalnum() \
+        else secrets.token_urlsafe(24)
+    wanted = _path() if next_path is None else next_path
+    body = _web().render("console_sign_in.html", screen, t["sign_in"], error=error, csrf=nonce,
+                         next=wanted if wanted.startswith("/console/") and wanted != "/console/sign-in" else "")
+    return _page(body, status, (_cookie(SIGN_IN_COOKIE, nonce, SIGN_IN_SECONDS),))
 
 
 def _message(kind: str, session: ConsoleSession | None, status: int) -> Response:
@@ -127,7 +138,7 @@ def page(*roles: str, form: bool = False) -> Callable[[Callable[..., Response]],
         def guarded(*args: Any, **kwargs: Any) -> Response:
             session = wiring.console_sessions().open(_cookies().get(_session_cookie()))
             if session is None:
-                return _sign_in_page()
+                return _sign_in_page(_web().TEXTS[_lang()[0]]["session_needed"])
             try:
                 if form:
                     kwargs["fields"] = fields = _form()
@@ -162,7 +173,7 @@ def _scope(session: ConsoleSession) -> str | None:
 def _redirect(to: str, cookies: tuple[str, ...] = ()) -> Response:
     response = Response(body="", status_code=303, headers={"Location": f"{_base()}{to}", "Cache-Control": "no-store"})
     if cookies:
-        response.headers["Set-Cookie"] = cookies[0]
+        response.headers["Set-Cookie"] = list(cookies) if len(cookies) > 1 else cookies[0]  # type: ignore[assignment]
     return response
 
 
@@ -171,24 +182,27 @@ def _redirect(to: str, cookies: tuple[str, ...] = ()) -> Response:
 def sign_in_page() -> Response:
     if wiring.console_sessions().open(_cookies().get(_session_cookie())) is not None:
         return _redirect("/console/occasions")
-    screen = _screen()
-    t = _web().TEXTS[screen.lang]
-    return _page(_web().render("console_sign_in.html", screen, t["sign_in"], error=None, next=""))
+    return _sign_in_page(status=200)
 
 
 @blueprint.route("/console/sign-in", methods=["POST"], content_types=ANY)
 @answers_busy
 def sign_in() -> Response:
+    import hmac
+
     from chalicelib.services.console_sessions import COOKIE
 
     fields = _form()
+    nonce = _cookies().get(SIGN_IN_COOKIE) or ""
+    if not nonce or not hmac.compare_digest(nonce.encode(), fields.get("csrf", "").encode()):
+        return _message("forbidden", None, 403)
     opened = wiring.console_sessions().sign_in(fields.get("key", ""))
-    if opened is None:
-        return _sign_in_page(_web().TEXTS[_lang()[0]]["bad_key"])
-    cookie = opened[1]
     wanted = fields.get("next", "")
+    if opened is None:
+        return _sign_in_page(_web().TEXTS[_lang()[0]]["bad_key"], next_path=wanted)
     to = wanted if wanted.startswith("/console/") and "//" not in wanted else "/console/occasions"
-    return _redirect(to, (_cookie(COOKIE, cookie, int(wiring.console_sessions().ttl.total_seconds())),))
+    return _redirect(to, (_cookie(COOKIE, opened[1], int(wiring.console_sessions().ttl.total_seconds())),
+                          _cookie(SIGN_IN_COOKIE, "", 0)))
 
 
 @blueprint.route("/console/sign-out", methods=["POST"], content_types=ANY)

@@ -119,4 +119,5 @@ def test_a_point_manager_works_the_checklist_and_a_service_manager_edits_with_a_
         assert (tmp_path / f"{name}.png").stat().st_size > 0
     status, body = get(f"{local_stack.api}/v1/admin/occasions/anniversary",
                        headers={"Authorization": f"Bearer {local_stack.key}"})
+    assert status == 200
     assert json.loads(body)["occasion"]["templates"]["sms"]["en"]["text"].startswith("Five years together")

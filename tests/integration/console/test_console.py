@@ -20,38 +20,57 @@ from tests.integration.occasions.conftest import add, person
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
+def set_cookies(response: Any) -> dict[str, str]:
+    """name -> the whole Set-Cookie line, for each cookie the response sets."""
+    lines = response.headers.get("Set-Cookie") or []
+    return {line.split("=", 1)[0]: line for line in ([lines] if isinstance(lines, str) else lines)}
+
+
 class Browser:
-    """One operator's browser: keeps the session cookie as a browser would, and reads the forms' CSRF token."""
+    """One operator's browser: keeps the cookies as a browser would, and reads the forms' CSRF token."""
 
     def __init__(self, api: Any) -> None:
         self.api = api
-        self.cookie: str | None = None
+        self.jar: dict[str, str] = {}
         self.csrf: str | None = None
 
-    def sign_in(self, key: str) -> Any:
-        response = self.post("/console/sign-in", {"key": key}, csrf=False)
-        cookie = response.headers.get("Set-Cookie") or response.headers.get("set-cookie") or ""
-        if cookie.startswith("tp_console="):
-            self.cookie = cookie.split(";")[0].split("=", 1)[1]
-        return response
+    @property
+    def cookie(self) -> str | None:
+        return self.jar.get("tp_console")
 
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {**(extra or {})}
-        if self.cookie is not None:
-            headers["Cookie"] = f"tp_console={self.cookie}"
-        return headers
+    @cookie.setter
+    def cookie(self, value: str) -> None:
+        self.jar["tp_console"] = value
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
-        response = self.api.http.get(path, headers=self._headers(headers))
+    def _keep(self, response: Any) -> Any:
+        for name, line in set_cookies(response).items():
+            value = line.split(";")[0].split("=", 1)[1]
+            if "Max-Age=0" in line:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
         found = re.search(r'name="csrf" value="([^"]+)"', response.body.decode())
         if found:
             self.csrf = found.group(1)
         return response
 
+    def sign_in(self, key: str) -> Any:
+        self.get("/console")
+        return self.post("/console/sign-in", {"key": key})
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {**(extra or {})}
+        if self.jar:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.jar.items())
+        return headers
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        return self._keep(self.api.http.get(path, headers=self._headers(headers)))
+
     def post(self, path: str, fields: dict[str, str], csrf: bool = True) -> Any:
         if csrf and "csrf" not in fields:
             fields = {**fields, "csrf": self.csrf or ""}
-        return self.api.http.post(path, headers=self._headers(FORM), body=urlencode(fields))
+        return self._keep(self.api.http.post(path, headers=self._headers(FORM), body=urlencode(fields)))
 
 
 @pytest.fixture
@@ -80,7 +99,7 @@ def test_signing_in_sets_a_short_lived_strict_cookie_that_carries_no_key(api, cl
     assert page.status_code == 200 and 'name="key"' in text(page)
     response = Browser(api).sign_in(key)
     assert (response.status_code, response.headers["Location"]) == (303, "/console/occasions")
-    cookie = response.headers["Set-Cookie"]
+    cookie = set_cookies(response)["tp_console"]
     attributes = [part.strip() for part in cookie.split(";")]
     assert {"HttpOnly", "Secure", "SameSite=Strict", "Path=/console", "Max-Age=28800"} <= set(attributes)
     assert key not in cookie and key.split("_")[2] not in cookie
@@ -88,7 +107,7 @@ def test_signing_in_sets_a_short_lived_strict_cookie_that_carries_no_key(api, cl
 
 def test_a_wrong_key_or_an_ingest_key_gets_no_session(api, clock) -> None:
     wrong = Browser(api).sign_in("tp_nothing_here")
-    assert wrong.status_code == 401 and "Set-Cookie" not in wrong.headers and 'name="key"' in text(wrong)
+    assert wrong.status_code == 401 and "tp_console" not in set_cookies(wrong) and 'name="key"' in text(wrong)
     ingest = Browser(api)
     ingest.sign_in(wiring.api_keys().create("ingest", None, None, NOW)[1])
     assert ingest.get("/console/occasions").status_code == 403
@@ -130,10 +149,33 @@ def test_a_form_without_its_csrf_token_or_with_another_sessions_is_refused_with_
 
 def test_sign_out_clears_the_cookie(browser, clock) -> None:
     manager = browser()
+    assert manager.post("/console/sign-out", {"csrf": ""}).status_code == 403  # a sign-out needs the token too
     response = manager.post("/console/sign-out", {})
     assert (response.status_code, response.headers["Location"]) == (303, "/console")
-    assert response.headers["Set-Cookie"].startswith("tp_console=;") and "Max-Age=0" in response.headers["Set-Cookie"]
-    assert manager.post("/console/sign-out", {"csrf": ""}).status_code == 403  # a sign-out needs the token too
+    cleared = set_cookies(response)["tp_console"]
+    assert cleared.startswith("tp_console=;") and "Max-Age=0" in cleared
+    assert manager.cookie is None and manager.get("/console/occasions").status_code == 401
+
+
+def test_the_sign_in_form_needs_its_own_token(api, clock) -> None:
+    key = wiring.api_keys().create("service-manager", None, None, NOW)[1]
+    stranger = Browser(api)
+    assert stranger.post("/console/sign-in", {"key": key}, csrf=False).status_code == 403  # no form was shown
+    stranger.get("/console")
+    forged = stranger.post("/console/sign-in", {"key": key, "csrf": "x" * 32})
+    assert forged.status_code == 403 and stranger.cookie is None
+    assert stranger.post("/console/sign-in", {"key": key}).status_code == 303 and stranger.cookie
+
+
+def test_signing_in_from_a_page_asked_for_goes_back_to_it(api, clock) -> None:
+    key = wiring.api_keys().create("service-manager", None, None, NOW)[1]
+    visitor = Browser(api)
+    asked = visitor.get("/console/stats")
+    assert asked.status_code == 401 and 'name="next" value="/console/stats"' in text(asked)
+    wrong = visitor.post("/console/sign-in", {"key": "tp_wrong", "next": "/console/stats"})
+    assert wrong.status_code == 401 and 'name="next" value="/console/stats"' in text(wrong)  # the page is kept
+    answer = visitor.post("/console/sign-in", {"key": key, "next": "/console/stats"})
+    assert (answer.status_code, answer.headers["Location"]) == (303, "/console/stats")
 
 
 def test_a_point_manager_sees_their_points_checklist_and_cards_and_nothing_else(browser, clock) -> None:
@@ -187,11 +229,10 @@ def test_pages_are_in_russian_or_english_and_the_choice_is_remembered(api, brows
     manager = browser()
     chosen = manager.get("/console/occasions?lang=en", headers={"Accept-Language": "ru"})
     assert "Occasions" in text(chosen) and 'lang="en"' in text(chosen)
-    remembered = chosen.headers["Set-Cookie"]
+    remembered = set_cookies(chosen)["tp_console_lang"]
     assert remembered.startswith("tp_console_lang=en;") and "SameSite=Strict" in remembered
-    again = manager.api.http.get("/console/occasions", headers={
-        "Cookie": f"tp_console={manager.cookie}; tp_console_lang=en", "Accept-Language": "ru"})
-    assert "Occasions" in text(again)
+    assert "Occasions" in text(manager.get("/console/occasions", headers={"Accept-Language": "ru"}))
+    manager.jar.pop("tp_console_lang")
     assert "Инфоповоды" in text(manager.get("/console/occasions", headers={"Accept-Language": "ru"}))
 
 
