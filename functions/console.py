@@ -268,7 +268,7 @@ def edit_occasion(occasion_id: str, session: ConsoleSession, fields: Mapping[str
     return _occasion_page(occasion_id, session, saved=t["saved"].format(v=saved["version"]))
 
 
-CHECKLIST_QUERY = ("point_id", "period", "segment", "cursor")
+CHECKLIST_QUERY = ("point_id", "period", "segment", "cursor", "limit")
 
 
 def _checklist_page(occasion_id: str, session: ConsoleSession, query: Mapping[str, str], notice: str | None = None,

@@ -286,3 +286,15 @@ def test_a_manual_send_counts_on_the_manual_side(browser, clock) -> None:
     wiring.manual_touches().mark("ann", {"occasion_id": "company-news", "channel": "email", "send": True}, None, "x")
     assert wiring.stats().manual_sends(NOW.date(), NOW.date() + timedelta(days=1)) == 1
     assert "manual 1" in text(manager.get("/console/stats?lang=en"))
+
+
+def test_the_checklist_pages_as_the_api_does(browser, clock) -> None:
+    add(person("c1"), person("c2"), person("c3"))
+    manager = browser()
+    first = text(manager.get("/console/occasions/anniversary/checklist?point_id=msk-01&limit=2&lang=en"))
+    found = re.search(r'href="(/console/occasions/anniversary/checklist\?[^"]+)">Next page', first)
+    assert found and first.count('<tr id="contact-') == 2
+    second = text(manager.get(found.group(1).replace("&amp;", "&")))
+    assert second.count('<tr id="contact-') == 1 and "Next page" not in second
+    seen = set(re.findall(r'<tr id="contact-(\w+)"', first + second))
+    assert seen == {"c1", "c2", "c3"}
