@@ -120,6 +120,12 @@ def _message(kind: str, session: ConsoleSession | None, status: int) -> Response
     return _page(_web().message(_screen(session), kind), status)
 
 
+def _refused(exc: ClientError, session: ConsoleSession | None) -> Response:
+    """A page for what a view refused: 403, 404, or the request itself was bad (a form too large or not a form)."""
+    kind = {403: "forbidden", 404: "not_found"}.get(exc.status, "bad_request")
+    return _message(kind, session, exc.status)
+
+
 def _form() -> dict[str, str]:
     from chalicelib.web import forms
 
@@ -148,9 +154,7 @@ def page(*roles: str, form: bool = False) -> Callable[[Callable[..., Response]],
                     return _message("forbidden", session, 403)
                 return view(*args, session=session, **kwargs)
             except ClientError as exc:
-                if exc.status in (403, 404):
-                    return _message("forbidden" if exc.status == 403 else "not_found", session, exc.status)
-                raise
+                return _refused(exc, session)
 
         served = answers_busy(guarded)
         served.session_roles = roles  # type: ignore[attr-defined]
@@ -192,7 +196,10 @@ def sign_in() -> Response:
 
     from chalicelib.services.console_sessions import COOKIE
 
-    fields = _form()
+    try:
+        fields = _form()
+    except ClientError as exc:
+        return _refused(exc, None)
     nonce = _cookies().get(SIGN_IN_COOKIE) or ""
     if not nonce or not hmac.compare_digest(nonce.encode(), fields.get("csrf", "").encode()):
         return _message("forbidden", None, 403)

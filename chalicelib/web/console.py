@@ -32,6 +32,7 @@ TEXTS: Mapping[str, Mapping[str, Any]] = {
         "session_needed": "Войдите, чтобы продолжить.", "sign_out": "Выйти",
         "forbidden_title": "Нет доступа", "forbidden": "Вашей роли или точке эта страница недоступна.",
         "not_found_title": "Не найдено", "not_found": "Такой страницы или записи нет.",
+        "bad_request_title": "Запрос не понят", "bad_request": "Отправьте форму со страницы консоли ещё раз.",
         "occasions": "Инфоповоды", "checklist": "Чек-лист", "stats": "Статистика", "card": "Карточка клиента",
         "name": "Название", "category": "Категория", "priority": "Приоритет", "period": "Период",
         "validity": "Срок действия", "title": "Название",
@@ -61,6 +62,7 @@ TEXTS: Mapping[str, Mapping[str, Any]] = {
         "session_needed": "Sign in to go on.", "sign_out": "Sign out",
         "forbidden_title": "Not allowed", "forbidden": "Your role or point may not open this page.",
         "not_found_title": "Not found", "not_found": "There is no such page or record.",
+        "bad_request_title": "Not understood", "bad_request": "Please send the form from the console page again.",
         "occasions": "Occasions", "checklist": "Checklist", "stats": "Stats", "card": "Contact card",
         "name": "Name", "category": "Category", "priority": "Priority", "period": "Period",
         "validity": "Validity", "title": "Name",
@@ -134,7 +136,7 @@ def render(name: str, screen: Screen, title: str, **context: Any) -> str:
 
 
 def message(screen: Screen, kind: str) -> str:
-    """The 403 and 404 pages."""
+    """The 403, 404 and bad-request pages."""
     t = TEXTS[screen.lang]
     return render("console_message.html", screen, t[f"{kind}_title"], text=t[kind])
 

@@ -298,3 +298,15 @@ def test_the_checklist_pages_as_the_api_does(browser, clock) -> None:
     assert second.count('<tr id="contact-') == 1 and "Next page" not in second
     seen = set(re.findall(r'<tr id="contact-(\w+)"', first + second))
     assert seen == {"c1", "c2", "c3"}
+
+
+def test_a_post_that_is_not_a_form_is_a_page_not_a_server_error(browser, api, clock) -> None:
+    manager = browser()
+    for path in ("/console/sign-in", "/console/occasions/anniversary/checklist", "/console/occasions/anniversary"):
+        response = api.http.post(path, headers={"Content-Type": "application/xml", "Cookie": f"tp_console="
+                                                f"{manager.cookie}"}, body="<x/>")
+        assert response.status_code == 415 and "<html" in text(response), path
+    odd = manager.post("/console/occasions/anniversary/checklist", {"contact_id": "", "channel": "fax"})
+    assert odd.status_code == 404
+    bad = manager.post("/console/occasions/anniversary/checklist", {"contact_id": "x" * 5000, "channel": "phone"})
+    assert bad.status_code == 404
