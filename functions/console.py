@@ -76,6 +76,8 @@ def _cookie(name: str, value: str, max_age: int) -> str:
 
 def _page(body: str, status: int = 200, cookies: tuple[str, ...] = ()) -> Response:
     response = html_response(body, status)
+    # Signed-in pages with forms: never inside another site's frame (clickjacking a Yes or a Save).
+    response.headers.update({"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"})
     lang, chosen = _lang()
     cookies = (*cookies, _cookie(LANG_COOKIE, lang, 365 * 86400)) if chosen else cookies
     if cookies:
