@@ -4,7 +4,7 @@ local stack as `make run` starts it.
 A point manager signs in on a phone screen, marks two of their point's contacts done with a comment, is refused
 when marking one again, reads the comment on the card, and gets the 403 page for another point's contact and
 for the occasion editor. A service manager then edits a template on a desktop screen and watches the preview
-change as they type. Screenshots go to the test's tmp dir.
+change as they type, and opens the stats. Screenshots go to the test's tmp dir.
 """
 
 from __future__ import annotations
@@ -111,11 +111,14 @@ def test_a_point_manager_works_the_checklist_and_a_service_manager_edits_with_a_
             page.wait_for_selector(".notice")
             assert "version 1" in page.locator(".notice").inner_text()
             page.screenshot(path=str(tmp_path / "saved.png"), full_page=True)
+            page.click("text=Stats")
+            page.wait_for_selector("#triggered-share")
+            page.screenshot(path=str(tmp_path / "stats.png"), full_page=True)
             desk.close()
         finally:
             browser.close()
 
-    for name in ("checklist", "refusal", "card", "forbidden", "preview", "saved"):
+    for name in ("checklist", "refusal", "card", "forbidden", "preview", "saved", "stats"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0
     status, body = get(f"{local_stack.api}/v1/admin/occasions/anniversary",
                        headers={"Authorization": f"Bearer {local_stack.key}"})
