@@ -373,6 +373,52 @@ def _stats_params(strategy: Strategy) -> tuple[Param, ...]:
             Param("to", "query", day, "Last day, inclusive (default: today)."))
 
 
+# The operators' console: HTML pages and forms behind a session cookie (POST /console/sign-in exchanges an API key
+# for it), not the Bearer key. Without a live session every page is the sign-in page with 401; a role or point
+# not allowed, or a form without its CSRF token, the 403 page. Same roles as the admin routes.
+CONSOLE_PAGE = {200: Answer("The page.", page=True), 401: Answer("No live session: the sign-in page.", page=True),
+                403: Answer("The session's role or point may not open it (or the form's CSRF token is wrong).",
+                            page=True),
+                404: Answer("No such occasion or contact.", page=True), 503: BUSY}
+CONSOLE_FORM = {**CONSOLE_PAGE, 415: UNSUPPORTED}
+CONSOLE = (
+    Operation("GET", "/console", "The console's sign-in page (signed in: on to the occasions)", "console",
+              {200: Answer("The sign-in form.", page=True), 303: Answer("Signed in already: the occasions."),
+               503: BUSY}),
+    Operation("POST", "/console/sign-in", "Sign in with an API key (form field `key`)", "console",
+              {303: Answer("Signed in: the session cookie (HttpOnly, Secure, SameSite=Strict, Path=/console, 8 h).",
+                           headers={"Set-Cookie": "tp_console=<signed session>"}),
+               401: Answer("Not a valid key: the sign-in page again.", page=True), 415: UNSUPPORTED, 503: BUSY}),
+    Operation("POST", "/console/sign-out", "Sign out (clears the cookie)", "console",
+              {303: Answer("Signed out: the sign-in page."), **{k: v for k, v in CONSOLE_FORM.items() if k != 200}}),
+    Operation("GET", "/console/occasions", "Occasions", "console", CONSOLE_PAGE),
+    Operation("GET", "/console/occasions/{occasion_id}", "Edit an occasion, with a preview (service manager)",
+              "console", CONSOLE_PAGE, params=(OCCASION_ID,)),
+    Operation("POST", "/console/occasions/{occasion_id}", "Preview (action=preview) or save (action=save) an edit",
+              "console", {**CONSOLE_FORM, 400: Answer("The edit is not valid: errors beside their fields.", page=True),
+                          409: Answer("Someone saved another version meanwhile.", page=True)},
+              params=(OCCASION_ID,)),
+    Operation("GET", "/console/occasions/{occasion_id}/checklist", "The checklist of a point", "console",
+              {**CONSOLE_PAGE, 400: Answer("A bad filter, named on the page.", page=True)},
+              params=(OCCASION_ID, Param("point_id", "query", {"type": "string"}),
+                      Param("period", "query", {"type": "string", "format": "date"}),
+                      Param("segment", "query", {"type": "string"}), Param("cursor", "query", {"type": "string"}))),
+    Operation("POST", "/console/occasions/{occasion_id}/checklist", "Mark one row: yes/no and a comment", "console",
+              {**CONSOLE_FORM, 201: Answer("Marked: the checklist again.", page=True),
+               202: Answer("A send deferred: the checklist again.", page=True),
+               400: Answer("A bad field, named on the page.", page=True),
+               409: Answer("Refused (marked before, consent, a cap): the refusal on the page.", page=True)},
+              params=(OCCASION_ID,)),
+    Operation("GET", "/console/contacts/{contact_id}", "The contact card and timeline", "console", CONSOLE_PAGE,
+              params=(CONTACT_ID,)),
+    Operation("GET", "/console/stats", "Stats with charts, and the triggered share (service manager)", "console",
+              {**CONSOLE_PAGE, 400: Answer("A bad date, named on the page.", page=True)},
+              params=(Param("chain", "query", {"type": "string"}),
+                      Param("from", "query", {"type": "string", "format": "date"}),
+                      Param("to", "query", {"type": "string", "format": "date"}))),
+)
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/v1/health", "Liveness, version and stage", "public", {200: Answer("Up.", HEALTH)}),
     Operation("GET", "/v1/openapi.json", "This document", "public",
@@ -482,6 +528,7 @@ OPERATIONS: tuple[Operation, ...] = (
                             "Members per page (default 1000)."),
                       Param("platform", "query", {"type": "string", "enum": ["google", "meta"]},
                             "How the phone is hashed: E.164 with + (google, the default) or digits only (meta)."))),
+    *CONSOLE,
 )
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
+    from chalicelib.services.console_sessions import ConsoleSessions
     from chalicelib.services.contact_events import EventWorker
     from chalicelib.services.doi import DoubleOptIn
     from chalicelib.services.erasure import Erasure
@@ -487,6 +488,13 @@ def catalog_uploads() -> CatalogUploads:
     from chalicelib.services.catalog import CatalogUploads
 
     return CatalogUploads(catalog(), clock(), on_saved=live_catalog().refresh)
+
+
+@cache
+def console_sessions() -> ConsoleSessions:
+    from chalicelib.services.console_sessions import ConsoleSessions
+
+    return ConsoleSessions(token_keys(), api_keys(), clock())
 
 
 def reset() -> None:

@@ -13,11 +13,10 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, is_dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib.services.timeline import moment, timeline, zone_of
 from cli import stack
 
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
@@ -101,87 +100,13 @@ def _resolve(contact: str) -> str:
     return owner
 
 
-# --- the timeline: the export's data with every time in the contact's zone and in UTC ---------------------------
-
-def _zone(name: object) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _moment(value: object, zone: ZoneInfo) -> dict[str, str] | None:
-    if value is None or value == "":
-        return None
-    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return {"utc": at.astimezone(UTC).isoformat().replace("+00:00", "Z"), "local": at.astimezone(zone).isoformat()}
-
-
-def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def timeline(data: Mapping[str, Any]) -> dict[str, Any]:
-    contact = dict(data["contact"])
-    zone = _zone(contact.get("timezone"))
-    consents = contact.pop("consents", None) or {}
-    contact.pop("requested", None)
-    return {
-        "zone": zone.key,
-        "contact": _plain(contact),
-        "consents": [
-            {"key": key, "state": record["state"], "at": _moment(record.get("at"), zone),
-             "text_id": record.get("text_id"), "source": record.get("source")}
-            for key, record in sorted(_plain(consents).items())
-        ],
-        "ledger": [
-            {**_plain(entry), "key": f"{entry.get('channel') or 'any'}:{entry.get('purpose') or '-'}",
-             "at": _moment(entry.get("at"), zone)}
-            for entry in data.get("consent_history", ())
-        ],
-        "enrollments": [
-            {"chain_id": e["chain_id"], "status": e["status"], "step": e["step"],
-             "entered_at": _moment(e.get("entered_at"), zone),
-             "next_due": _moment(e.get("due_at"), zone) if e["status"] == "running" else None,
-             "exit_reason": e.get("exit_reason"), "ended_at": _moment(e.get("ended_at"), zone)}
-            for e in map(_plain, data.get("enrollments", ()))
-        ],
-        "touches": [_touch(t, zone) for t in sorted(map(_plain, data.get("touches", ())),
-                                                    key=lambda t: str(t.get("created_at")))],
-        "suppressions": _plain(data.get("suppressions") or {}),
-    }
-
-
-def _touch(touch: Mapping[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    return {
-        **{k: touch.get(k) for k in ("touch_id", "touch_key", "chain_id", "step", "channel", "occasion_id",
-                                     "variant", "status", "decision", "reason", "rule", "error_code", "error",
-                                     "actor", "comment")},
-        "created_at": _moment(touch.get("created_at"), zone),
-        "updated_at": _moment(touch.get("updated_at"), zone),
-        "history": [
-            {**entry, "at": _moment(entry.get("at"), zone), "until": _moment(entry.get("until"), zone)}
-            for entry in touch.get("history") or ()
-        ],
-    }
-
-
 # --- the human form ------------------------------------------------------------------------------------------------
 
 def _when(moment: Mapping[str, str] | None, zone: str) -> str:
     if moment is None:
         return NONE
     utc = datetime.fromisoformat(moment["utc"])
-    local = utc.astimezone(_zone(zone))  # the zone, not the bare offset: it names the abbreviation (PST, MSK)
+    local = utc.astimezone(zone_of(zone))  # the zone, not the bare offset: it names the abbreviation (PST, MSK)
     if zone == "UTC":
         return f"{utc:%Y-%m-%d %H:%M} UTC"
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({utc:%Y-%m-%d %H:%M} UTC)"
@@ -257,7 +182,7 @@ def render(view: Mapping[str, Any]) -> str:
 
 
 def _moment_of(value: object, zone: str) -> dict[str, str] | None:
-    return _moment(value, _zone(zone))
+    return moment(value, zone_of(zone))
 
 
 def _error(entry: Mapping[str, Any]) -> str | None:

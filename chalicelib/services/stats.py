@@ -20,6 +20,9 @@ from chalicelib.store.touches import SentTouch, TouchRecord, TouchRepository
 
 Emit = Callable[[str, float, Mapping[str, str]], None]
 METRIC_NAMES = {name: name.capitalize() for name in (*OUTCOMES, *BY_REASON)}
+# Sends no chain triggered (a manager's, a campaign's), counted apart beside the chains' steps: no chain is
+# named "", so this key never meets a step's.
+MANUAL_SENDS = counter_key("", "manual", None)
 
 
 def emit_metric(name: str, value: float, dimensions: Mapping[str, str]) -> None:
@@ -70,6 +73,8 @@ class StatsService:
         """The step worker's `on_sent` hook: the metric only; the step's counter was added with the mark."""
         if touch.chain_id is not None and touch.step is not None:
             self.emit(METRIC_NAMES["sent"], 1, _dimensions(touch))
+        elif touch.chain_id is None:
+            self.counters.add(MANUAL_SENDS, now.date(), {"sent": 1})
 
     def unsubscribed(self, touch: TouchRecord, now: datetime) -> None:
         """The preference centre's `on_unsubscribed` hook: a one-click unsubscribe credited to `touch`."""
@@ -126,6 +131,11 @@ class StatsService:
                     rows.append(StatsRow(chain_id, index, variant, totals.counts, totals.reasons["skipped"],
                                          totals.reasons["deferred"], totals.reasons["failed"]))
         return rows
+
+    def manual_sends(self, first: date, last: date) -> int:
+        """Sends no chain triggered over `first`..`last` inclusive (the other side of the triggered share)."""
+        totals = self.counters.totals(MANUAL_SENDS, first, last)
+        return int(totals.counts["sent"]) if totals else 0
 
 
 def _dimensions(touch: TouchRecord | SentTouch) -> dict[str, str]:

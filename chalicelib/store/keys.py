@@ -42,8 +42,12 @@ class ApiKeyRepository:
         return ApiKey(key_id=key_id, role=role, point_id=point_id, label=label), key
 
     def find(self, key: str) -> ApiKey | None:
+        return self.find_hashed(hash_key(key))
+
+    def find_hashed(self, key_hash: str) -> ApiKey | None:
+        """The key stored under `key_hash` unless revoked: a console session re-checks its key by the hash."""
         try:
-            row = ApiKeyModel.get(hash_key(key), consistent_read=True)
+            row = ApiKeyModel.get(key_hash, consistent_read=True)
         except ApiKeyModel.DoesNotExist:
             return None
         if row.revoked:

@@ -1038,7 +1038,10 @@ class MemoryApiKeys(ApiKeyRepository):
         return found, key
 
     def find(self, key: str) -> ApiKey | None:
-        row = self._db.api_keys.get(hash_key(key))
+        return self.find_hashed(hash_key(key))
+
+    def find_hashed(self, key_hash: str) -> ApiKey | None:
+        row = self._db.api_keys.get(key_hash)
         self._db.request("GetItem", "api-keys", row)
         return None if row is None or row.revoked else row.key
 

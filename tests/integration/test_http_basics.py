@@ -7,6 +7,7 @@ from chalicelib.store.keys import ApiKeyRepository
 
 PUBLIC_ROUTES = {"/v1/health", "/v1/openapi.json", "/v1/subscriptions", "/v1/confirm", "/v1/preferences",
                  "/v1/unsubscribe"}
+CONSOLE_SIGN_IN = {"/console", "/console/sign-in"}  # every other console page needs a session (functions.console)
 
 
 def test_health_says_version_and_stage(api) -> None:
@@ -20,6 +21,10 @@ def test_every_non_public_route_has_the_authorizer_and_a_role_check() -> None:
         for method, entry in methods.items():
             if path in PUBLIC_ROUTES:
                 assert entry.authorizer is None, (method, path)
+                continue
+            if path.startswith("/console"):
+                assert entry.authorizer is None, (method, path)
+                assert path in CONSOLE_SIGN_IN or getattr(entry.view_function, "session_roles", None), (method, path)
                 continue
             assert entry.authorizer is not None and entry.authorizer.name == "bearer_key", (method, path)
             assert getattr(entry.view_function, "required_roles", None), (method, path)

@@ -15,7 +15,7 @@ from chalicelib.store import memory
 from chalicelib.store.contacts import ConsentRecord, ContactRepository
 from chalicelib.store.enrollments import EnrollmentRepository
 from chalicelib.store.feedback import FeedbackRecords
-from chalicelib.store.keys import ApiKeyRepository
+from chalicelib.store.keys import ApiKeyRepository, hash_key
 from chalicelib.store.ledger import ConsentEvent, LedgerRepository
 from chalicelib.store.profiles import AlreadyApplied, FactsChange, ProfileRepository
 from chalicelib.store.sms_state import StoredOptOutCache, StoredSpendCounter
@@ -140,6 +140,7 @@ def test_api_keys_are_found_by_the_whole_key_only(store) -> None:
     found, key = keys.create("point-manager", "msk-01", "till 1", NOW)
     assert keys.find(key) == found and found.point_id == "msk-01"
     assert keys.find(key + "x") is None
+    assert keys.find_hashed(hash_key(key)) == found and keys.find_hashed(hash_key(key + "x")) is None
     with pytest.raises(ValueError):
         keys.create("point-manager", None, None, NOW)
 
