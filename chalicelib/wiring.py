@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
+    from chalicelib.services.campaigns import CampaignsService
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.contact_events import EventWorker
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.services.steps import StepWorker
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
+    from chalicelib.store.campaigns import CampaignRepository
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.feedback import FeedbackRecords
@@ -451,6 +453,23 @@ def push_tokens() -> PushTokens:
     settings = get_settings()
     return PushTokens(PushSender(sns_for_sending()), feedback_records(),
                       settings.push_platform_application_arn, clock())
+
+
+@cache
+def campaign_store() -> CampaignRepository:
+    if _in_memory():
+        return memory_store().campaigns
+    from chalicelib.store.campaigns import CampaignRepository
+
+    return CampaignRepository()
+
+
+@cache
+def campaigns() -> CampaignsService:
+    """The admin API's campaigns and, on the tick, their fan-out (`campaigns().work`)."""
+    from chalicelib.services.campaigns import CampaignsService
+
+    return CampaignsService(strategy(), campaign_store(), contacts(), enrollments(), counters(), clock())
 
 
 def reset() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 TABLES = (
     "contacts", "identities", "consent-ledger", "touches", "enrollments",
-    "occasions", "suppressions", "api-keys", "stats", "idempotency",
+    "occasions", "suppressions", "api-keys", "stats", "idempotency", "campaigns",
 )
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
 DEPLOYED_STAGES = ("dev", "prod")

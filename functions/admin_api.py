@@ -94,3 +94,28 @@ def mark_touch(contact_id: str, principal: Principal) -> Any:
     body = json_body(blueprint.current_request, limits.PUBLIC_BODY)
     status, answer = wiring.manual_touches().mark(contact_id, body, _point(principal), principal.name)
     return json_response(answer, status)
+
+
+@blueprint.route("/v1/admin/campaigns", methods=["POST"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def create_campaign(principal: Principal) -> Any:
+    body = json_body(blueprint.current_request, limits.PUBLIC_BODY)
+    return json_response(wiring.campaigns().create(body, principal.name), 201)
+
+
+@blueprint.route("/v1/admin/campaigns", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def list_campaigns(principal: Principal) -> Any:
+    return json_response(wiring.campaigns().listing())
+
+
+@blueprint.route("/v1/admin/campaigns/{campaign_id}", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def get_campaign(campaign_id: str, principal: Principal) -> Any:
+    return json_response(wiring.campaigns().get(campaign_id))
+
+
+@blueprint.route("/v1/admin/campaigns/{campaign_id}/cancel", methods=["POST"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def cancel_campaign(campaign_id: str, principal: Principal) -> Any:
+    return json_response(wiring.campaigns().cancel(campaign_id, principal.name))

@@ -218,6 +218,15 @@ class ContactRepository:
         more = result.last_evaluated_key
         return page, str(more["contact_id"]["S"]) if more and len(page) == limit else None
 
+    def segment_page(self, segment: str, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
+        """One page of the segment's contacts in contact id order after `after` (the segment index), and the id
+        to continue after (None: the last page). A campaign's fan-out reads its audience so."""
+        start = {"segment": {"S": segment}, "contact_id": {"S": after}} if after else None
+        result = ContactModel.segment_index.query(segment, limit=limit, last_evaluated_key=start)
+        page = [_contact(row) for row in result]
+        more = result.last_evaluated_key
+        return page, str(more["contact_id"]["S"]) if more and len(page) == limit else None
+
     def current_consents(self, contact_id: str) -> ConsentState | None:
         contact = self.get(contact_id)
         if contact is None or contact.status == "erased":

@@ -25,8 +25,8 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "contacts": (
         "contact_id",
         None,
-        {"contact_id": "S", "point_id": "S"},
-        {"point-index": ("point_id", "contact_id")},
+        {"contact_id": "S", "point_id": "S", "segment": "S"},
+        {"point-index": ("point_id", "contact_id"), "segment-index": ("segment", "contact_id")},
     ),
     "identities": ("identity", None, {"identity": "S"}, {}),
     "consent-ledger": ("contact_id", "event_key", {"contact_id": "S", "event_key": "S"}, {}),
@@ -47,6 +47,12 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "api-keys": ("key_hash", None, {"key_hash": "S"}, {}),
     "stats": ("counter_key", "day", {"counter_key": "S", "day": "S"}, {}),
     "idempotency": ("id", None, {"id": "S"}, {}),
+    "campaigns": (
+        "campaign_id",
+        None,
+        {"campaign_id": "S", "active": "N", "listed": "S", "created_key": "S"},
+        {"active-index": ("active", "campaign_id"), "list-index": ("listed", "created_key")},
+    ),
 }
 # table -> {local index: range key}; every local index shares the table's hash key and projects ALL
 LOCAL_INDEXES = {"touches": {"created-index": "created_at"}}
