@@ -53,13 +53,13 @@ class World:
         for contact in people:
             db.contacts[contact.contact_id] = replace(db.contacts[contact.contact_id], segment=segment)
 
-    def run_until(self, end: datetime) -> None:
-        """Ticks and drains every queue each virtual STEP until `end`, keeping what the providers accepted."""
+    def run_until(self, end: datetime, step: timedelta = STEP) -> None:
+        """Ticks and drains every queue each virtual `step` until `end`, keeping what the providers accepted."""
         while self.clock.now() < end:
             self.engine.tick()
             self.engine.drain()
             self.sent.extend(self.engine.captured(self.clock.now()))
-            self.clock.advance(seconds=STEP.total_seconds())
+            self.clock.advance(seconds=step.total_seconds())
 
     def publish_ses(self, kind: str, mail: Any) -> None:
         from chalicelib.settings import get_settings

@@ -139,3 +139,21 @@ def test_a_cancel_in_the_middle_of_the_fan_out_stops_every_further_send_and_the_
         assert counts["pending"] == 0 and counts["skipped"] > 0
         assert counts["skipped_by_reason"] == {"campaign_cancelled": counts["skipped"]}
         assert world.call("POST", f"/v1/admin/campaigns/{campaign_id}/cancel")[0] == 409
+
+
+def test_a_weekly_campaign_sends_each_week_until_its_end_date_each_occurrence_its_own_touch() -> None:
+    with memory_world(START) as world:
+        people = [person(f"w{n}", timezone="Asia/Yekaterinburg") for n in range(5)]
+        world.members(people)
+        status, created = world.call("POST", "/v1/admin/campaigns", _campaign(recur="weekly", until="2026-12-23"))
+        assert status == 201 and created["recur"] == "weekly"
+
+        world.run_until(datetime(2026, 12, 31, tzinfo=UTC), step=timedelta(minutes=30))
+
+        days = Counter(message.at.astimezone(ZoneInfo("Asia/Yekaterinburg")).strftime("%Y-%m-%d %H:%M")
+                       for message, _ in world.sent)
+        assert days == {"2026-12-09 08:30": 5, "2026-12-16 08:30": 5, "2026-12-23 08:30": 5}
+        for p in people:  # one touch key per occurrence
+            assert len({t.touch_key for t in wiring.touches().for_contact(p.contact_id)}) == 3
+        read = world.call("GET", f"/v1/admin/campaigns/{created['campaign_id']}")[1]
+        assert (read["status"], read["occurrence"], read["counts"]["sent"]) == ("done", 2, 15)
