@@ -223,9 +223,13 @@ class ContactRepository:
         to continue after (None: the last page). A campaign's fan-out reads its audience so."""
         start = {"segment": {"S": segment}, "contact_id": {"S": after}} if after else None
         result = ContactModel.segment_index.query(segment, limit=limit, last_evaluated_key=start)
-        page = [_contact(row) for row in result]
+        ids = [row.contact_id for row in result]
         more = result.last_evaluated_key
-        return page, str(more["contact_id"]["S"]) if more and len(page) == limit else None
+        # The index holds keys only; the page's contacts come in one batch (the index lags the table, so a
+        # contact that moved on since is read as it is now, and the campaign's filter sees its segment).
+        rows = {row.contact_id: row for row in ContactModel.batch_get(ids)} if ids else {}
+        page = [_contact(rows[i]) for i in ids if i in rows]
+        return page, str(more["contact_id"]["S"]) if more and len(ids) == limit else None
 
     def current_consents(self, contact_id: str) -> ConsentState | None:
         contact = self.get(contact_id)

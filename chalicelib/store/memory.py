@@ -279,6 +279,8 @@ class MemoryContacts(ContactRepository):
             ids = sorted(c.contact_id for c in self._db.contacts.values() if c.segment == segment)
             page = [self._db.contacts[i] for i in ids if after is None or i > after][:limit]
         self._db.request("Query", "contacts", *page, index="segment-index")
+        if page:
+            self._db.request("BatchGetItem", *(("GetItem", "contacts", c) for c in page))
         return page, page[-1].contact_id if len(page) == limit and page[-1].contact_id != ids[-1] else None
 
     def create(self, new: NewContact, events: Iterable[ConsentEvent]) -> None:

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.delivery.clients import new_session
@@ -51,9 +51,13 @@ class PointIndex(GlobalSecondaryIndex["ContactModel"]):
 
 
 class SegmentIndex(GlobalSecondaryIndex["ContactModel"]):
-    """Campaign audiences: a segment's contacts in contact id order (kept current by the segment's writes)."""
+    """Campaign audiences: a segment's contact ids in order (kept current by the segment's writes). Keys only:
+    a send moves the contact's version, which would otherwise rewrite the index copy each time."""
 
-    Meta = _index_meta("segment-index")
+    class Meta:
+        index_name = "segment-index"
+        projection = KeysOnlyProjection()
+
     segment = UnicodeAttribute(hash_key=True)
     contact_id = UnicodeAttribute(range_key=True)
 

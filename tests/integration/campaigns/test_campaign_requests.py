@@ -37,9 +37,9 @@ def test_a_fan_out_page_and_a_sent_campaign_mail_cost_what_a_chain_step_costs(ca
 
     service.work(clock.now())
 
-    # Scheduled -> fanning out (one write), one page: the index Query, a put per member, the campaign's write;
-    # then the tick's read of the active campaigns.
-    assert calls == {"Query": 2, "PutItem": 2 + len(members)}
+    # Scheduled -> fanning out (one write), one page: the index Query and the batch read of its contacts, a put
+    # per member, the campaign's write; then the tick's read of the active campaigns.
+    assert calls == {"Query": 2, "BatchGetItem": 1, "PutItem": 2 + len(members)}
     clock.at = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)  # 08:30 in Moscow
     messages = due_messages(clock.now())
     assert len(messages) == len(members)
