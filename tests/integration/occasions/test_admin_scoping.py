@@ -48,7 +48,8 @@ def test_no_key_is_401_and_an_ingest_key_is_403(call, clock, method: str, route:
 
 
 @pytest.mark.parametrize(("method", "route"), sorted(SERVICE_ONLY))
-def test_a_point_manager_may_not_edit_occasions_read_stats_or_run_campaigns(call, clock, method: str, route: str) -> None:
+def test_a_point_manager_may_not_edit_occasions_read_stats_or_run_campaigns(call, clock, method: str,
+                                                                           route: str) -> None:
     status, body = call(method, ROUTES[(method, route)], BODIES.get(method), role="point-manager", point="msk-01")
     assert (status, body["error"]) == (403, "forbidden")
 
