@@ -307,6 +307,39 @@ def catalog_upload(strategy: Strategy) -> Schema:
     return {"type": "object", "additionalProperties": False, "required": ["products"], "properties": {
         "products": {"type": "array", "maxItems": UPLOAD_PRODUCTS, "items": product,
                      "description": "Each sku once."}}}
+def campaign(strategy: Strategy) -> Schema:
+    """POST /v1/admin/campaigns, from chalicelib.domain.campaigns.parse_definition."""
+    from chalicelib.domain.campaigns import METRICS, RECURRENCES, SEGMENTS
+
+    share = {"type": "number", "minimum": 0, "maximum": 1}
+    day = {"type": "string", "format": "date"}
+    return {"type": "object", "additionalProperties": False,
+            "required": ["occasion_id", "audience", "channels", "send_at"], "properties": {
+        "occasion_id": {"enum": sorted(strategy.occasions)},
+        "audience": {"type": "object", "additionalProperties": False, "description": "A segment or a point_id.",
+                     "properties": {
+            "segment": {"enum": list(SEGMENTS)}, "point_id": {"type": "string", "minLength": 1},
+            "interests": {"type": "array", "items": {"type": "string", "minLength": 1},
+                          "description": "Any of them (survey interests)."},
+            "attributes": {"type": "object", "description": "Every one equal to the contact's attribute."}}},
+        "channels": {"type": "array", "minItems": 1, "items": {"enum": sorted(strategy.channels)}},
+        "send_at": {"oneOf": [
+            {"type": "object", "additionalProperties": False, "required": ["local_time", "date"], "properties": {
+                "local_time": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                               "description": "The wall time in each recipient's own zone."},
+                "date": day}},
+            {"type": "object", "additionalProperties": False, "required": ["at"],
+             "properties": {"at": {"type": "string", "format": "date-time"}}}]},
+        "ab": {"type": "object", "additionalProperties": False,
+               "required": ["variants", "test_share", "pick_after", "metric"], "properties": {
+            "variants": {"type": "array", "minItems": 2, "uniqueItems": True, "items": {"type": "string"},
+                         "description": "Template variant ids of the occasion."},
+            "test_share": share, "pick_after": {"type": "string", "description": 'A duration: "4h", "1d".'},
+            "metric": {"enum": list(METRICS)}}},
+        "holdout_share": {**share, "exclusiveMaximum": 1},
+        "recur": {"enum": list(RECURRENCES), "description": "Repeat every week, each occurrence its own touches."},
+        "until": {**day, "description": "A recurring campaign's last send day."},
+    }}
 
 
 def events(strategy: Strategy) -> Schema:
@@ -364,6 +397,14 @@ TOKEN = Param("token", "query", {"type": "string"}, "The signed link token from 
 CONTACT_ID = Param("contact_id", "path", {"type": "string"}, required=True)
 OCCASION_ID = Param("occasion_id", "path", {"type": "string"}, required=True)
 NOT_FOUND = error("No such contact (or not of the caller's point: the answer does not tell which).")
+CAMPAIGN_ID = Param("campaign_id", "path", {"type": "string"}, required=True)
+CAMPAIGN = {"type": "object", "required": ["campaign_id", "status", "counts"], "properties": {
+    "campaign_id": {"type": "string"},
+    "status": {"enum": ["scheduled", "fanning_out", "sending", "done", "cancelled"]},
+    "counts": {"type": "object", "description": "audience = holdout + waiting + enrolled; enrolled = sent + "
+                                                "skipped + failed + pending; skipped and deferred by reason."},
+    "winner": {"type": ["object", "null"]}}}
+NO_CAMPAIGN = error("No such campaign.")
 
 
 def _stats_params(strategy: Strategy) -> tuple[Param, ...]:
@@ -529,6 +570,19 @@ OPERATIONS: tuple[Operation, ...] = (
                       Param("platform", "query", {"type": "string", "enum": ["google", "meta"]},
                             "How the phone is hashed: E.164 with + (google, the default) or digits only (meta)."))),
     *CONSOLE,
+    Operation("POST", "/v1/admin/campaigns", "Schedule a campaign (service manager)", "admin",
+              {201: Answer("Scheduled: fanned out from a day before its first send.", CAMPAIGN), 400: BAD_INPUT,
+               503: BUSY},
+              body=Body(campaign)),
+    Operation("GET", "/v1/admin/campaigns", "Campaigns, newest first (service manager)", "admin",
+              {200: Answer("At most 100.", {"type": "object", "required": ["campaigns"]}), 503: BUSY}),
+    Operation("GET", "/v1/admin/campaigns/{campaign_id}", "A campaign: status and counts (service manager)",
+              "admin", {200: Answer("The campaign.", CAMPAIGN), 404: NO_CAMPAIGN, 503: BUSY},
+              params=(CAMPAIGN_ID,)),
+    Operation("POST", "/v1/admin/campaigns/{campaign_id}/cancel", "Cancel a campaign (service manager)", "admin",
+              {200: Answer("Cancelled: nothing further is sent.", CAMPAIGN), 404: NO_CAMPAIGN,
+               409: error("The campaign is done or cancelled already."), 503: BUSY},
+              params=(CAMPAIGN_ID,)),
 )
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.model import Strategy
     from chalicelib.services.audiences import Audiences
     from chalicelib.services.catalog import CatalogUploads, LiveCatalog
+    from chalicelib.services.campaigns import CampaignsService
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.console_sessions import ConsoleSessions
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from chalicelib.services.tokens import Links, TokenKeys
     from chalicelib.store.audiences import AudienceRepository
     from chalicelib.store.catalog import CatalogRepository
+    from chalicelib.store.campaigns import CampaignRepository
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.feedback import FeedbackRecords
@@ -495,6 +497,20 @@ def console_sessions() -> ConsoleSessions:
     from chalicelib.services.console_sessions import ConsoleSessions
 
     return ConsoleSessions(token_keys(), api_keys(), clock())
+def campaign_store() -> CampaignRepository:
+    if _in_memory():
+        return memory_store().campaigns
+    from chalicelib.store.campaigns import CampaignRepository
+
+    return CampaignRepository()
+
+
+@cache
+def campaigns() -> CampaignsService:
+    """The admin API's campaigns and, on the tick, their fan-out (`campaigns().work`)."""
+    from chalicelib.services.campaigns import CampaignsService
+
+    return CampaignsService(strategy(), campaign_store(), contacts(), enrollments(), counters(), clock())
 
 
 def reset() -> None:

@@ -15,6 +15,7 @@ TABLES = (
     "occasions", "suppressions", "api-keys", "stats", "idempotency",
     "catalog",
     "audiences",
+    "campaigns",
 )
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
 DEPLOYED_STAGES = ("dev", "prod")

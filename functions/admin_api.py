@@ -111,6 +111,8 @@ def upload_catalog(principal: Principal) -> Any:
         raise ClientError("unsupported_media_type", "Send the catalogue as application/json or text/csv.", None,
                           status=415)
     return json_response(wiring.catalog_uploads().put(request.raw_body, media_type, request.query_params or {}))
+
+
 @blueprint.route("/v1/admin/audiences/{name}/export", methods=["GET"], authorizer=bearer_key)
 @require(blueprint, SERVICE_MANAGER)
 def export_audience(name: str, principal: Principal) -> Any:
@@ -124,3 +126,28 @@ def export_audience(name: str, principal: Principal) -> Any:
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(body=page.csv, status_code=200, headers=headers)
+
+
+@blueprint.route("/v1/admin/campaigns", methods=["POST"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def create_campaign(principal: Principal) -> Any:
+    body = json_body(blueprint.current_request, limits.PUBLIC_BODY)
+    return json_response(wiring.campaigns().create(body, principal.name), 201)
+
+
+@blueprint.route("/v1/admin/campaigns", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def list_campaigns(principal: Principal) -> Any:
+    return json_response(wiring.campaigns().listing())
+
+
+@blueprint.route("/v1/admin/campaigns/{campaign_id}", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def get_campaign(campaign_id: str, principal: Principal) -> Any:
+    return json_response(wiring.campaigns().get(campaign_id))
+
+
+@blueprint.route("/v1/admin/campaigns/{campaign_id}/cancel", methods=["POST"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def cancel_campaign(campaign_id: str, principal: Principal) -> Any:
+    return json_response(wiring.campaigns().cancel(campaign_id, principal.name))

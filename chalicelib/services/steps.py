@@ -27,6 +27,7 @@ from chalicelib.delivery.errors import (
     RetryableSendError,
     TemplateRenderError,
 )
+from chalicelib.domain.campaigns import CANCELLED_REASON, Campaign, campaign_chain, campaign_of, variants_for
 from chalicelib.domain.chains import (
     HOUSEKEEPING_HOOKS,
     Enrollment,
@@ -142,16 +143,18 @@ class StepWorker:
         if is_timer(chain_id):
             return self._fire_timer(contact_id, chain_id, claim)
         conflicts = races = 0
+        campaign_id = campaign_of(chain_id)
         while True:
             # Arbitration weighs the contact's other due sends: their enrolments come in the same read (only of
-            # chains that can send something arbitrated: a key read costs a unit even when no row is there).
+            # chains that can send something arbitrated: a key read costs a unit even when no row is there), and
+            # so does a campaign step's campaign (a cancel is seen at send time).
             others = rival_chains(self.strategy)
-            read = self.enrollments.load_step(contact_id, chain_id, others, addresses)
+            read = self.enrollments.load_step(contact_id, chain_id, others, addresses, campaign=campaign_id)
             stored = read.stored
             if stored is None or stored.claim != claim:
                 return None  # handled before (a redelivered message) or re-claimed by a later tick
             now = self.clock.now()
-            plan = self._plan(stored, read.snapshot, read.others, now)
+            plan = self._plan(stored, read.snapshot, read.others, now, read.campaign)
             if read.snapshot is not None:  # kept on the enrolment for the next step's read
                 plan = replace(plan, addresses=read.snapshot.address_keys())
             try:
@@ -221,11 +224,16 @@ class StepWorker:
 
     def _plan(
         self, stored: Stored, snapshot: ContactSnapshot | None, others: Mapping[str, Stored], now: datetime,
+        campaign: Campaign | None = None,
     ) -> _Plan:
         """What the step decides: the enrolment's next state and the touch to write with it. Nothing is
         written here, except the stop list a hook asks for (idempotent)."""
         state = stored.state
         chain = self.strategy.chains.get(state.chain_id)
+        if chain is None and campaign is not None:
+            if campaign.status == "cancelled":
+                return self._cancelled(state, campaign, now)
+            chain = campaign_chain(campaign, state.chain_id)
         if chain is None:
             gone = leave(state, "chain_removed", now)
             return _Plan(gone, StepOutcome(gone.status))
@@ -234,7 +242,7 @@ class StepWorker:
             return _Plan(gone, StepOutcome(gone.status))
         transition = advance(chain, state, contact_view(snapshot), now)
         if isinstance(transition.action, SendAction):
-            return self._decide_send(transition, transition.action, snapshot, stored.context, others, now)
+            return self._decide_send(transition, transition.action, snapshot, stored.context, others, now, campaign)
         if isinstance(transition.action, HookAction):
             return _Plan(transition.state, StepOutcome(transition.state.status),
                          self._hook(transition, transition.action, snapshot, now))
@@ -243,6 +251,7 @@ class StepWorker:
     def _decide_send(
         self, transition: Transition, action: SendAction, snapshot: ContactSnapshot,
         context: Mapping[str, object] | None, others: Mapping[str, Stored], now: datetime,
+        campaign: Campaign | None = None,
     ) -> _Plan:
         at_step = transition.pending or transition.state
         key = touch_key(at_step, action.step)
@@ -250,6 +259,10 @@ class StepWorker:
             self.strategy, action.occasion, action.due_at, key=key, chain_id=action.chain_id, step=action.step,
             channels=action.channels, sms_allowed=action.sms_allowed,
         )
+        if campaign is not None:  # an A/B campaign's test share gets the tested variants, the rest the winner
+            request = replace(request, variants={
+                channel: chosen for channel, offered in request.variants.items()
+                if (chosen := variants_for(campaign, snapshot.contact_id, offered))})
         decision = decide(request, self.rule_context(snapshot, request, now, others), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
@@ -269,6 +282,19 @@ class StepWorker:
             return _Plan(gone, _outcome(gone, decision, "skipped"), TouchWrite.deciding(touch))
         return _Plan(transition.state, _outcome(transition.state, decision, "reserved"), TouchWrite.reserving(touch),
                      _Send(request.purpose, snapshot, context))
+
+    def _cancelled(self, state: Enrollment, campaign: Campaign, now: datetime) -> _Plan:
+        """A cancelled campaign's step: ended unsent, and counted as skipped for the cancel."""
+        occasion = self.strategy.occasions.get(campaign.definition.occasion_id)
+        category = self.strategy.categories.get(occasion.category) if occasion else None
+        gone = leave(state, CANCELLED_REASON, now)
+        touch = TouchRecord(
+            contact_id=state.contact_id, touch_key=touch_key(state, state.step), touch_id=str(uuid.uuid4()),
+            channel=campaign.definition.channels[0], occasion_id=campaign.definition.occasion_id,
+            category=category.id if category else "manual", status="skipped", created_at=now,
+            chain_id=state.chain_id, step=state.step, decision="skip", reason=CANCELLED_REASON, rule="campaign",
+        )
+        return _Plan(gone, StepOutcome(gone.status, "skip", CANCELLED_REASON, "skipped"), TouchWrite.deciding(touch))
 
     def deliver(
         self, touch: TouchRecord, purpose: str, snapshot: ContactSnapshot, context: Mapping[str, object] | None,

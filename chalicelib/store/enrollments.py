@@ -26,9 +26,11 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.chains import Enrollment
+from chalicelib.store.campaigns import CampaignRepository, campaign_of_item
 from chalicelib.store.errors import cancellation_codes
-from chalicelib.store.models import CONNECTION, ContactModel, EnrollmentModel, SuppressionModel
+from chalicelib.store.models import CONNECTION, CampaignModel, ContactModel, EnrollmentModel, SuppressionModel
 from chalicelib.store.snapshots import (
     MAX_KEY_BYTES,
     ContactSnapshot,
@@ -115,6 +117,7 @@ class StepRead:
     stored: Stored | None
     snapshot: ContactSnapshot | None
     others: dict[str, Stored] = field(default_factory=dict)
+    campaign: Campaign | None = None  # the campaign of a campaign step, read in the same batch
 
 
 def _changes(new: EnrollmentModel, old: EnrollmentModel) -> list[Action]:
@@ -136,7 +139,9 @@ def _serialized(attribute: object, value: object) -> object:
     return attribute.serialize(value)  # type: ignore[attr-defined]
 
 
-def _table_name(model: type[EnrollmentModel] | type[ContactModel] | type[SuppressionModel]) -> str:
+def _table_name(
+    model: type[EnrollmentModel] | type[ContactModel] | type[SuppressionModel] | type[CampaignModel],
+) -> str:
     return str(model.Meta.table_name)  # type: ignore[attr-defined]
 
 
@@ -182,10 +187,12 @@ class EnrollmentRepository:
 
     def load_step(
         self, contact_id: str, chain_id: str, others: Sequence[str] = (), addresses: Sequence[str] = (),
+        campaign: str | None = None,
     ) -> StepRead:
-        """The enrolment, the contact's enrolments in the `others` chains (arbitration weighs them), the contact
-        and the suppressions of `addresses` (its keys as last known), strongly consistent, in one BatchGetItem.
-        Only keys of the contact's current addresses missing from `addresses` are looked up after."""
+        """The enrolment, the contact's enrolments in the `others` chains (arbitration weighs them), the contact,
+        the suppressions of `addresses` (its keys as last known) and the `campaign` row, strongly consistent, in
+        one BatchGetItem. Only keys of the contact's current addresses missing from `addresses` are looked up
+        after."""
         if not contact_id or len(contact_id.encode()) > MAX_KEY_BYTES:
             return StepRead(self.get(contact_id, chain_id) if contact_id else None, None)
         enrolments, contacts = _table_name(EnrollmentModel), _table_name(ContactModel)
@@ -199,7 +206,10 @@ class EnrollmentRepository:
         if addresses:
             wanted[suppressions] = {"Keys": [{"address": {"S": key}} for key in sorted(set(addresses))],
                                     "ConsistentRead": True}
-        found: dict[str, list[dict[str, Any]]] = {enrolments: [], contacts: [], suppressions: []}
+        campaigns = _table_name(CampaignModel)
+        if campaign:
+            wanted[campaigns] = {"Keys": [{"campaign_id": {"S": campaign}}], "ConsistentRead": True}
+        found: dict[str, list[dict[str, Any]]] = {enrolments: [], contacts: [], suppressions: [], campaigns: []}
         try:
             for _ in range(_BATCH_ATTEMPTS):
                 answer = CONNECTION.client.batch_get_item(RequestItems=wanted)
@@ -213,17 +223,19 @@ class EnrollmentRepository:
         except RecursionError:  # a contact value nested deeper than DynamoDB allows: read it the careful way
             every = self.for_contact(contact_id)
             return StepRead(every.get(chain_id), load_snapshot(contact_id),
-                            {c: every[c] for c in chains[1:] if c in every})
+                            {c: every[c] for c in chains[1:] if c in every},
+                            CampaignRepository().get(campaign) if campaign else None)
         read = {row.chain_id: _stored(row) for row in map(EnrollmentModel.from_raw_data, found[enrolments])}
         stored = read.pop(chain_id, None)
+        held = campaign_of_item(found[campaigns][0]) if found[campaigns] else None
         if not found[contacts]:
-            return StepRead(stored, None, read)
+            return StepRead(stored, None, read, held)
         contact = readable(ContactModel.from_raw_data(found[contacts][0]))
         reasons = {row.address: row.reason for row in map(SuppressionModel.from_raw_data, found[suppressions])}
         missing = sorted(set(address_keys(contact.email, contact.phone)) - set(addresses))
         if missing:
             reasons.update(SuppressionRepository().reasons(missing))
-        return StepRead(stored, snapshot_of(contact, reasons), read)
+        return StepRead(stored, snapshot_of(contact, reasons), read, held)
 
     def advance(
         self, state: Enrollment, expected: Stored, now: datetime, *, claim: str, touch: TouchWrite | None = None,

@@ -26,9 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from chalicelib.clock import Clock
+from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.lifecycle import Timer
 from chalicelib.domain.rules import COUNTED
+from chalicelib.store.campaigns import CampaignConflict, CampaignRepository
 from chalicelib.store.contacts import (
     ConsentRecord,
     Contact,
@@ -189,6 +191,7 @@ class MemoryDatabase:
         self.processed: dict[str, int] = {}  # the idempotency table: event marker -> its (unenforced) expiry
         # Told of the DynamoDB request each repository method stands for (the simulator's meter), or None.
         self.on_request: Callable[[str, tuple[Any, ...], str | None], None] | None = None
+        self.campaigns: dict[str, Campaign] = {}  # campaign id -> campaign (store.campaigns)
 
     def request(self, operation: str, *parts: Any, index: str | None = None) -> None:
         """`operation` on (table, *items read or written), or on (action, table, item) triples (a transaction)."""
@@ -276,6 +279,15 @@ class MemoryContacts(ContactRepository):
         with self._db.lock:
             ids = sorted(c.contact_id for c in self._db.contacts.values() if c.point_id == point_id)
             page = [self._db.contacts[i] for i in ids if after is None or i > after][:limit]
+        return page, page[-1].contact_id if len(page) == limit and page[-1].contact_id != ids[-1] else None
+
+    def segment_page(self, segment: str, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
+        with self._db.lock:
+            ids = sorted(c.contact_id for c in self._db.contacts.values() if c.segment == segment)
+            page = [self._db.contacts[i] for i in ids if after is None or i > after][:limit]
+        self._db.request("Query", "contacts", *page, index="segment-index")
+        if page:
+            self._db.request("BatchGetItem", *(("GetItem", "contacts", c) for c in page))
         return page, page[-1].contact_id if len(page) == limit and page[-1].contact_id != ids[-1] else None
 
     def create(self, new: NewContact, events: Iterable[ConsentEvent]) -> None:
@@ -531,18 +543,22 @@ class MemoryEnrollments(EnrollmentRepository):
 
     def load_step(
         self, contact_id: str, chain_id: str, others: Sequence[str] = (), addresses: Sequence[str] = (),
+        campaign: str | None = None,
     ) -> StepRead:
         with self._db.lock:
             contact = self._db.contacts.get(contact_id)
             rows = self._db.enrollments.get(contact_id, {})
             row = rows.get(chain_id)
             snapshot = None if contact is None else _snapshot(self._db, contact)
+            held = self._db.campaigns.get(campaign) if campaign else None
             read = StepRead(None if row is None else _stored(row, self._states), snapshot,
-                            {c: _stored(rows[c], self._states) for c in sorted(set(others) - {chain_id}) if c in rows})
+                            {c: _stored(rows[c], self._states) for c in sorted(set(others) - {chain_id}) if c in rows},
+                            held)
             self._db.request("BatchGetItem", ("GetItem", "enrollments", row),
                              ("GetItem", "contacts", contact),
                              *(("GetItem", "enrollments", rows.get(c)) for c in set(others) - {chain_id}),
-                             *(("GetItem", "suppressions", self._db.suppressions.get(k)) for k in addresses))
+                             *(("GetItem", "suppressions", self._db.suppressions.get(k)) for k in addresses),
+                             *((("GetItem", "campaigns", held),) if campaign else ()))
             return read
 
     def advance(
@@ -1151,6 +1167,7 @@ class MemoryStore:
         self.spend = MemorySpendCounter(self.db)
         self.catalog = MemoryCatalog(self.db)
         self.audiences = MemoryAudiences(self.db)
+        self.campaigns = MemoryCampaigns(self.db)
 
     def opt_out_cache(self, clock: Clock) -> MemoryOptOutCache:
         return MemoryOptOutCache(self.db, clock)
@@ -1164,3 +1181,42 @@ class MemoryStore:
         for channel, address in (("email", snapshot.email), ("sms", snapshot.phone)):
             if address:
                 self.suppressions.suppress(address_key(channel, address), reason, now, "chain")
+
+
+class MemoryCampaigns(CampaignRepository):
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    def create(self, campaign: Campaign) -> None:
+        with self._db.lock:
+            self._db.request("PutItem", "campaigns", campaign)
+            if campaign.campaign_id in self._db.campaigns:
+                raise CampaignConflict(campaign.campaign_id)
+            self._db.campaigns[campaign.campaign_id] = campaign
+
+    def get(self, campaign_id: str) -> Campaign | None:
+        found = self._db.campaigns.get(campaign_id)
+        self._db.request("GetItem", "campaigns", found)
+        return found
+
+    def listing(self, limit: int = 100) -> list[Campaign]:
+        with self._db.lock:
+            found = sorted(self._db.campaigns.values(), key=lambda c: (c.created_at, c.campaign_id), reverse=True)
+        self._db.request("Query", "campaigns", *found[:limit], index="list-index")
+        return found[:limit]
+
+    def active(self) -> list[Campaign]:
+        with self._db.lock:
+            found = sorted((c for c in self._db.campaigns.values() if c.active), key=lambda c: c.campaign_id)
+        self._db.request("Query", "campaigns", *found, index="active-index")
+        return found
+
+    def save(self, campaign: Campaign) -> Campaign:
+        with self._db.lock:
+            self._db.request("PutItem", "campaigns", campaign)
+            stored = self._db.campaigns.get(campaign.campaign_id)
+            if stored is None or stored.version != campaign.version:
+                raise CampaignConflict(campaign.campaign_id)
+            saved = replace(campaign, version=campaign.version + 1)
+            self._db.campaigns[campaign.campaign_id] = saved
+            return saved

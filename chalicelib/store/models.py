@@ -19,7 +19,14 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, LocalSecondaryIndex, Projection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+    Projection,
+)
 from pynamodb.models import Model
 
 from chalicelib.delivery.clients import new_session
@@ -55,6 +62,18 @@ class PointIndex(GlobalSecondaryIndex["ContactModel"]):
     contact_id = UnicodeAttribute(range_key=True)
 
 
+class SegmentIndex(GlobalSecondaryIndex["ContactModel"]):
+    """Campaign audiences: a segment's contact ids in order (kept current by the segment's writes). Keys only:
+    a send moves the contact's version, which would otherwise rewrite the index copy each time."""
+
+    class Meta:
+        index_name = "segment-index"
+        projection = KeysOnlyProjection()
+
+    segment = UnicodeAttribute(hash_key=True)
+    contact_id = UnicodeAttribute(range_key=True)
+
+
 class ContactModel(Model):
     Meta = _meta("contacts")
     contact_id = UnicodeAttribute(hash_key=True)
@@ -85,6 +104,7 @@ class ContactModel(Model):
     updated_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
     point_index = PointIndex()
+    segment_index = SegmentIndex()
 
 
 class IdentityModel(Model):
@@ -286,6 +306,45 @@ class StatsModel(Model):
     spend = NumberAttribute(default=0)  # the month's SMS spend, on the "sms-spend" x "YYYY-MM" row only
 
 
+class CampaignActiveIndex(GlobalSecondaryIndex["CampaignModel"]):
+    """Sparse: only campaigns still fanning out or sending carry `active`; the tick reads this."""
+
+    Meta = _index_meta("active-index")
+    active = NumberAttribute(hash_key=True)
+    campaign_id = UnicodeAttribute(range_key=True)
+
+
+class CampaignListIndex(GlobalSecondaryIndex["CampaignModel"]):
+    Meta = _index_meta("list-index")
+    listed = UnicodeAttribute(hash_key=True)  # one value: every campaign, newest first by created_key
+    created_key = UnicodeAttribute(range_key=True)  # "<created iso>#<campaign id>"
+
+
+class CampaignModel(Model):
+    """A manual mailing: its definition (the POST body's shape, JSON), status, fan-out cursor and tallies."""
+
+    Meta = _meta("campaigns")
+    campaign_id = UnicodeAttribute(hash_key=True)
+    definition = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    occurrence = NumberAttribute(default=0)
+    phase = UnicodeAttribute(default="test")
+    cursor = UnicodeAttribute(null=True)
+    counts = MapAttribute[str, object](default=dict)
+    first_send_at = UTCDateTimeAttribute(null=True)
+    last_send_at = UTCDateTimeAttribute(null=True)
+    winner = UnicodeAttribute(null=True)  # JSON: variant, metric, picked_at, numbers
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    active = NumberAttribute(null=True)
+    listed = UnicodeAttribute(default="campaign")
+    created_key = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    active_index = CampaignActiveIndex()
+    list_index = CampaignListIndex()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     ContactModel,
     IdentityModel,
@@ -296,6 +355,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SuppressionModel,
     ApiKeyModel,
     StatsModel,
+    CampaignModel,
 )
 
 

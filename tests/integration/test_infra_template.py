@@ -25,8 +25,8 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "contacts": (
         "contact_id",
         None,
-        {"contact_id": "S", "point_id": "S"},
-        {"point-index": ("point_id", "contact_id")},
+        {"contact_id": "S", "point_id": "S", "segment": "S"},
+        {"point-index": ("point_id", "contact_id"), "segment-index": ("segment", "contact_id")},
     ),
     "identities": ("identity", None, {"identity": "S"}, {}),
     "consent-ledger": ("contact_id", "event_key", {"contact_id": "S", "event_key": "S"}, {}),
@@ -53,6 +53,12 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
         "contact_id",
         {"audience": "S", "contact_id": "S"},
         {"contact-index": ("contact_id", "audience")},
+    ),
+    "campaigns": (
+        "campaign_id",
+        None,
+        {"campaign_id": "S", "active": "N", "listed": "S", "created_key": "S"},
+        {"active-index": ("active", "campaign_id"), "list-index": ("listed", "created_key")},
     ),
 }
 # table -> {local index: range key}; every local index shares the table's hash key

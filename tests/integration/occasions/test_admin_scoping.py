@@ -22,9 +22,15 @@ ROUTES = {
     ("GET", "/v1/admin/occasions/{occasion_id}/checklist"): "/v1/admin/occasions/anniversary/checklist?point_id=msk-01",
     ("PUT", "/v1/admin/catalog"): "/v1/admin/catalog",
     ("GET", "/v1/admin/audiences/{name}/export"): "/v1/admin/audiences/retargeting/export",
+    ("POST", "/v1/admin/campaigns"): "/v1/admin/campaigns",
+    ("GET", "/v1/admin/campaigns"): "/v1/admin/campaigns",
+    ("GET", "/v1/admin/campaigns/{campaign_id}"): "/v1/admin/campaigns/k-1",
+    ("POST", "/v1/admin/campaigns/{campaign_id}/cancel"): "/v1/admin/campaigns/k-1/cancel",
 }
 SERVICE_ONLY = {("GET", "/v1/admin/stats"), ("PUT", "/v1/admin/occasions/{occasion_id}"), ("PUT", "/v1/admin/catalog"),
-                ("GET", "/v1/admin/audiences/{name}/export")}
+                ("GET", "/v1/admin/audiences/{name}/export"),
+                ("POST", "/v1/admin/campaigns"), ("GET", "/v1/admin/campaigns"),
+                ("GET", "/v1/admin/campaigns/{campaign_id}"), ("POST", "/v1/admin/campaigns/{campaign_id}/cancel")}
 BODIES = {"POST": {"occasion_id": "anniversary", "channel": "phone"}, "PUT": {"version": 0, "occasion": {}}}
 
 
@@ -45,7 +51,8 @@ def test_no_key_is_401_and_an_ingest_key_is_403(call, clock, method: str, route:
 
 
 @pytest.mark.parametrize(("method", "route"), sorted(SERVICE_ONLY))
-def test_a_point_manager_may_not_edit_occasions_or_read_stats(call, clock, method: str, route: str) -> None:
+def test_a_point_manager_may_not_edit_occasions_read_stats_or_run_campaigns(call, clock, method: str,
+                                                                           route: str) -> None:
     status, body = call(method, ROUTES[(method, route)], BODIES.get(method), role="point-manager", point="msk-01")
     assert (status, body["error"]) == (403, "forbidden")
 
