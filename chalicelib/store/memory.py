@@ -100,9 +100,10 @@ class _Suppression:
     feedback_id: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _EnrolmentRow:
-    """An enrolments-table item: a chain enrolment or a lifecycle timer, as EnrollmentModel holds them."""
+    """An enrolments-table item: a chain enrolment or a lifecycle timer, as EnrollmentModel holds them. Replaced on
+    every write, never changed (the repository and the simulator's meter keep what they derive from a row)."""
 
     contact_id: str
     chain_id: str
