@@ -225,6 +225,35 @@ def index_writes(table: str, old: Any, new: Any, size: Callable[[Any], int], pre
     return units
 
 
+def _dynamodb_names(operation: str, index: str | None,
+                    parts: tuple[tuple[str, str], ...]) -> tuple[str, list[tuple[str, str]]]:
+    """The resource a DynamoDB request names and the (action, resource) pairs the policy must allow for it."""
+    tables = dict.fromkeys(table for _, table in parts)
+    if operation in TRANSACTIONS or len(tables) > 1 or operation in ("BatchGetItem", "BatchWriteItem"):
+        actions = [(f"dynamodb:{action if operation in TRANSACTIONS else operation}", table)
+                   for action, table in parts]
+    else:
+        (table,) = tables
+        actions = [(f"dynamodb:{operation}", f"{table}/index/{index}" if index else table)]
+    resource = next(iter(tables))
+    if index:
+        resource = f"{resource}/index/{index}"
+    return resource, list(dict.fromkeys(actions))
+
+
+def _once(size: Callable[[Any], int]) -> Callable[[Any], int]:
+    """`size` for one request: an item it reads or writes is sized once, however many indexes it is on."""
+    sizes: dict[int, int] = {}
+
+    def sized(item: Any) -> int:
+        found = sizes.get(id(item))
+        if found is None:
+            found = sizes[id(item)] = size(item)
+        return found
+
+    return sized
+
+
 def _json_attr(item: Mapping[str, Any], name: str) -> Any:
     value = item.get(name)
     return None if value is None else json.dumps(value, sort_keys=True)
@@ -270,6 +299,9 @@ class Meter:
     _outside: float = 0.0  # CPU seconds the current invocation spent inside the fake AWS
     _latency: float = 0.0  # modelled round trips of the current invocation
     _paused: int = 0
+    _arns: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it
+    _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
     # --- who is asking --------------------------------------------------------------------------------------
 
@@ -343,6 +375,12 @@ class Meter:
             self.usage.sns_requests += requests
 
     def arn(self, service: str, resource: str) -> str:
+        found = self._arns.get((service, resource))
+        if found is None:
+            found = self._arns[(service, resource)] = self._arn(service, resource)
+        return found
+
+    def _arn(self, service: str, resource: str) -> str:
         if resource.startswith("arn:") or resource == "*":
             return resource
         if service == "sqs":
@@ -373,7 +411,9 @@ class Meter:
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
                   *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
         """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after)."""
-        size = row_size if memory else item_size
+        if self._scope("dynamodb", operation) == "simulator":
+            return  # not counted: nothing to size
+        size = _once(row_size if memory else item_size)
         present = _row_attr if memory else _json_attr
         factor = 2 if operation in TRANSACTIONS else 1
         reads = writes = 0.0
@@ -393,18 +433,12 @@ class Meter:
                 writes += index_writes(logical, before, after, size, present)
             elif action == "ConditionCheckItem":
                 reads += read_units(size(item) if item is not None else 0, True) * factor
-        tables = dict.fromkeys(table for _, table, _ in parts)
-        if operation in TRANSACTIONS or len(tables) > 1 or operation in ("BatchGetItem", "BatchWriteItem"):
-            actions = [(f"dynamodb:{action if operation in TRANSACTIONS else operation}", table)
-                       for action, table, _ in parts]
-        else:
-            (table,) = tables
-            actions = [(f"dynamodb:{operation}", f"{table}/index/{index}" if index else table)]
-        resource = next(iter(tables))
-        if index:
-            resource = f"{resource}/index/{index}"
-        self.record("dynamodb", operation, resource, actions=list(dict.fromkeys(actions)),
-                    read_units=reads, write_units=writes)
+        key = (operation, index, tuple((action, table) for action, table, _ in parts))
+        named = self._dynamodb_names.get(key)
+        if named is None:
+            named = self._dynamodb_names[key] = _dynamodb_names(*key)
+        resource, actions = named
+        self.record("dynamodb", operation, resource, actions=actions, read_units=reads, write_units=writes)
 
     # --- botocore, on moto ------------------------------------------------------------------------------------
 
