@@ -195,9 +195,11 @@ class MemoryDatabase:
     def put_enrolment(self, row: _EnrolmentRow) -> None:
         """Stores the row and keeps the due index in step: only rows with a shard and a due time are on it."""
         key = (row.contact_id, row.chain_id)
-        for shard in self.due.values():
-            shard.pop(key, None)
-        self.enrollments.setdefault(row.contact_id, {})[row.chain_id] = row
+        rows = self.enrollments.setdefault(row.contact_id, {})
+        previous = rows.get(row.chain_id)
+        if previous is not None and previous.due_shard is not None:  # only a row with a shard is on the index
+            self.due.get(previous.due_shard, {}).pop(key, None)
+        rows[row.chain_id] = row
         if row.due_shard is not None and row.due_at is not None:
             self.due.setdefault(row.due_shard, {})[key] = row.due_at
             heapq.heappush(self._due_order.setdefault(row.due_shard, []), (row.due_at, key))

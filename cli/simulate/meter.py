@@ -241,6 +241,11 @@ def _dynamodb_names(operation: str, index: str | None,
     return resource, list(dict.fromkeys(actions))
 
 
+def _absent(table: str, item: Any) -> None:
+    """The memory store's items before a write: not looked up (a write is sized by the item it leaves)."""
+    return None
+
+
 def _once(size: Callable[[Any], int]) -> Callable[[Any], int]:
     """`size` for one request: an item it reads or writes is sized once, however many indexes it is on."""
     sizes: dict[int, int] = {}
@@ -300,6 +305,7 @@ class Meter:
     _latency: float = 0.0  # modelled round trips of the current invocation
     _paused: int = 0
     _arns: dict[tuple[str, str], str] = field(default_factory=dict)
+    _tables: dict[str, str] = field(default_factory=dict)  # logical table name -> the stage's
     # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it
     _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
@@ -397,16 +403,23 @@ class Meter:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
         request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
         as pynamodb stores them."""
+        if self._scope("dynamodb", operation) == "simulator":
+            return  # not counted: nothing to size
+        table = self._table
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
-            triples = [(action, self._table(table), item) for action, table, item in parts]
-            self._dynamodb(operation, triples, lambda t, i: None, index=None, memory=True)
+            triples = [(action, table(logical), item) for action, logical, item in parts]
+            self._dynamodb(operation, triples, _absent, index=None, memory=True)
             return
-        table, *items = parts
-        self._dynamodb(operation, [(operation, self._table(table), item) for item in items or [None]],
-                       lambda t, i: None, index=index, memory=True)
+        logical, *items = parts
+        name = table(logical)
+        self._dynamodb(operation, [(operation, name, item) for item in items or [None]], _absent, index=index,
+                       memory=True)
 
     def _table(self, logical: str) -> str:
-        return f"{self.stage}-{logical}"
+        found = self._tables.get(logical)
+        if found is None:
+            found = self._tables[logical] = f"{self.stage}-{logical}"
+        return found
 
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
                   *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
@@ -429,8 +442,7 @@ class Meter:
                 after = None if action == "DeleteItem" else item
                 sizes = [size(x) for x in (before, after) if x is not None]
                 writes += write_units(*sizes) * factor
-                logical = table.removeprefix(f"{self.stage}-")
-                writes += index_writes(logical, before, after, size, present)
+                writes += index_writes(table.removeprefix(f"{self.stage}-"), before, after, size, present)
             elif action == "ConditionCheckItem":
                 reads += read_units(size(item) if item is not None else 0, True) * factor
         key = (operation, index, tuple((action, table) for action, table, _ in parts))
