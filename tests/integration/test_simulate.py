@@ -82,10 +82,12 @@ def test_an_unknown_or_malformed_fault_is_refused_in_one_line(tmp_path, capsys, 
     assert says in err and len(err.strip().splitlines()) == 1
 
 
-# Enough days for the chains to send: everyone signs up on the first day, the welcome chain follows.
-DIFFERENTIAL = ["--contacts", "200", "--days", "2", "--step-minutes", "60"]
+# Enough days for the chains to send: everyone signs up on the first day, the welcome chain follows. About 150
+# CPU-seconds, nearly all of it moto's (its response serialiser and per-item copies); `make test` runs `slow` too.
+DIFFERENTIAL = ["--contacts", "200", "--days", "3", "--step-minutes", "60"]
 
 
+@pytest.mark.slow
 def test_the_same_seed_on_200_contacts_gives_the_same_outbox_from_both_stores(tmp_path) -> None:
     on_moto, moto_base = simulation_audit.simulate(tmp_path / "moto", DIFFERENTIAL, "--store", "moto", seed=7)
     outbox, base = simulation_audit.simulate(tmp_path / "memory", DIFFERENTIAL, seed=7)  # memory: the default
