@@ -23,14 +23,17 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict chalicelib/domain
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist): every test builds its own moto stack, so they share nothing but the machine.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # The same suite on a wall clock moved more than a year ahead, 30 s before Europe's summer-time switch
 # (2028-03-26 01:00 UTC), in a Berlin local zone: it passes only if no test depends on today's date.
 TRAVEL ?= 2028-03-26T00:59:30+00:00
 test-any-date: $(STAMP)
-	TOUCHPLAN_TEST_TRAVEL=$(TRAVEL) TZ=Europe/Berlin $(BIN)/python -m pytest -q
+	TOUCHPLAN_TEST_TRAVEL=$(TRAVEL) TZ=Europe/Berlin $(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

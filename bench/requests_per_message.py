@@ -16,8 +16,21 @@ The cost model prices the counted usage with cli/cost.py's dated table, without 
   deliver them), billed for its duration at the stage's memory size. A duration is the handler's own time
   outside moto's DynamoDB plus DYNAMODB_LATENCY per DynamoDB request (moto answers in-process; DynamoDB
   answers over the network).
-- SQS: every request the run made, plus one for each SNS delivery into a queue (moto fans out without one).
+- SQS: every request the run made, plus one for each SNS delivery into a queue (moto fans out without one),
+  but for two fixed costs, as in the simulation's meter: the event source mappings' empty polls (they poll
+  whatever is queued) and GetQueueUrl (looked up once per container, then kept).
 - SNS: SES's publishes of the delivery and open events.
+
+Where a mail's cost goes (2026-12-02: $0.0193 per 1,000, 22 write units and 17.8 read units per mail):
+DynamoDB writes are 70% of it. The indexes already write nothing that their readers do not need (a mark or
+feedback writes no index entry), so what is left is the design's own: the tick's claim (the item, and the
+due index's delete and put as `due_at` moves: 3); the step's two transactions, which double every item
+(touch, enrolment and the contact's version: 6; mark and counter: 4) plus the due index moving on (2), the
+touch entering the counted and provider-message indexes (2); feedback's touch and counter per event and the
+open's reaction flag (5). The largest read is arbitration's: the step's strongly consistent BatchGetItem asks
+for the contact's enrolment in every chain that can send something arbitrated, and a key that does not exist
+still costs a unit (10 of the step's 13.5). SNS (SES's two publishes) and SQS (the two fan-outs into the
+feedback queue) are about $0.002.
 
 Ends with `RESULT step_dynamodb_requests_per_sent_message=<v> goal=<=4` and
 `RESULT aws_cost_per_1000_emails=<v> goal=<=0.01`.
@@ -56,6 +69,7 @@ MAILS = 10  # one SQS batch: the step handler takes them in one invocation
 MEMORY_GB = 0.5  # the handlers' lambda_memory_size in .chalice/config.json
 DYNAMODB_LATENCY = 0.005  # seconds per DynamoDB request from Lambda
 FEEDBACK = ("delivery", "open")
+FIXED_SQS = {"sqs.GetQueueUrl"}  # once per container: not a per-message cost
 STEP_GOAL = 4
 COST_GOAL = 0.01
 # DynamoDB on-demand before the price cut of 1 November 2024, for comparison.
@@ -73,7 +87,8 @@ class Phase:
     seconds: float = 0.0  # modelled Lambda duration, summed over invocations
 
     def usage(self, fanned_out: int = 0) -> Usage:
-        sqs = sum(n for call, n in self.calls.items() if call.startswith("sqs.")) + fanned_out
+        sqs = sum(n for call, n in self.calls.items() if call.startswith("sqs.") and call not in FIXED_SQS)
+        sqs += fanned_out
         return Usage(
             lambda_requests=self.invocations, lambda_gb_seconds=self.seconds * MEMORY_GB, sqs_requests=sqs,
             dynamodb_write_units=self.meter.write_units, dynamodb_read_units=self.meter.read_units,
@@ -136,6 +151,7 @@ def _drain(queue: str, handler: Callable[[dict[str, Any], Any], Any], phase: Pha
                                        MessageAttributeNames=["All"]).get("Messages", [])
         counter.phase = None
         if not messages:
+            phase.calls["sqs.ReceiveMessage"] -= 1  # the empty poll: a fixed cost, left out
             return taken
         with invocation(phase, counter):
             handler(sqs_event(arn, messages), LambdaContext())

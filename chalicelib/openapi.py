@@ -26,6 +26,7 @@ Schema = dict[str, Any]
 Build = Callable[[Strategy], Schema]
 JSON = "application/json"
 HTML = "text/html"
+CSV = "text/csv"
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -39,6 +40,7 @@ class Answer:
     schema: Schema | None = None
     page: bool = False
     headers: Mapping[str, str] = field(default_factory=dict)  # header name -> description
+    csv: bool = False  # a text/csv body (an audience export)
 
 
 def error(description: str) -> Answer:
@@ -68,6 +70,7 @@ class Body:
     schema: Build  # the JSON body's schema
     forms: bool = False  # a url-encoded or multipart form is read too
     required: bool = True
+    csv: str | None = None  # a text/csv body is read too: what its columns are
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,30 @@ def occasion_edit(strategy: Strategy) -> Schema:
     }}
 
 
+def catalog_upload(strategy: Strategy) -> Schema:
+    """PUT /v1/admin/catalog as JSON, from services.catalog.parse_product."""
+    from chalicelib.domain.purchases import TEXT
+    from chalicelib.services.catalog import UPLOAD_PRODUCTS
+
+    def text(limit: int) -> Schema:
+        return {"type": "string", "minLength": 1, "maxLength": limit, "pattern": "^(?=.*\\S)[^\\u0000-\\u001f]*$"}
+
+    price = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 999_999_999_999},
+                       {"type": "string", "pattern": "^\\s*\\d{1,12}(\\.\\d{1,4})?\\s*$"}],
+             "description": "A decimal number of at least 0 (a point, not a comma), at most 4 decimals."}
+    product = {"type": "object", "additionalProperties": False, "required": ["sku", "name", "url", "category", "price"],
+               "properties": {
+                   "sku": text(TEXT["sku"]), "name": text(TEXT["name"]),
+                   "url": {**text(TEXT["url"]), "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+[^\\s]*$"},
+                   "category": {**text(TEXT["category"]),
+                                "description": "Matched to interests and bought categories: trimmed, in lower case."},
+                   "price": price,
+               }}
+    return {"type": "object", "additionalProperties": False, "required": ["products"], "properties": {
+        "products": {"type": "array", "maxItems": UPLOAD_PRODUCTS, "items": product,
+                     "description": "Each sku once."}}}
+
+
 def events(strategy: Strategy) -> Schema:
     from chalicelib.services.ingest import MAX_BATCH
 
@@ -431,6 +458,30 @@ OPERATIONS: tuple[Operation, ...] = (
                           "consent or a cap (the rule is named)."),
                503: BUSY},
               params=(CONTACT_ID,), body=Body(manual_mark)),
+    Operation("PUT", "/v1/admin/catalog", "Upload products (service manager): upsert by sku, or replace all", "admin",
+              {200: Answer("Stored: counts of the products created, updated, unchanged and removed.",
+                           {"type": "object"}),
+               400: BAD_INPUT, 409: error("Another upload is being written, or was written meanwhile."),
+               415: UNSUPPORTED, 503: BUSY},
+              params=(Param("replace", "query", {"enum": ["true", "false"], "default": "false"},
+                            "true: products the upload does not list are removed."),),
+              body=Body(catalog_upload, csv="A header row naming sku, name, url, category and price in any order, "
+                                          "then a product per line (comma or semicolon separated, UTF-8).")),
+    Operation("GET", "/v1/admin/audiences/{name}/export",
+              "An ad audience as Customer Match / Custom Audiences CSV (service manager)", "admin",
+              {200: Answer("`email_sha256,phone_sha256`: one row per current member with an identifier they "
+                           "consented to marketing on (SHA-256 hex of the trimmed, lower-cased email and of the "
+                           "E.164 phone); a page of up to `limit` members.", csv=True,
+                           headers={"X-Next-Cursor": "The next page's cursor; absent on the last page."}),
+               400: BAD_INPUT, 404: error("No audience of this name (no hook joins it and it has no members)."),
+               503: BUSY},
+              params=(Param("name", "path", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+                            required=True),
+                      Param("cursor", "query", {"type": "string"}, "The previous page's X-Next-Cursor."),
+                      Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 5000},
+                            "Members per page (default 1000)."),
+                      Param("platform", "query", {"type": "string", "enum": ["google", "meta"]},
+                            "How the phone is hashed: E.164 with + (google, the default) or digits only (meta)."))),
 )
 
 
@@ -443,6 +494,8 @@ def _content(answer: Answer) -> Schema:
         content[JSON] = {"schema": answer.schema}
     if answer.page:
         content[HTML] = {"schema": {"type": "string"}}
+    if answer.csv:
+        content[CSV] = {"schema": {"type": "string"}}
     return content
 
 
@@ -480,6 +533,8 @@ def _operation(op: Operation, strategy: Strategy, roles: tuple[str, ...] | None)
             form = {"type": "object", "additionalProperties": {"type": "string"}}
             content[FORM] = {"schema": form}
             content[MULTIPART] = {"schema": form}
+        if op.body.csv:
+            content["text/csv"] = {"schema": {"type": "string", "description": op.body.csv}}
         entry["requestBody"] = {"required": op.body.required, "content": content}
     entry["responses"] = {str(status): _response(answers[status]) for status in sorted(answers)}
     return entry

@@ -34,6 +34,8 @@ class Settings:
     store: str = "dynamodb"
     # Inside AWS Lambda (it sets AWS_LAMBDA_FUNCTION_NAME): chalicelib.runtime's cold-start collector pause.
     in_lambda: bool = False
+    # The ad audiences topic; unset, its ARN is looked up by name (`topic("audiences")`) on the first publish.
+    audiences_topic_arn: str | None = None
 
     def table(self, name: str) -> str:
         return f"{self.stage}-{name}"
@@ -82,6 +84,7 @@ def from_environ(env: dict[str, str] | os._Environ[str] | None = None) -> Settin
         strategy_path=_optional(env.get("TOUCHPLAN_STRATEGY")),
         store=_store(env.get("TOUCHPLAN_STORE")),
         in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")),
+        audiences_topic_arn=_optional(env.get("TOUCHPLAN_AUDIENCES_TOPIC_ARN")),
     )
 
 

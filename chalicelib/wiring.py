@@ -18,9 +18,12 @@ from chalicelib.clock import Clock, ScaledClock, SystemClock
 from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
+    from chalicelib.delivery.audiences import AudiencePublisher
     from chalicelib.delivery.email import EmailSender
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
+    from chalicelib.services.audiences import Audiences
+    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.contact_events import EventWorker
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
     from chalicelib.services.steps import StepWorker
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
+    from chalicelib.store.audiences import AudienceRepository
+    from chalicelib.store.catalog import CatalogRepository
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.feedback import FeedbackRecords
@@ -302,6 +307,8 @@ def outbound() -> Outbound:
         push=PushSender(sns_for_sending()),
         renderer=default_renderer(), sender_address=settings.sender_email, reply_to=settings.reply_to,
         default_locale=strategy().locales[0],
+        # Read when a message first shows its recommendations: a mail without them reads no catalogue.
+        catalogue=lambda categories: live_catalog().products_in(categories),
     )
 
 
@@ -309,7 +316,9 @@ def outbound() -> Outbound:
 def chain_events() -> ChainEvents:
     from chalicelib.services.chain_events import ChainEvents
 
-    return ChainEvents(strategy(), enrollments(), snapshot_loader())
+    # Ad audiences are built on the first event applied, not with the chains.
+    return ChainEvents(strategy(), enrollments(), snapshot_loader(),
+                       on_event=lambda snapshot, event, now: audiences().on_event(snapshot, event, now))
 
 
 @cache
@@ -384,7 +393,8 @@ def erasure() -> Erasure:
     from chalicelib.services.erasure import Erasure
 
     return Erasure(contacts(), ledger(), enrollments(), touches(), suppressions(), timers(),
-                   clock())
+                   clock(), on_erased=lambda contact_id, had, now: audiences().on_erased(contact_id, had, now),
+                   memberships=lambda contact_id: audience_memberships().for_contact(contact_id))
 
 
 @cache
@@ -407,7 +417,9 @@ def step_worker() -> StepWorker:
         # The event worker (and the erasure, consent and push services behind it) is built on the first due
         # timer: a chain step never imports them. A manager's deferred send is a timer too.
         on_timer=lambda timer, now: (manual_touches().send_due(timer, now) if timer.kind == "manual_send"
+                                     else audiences().on_timer(timer, now) if timer.kind in AUDIENCE_TIMERS
                                      else event_worker().on_timer(timer, now)),
+        join_audience=lambda snapshot, action, now: audiences().join_from_chain(snapshot, action, now),
     )
 
 
@@ -453,6 +465,30 @@ def push_tokens() -> PushTokens:
                       settings.push_platform_application_arn, clock())
 
 
+@cache
+def catalog() -> CatalogRepository:
+    if _in_memory():
+        return memory_store().catalog
+    from chalicelib.store.catalog import CatalogRepository
+
+    return CatalogRepository()
+
+
+@cache
+def live_catalog() -> LiveCatalog:
+    """The catalogue the senders' recommendations read, by category, at most once a minute per container."""
+    from chalicelib.services.catalog import LiveCatalog
+
+    return LiveCatalog(catalog(), clock())
+
+
+@cache
+def catalog_uploads() -> CatalogUploads:
+    from chalicelib.services.catalog import CatalogUploads
+
+    return CatalogUploads(catalog(), clock(), on_saved=live_catalog().refresh)
+
+
 def reset() -> None:
     """Forget every built adapter and the botocore session (tests and the local stack change the environment
     between runs)."""
@@ -462,3 +498,33 @@ def reset() -> None:
         if name != "get_settings" and callable(getattr(value, "cache_clear", None)):
             value.cache_clear()
     CONNECTION.reset()
+
+
+# -- ad audiences ------------------------------------------------------------------------------------------
+AUDIENCE_TIMERS = frozenset({"audience", "audience_publish"})  # services.audiences' EXPIRY and PARKED timers
+
+
+@cache
+def audience_memberships() -> AudienceRepository:
+    if _in_memory():
+        return memory_store().audiences
+    from chalicelib.store.audiences import AudienceRepository
+
+    return AudienceRepository()
+
+
+@cache
+def audience_publisher() -> AudiencePublisher:
+    from chalicelib.delivery.audiences import AudiencePublisher
+
+    settings = get_settings()
+    return AudiencePublisher(client("sns"), settings.topic("audiences"), settings.audiences_topic_arn)
+
+
+@cache
+def audiences() -> Audiences:
+    """Joins (the step worker's `join_audience`), leaves (ChainEvents' `on_event`, the erasure's `on_erased`,
+    the audience timers) and the export."""
+    from chalicelib.services.audiences import Audiences
+
+    return Audiences(strategy(), audience_memberships(), audience_publisher(), timers(), snapshot_loader())

@@ -12,8 +12,9 @@ import argparse
 import csv
 import json
 import sys
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from cli import stack
 from cli.progress import Progress
 
 BATCH = 200  # rows per identity lookup (one BatchGetItem each 100 addresses) and per group of transactions
+# Batches on their way at once, each in a writer thread: one is checked and serialised while the store works on
+# the other. Progress is saved in file order, a batch once written whole, so a resumed run skips only what was.
+WRITERS = 2
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -84,7 +88,6 @@ def _survey(path: Path) -> tuple[list[str], int]:
 
 
 def _run(path: Path, header: list[str], total: int, importer: Any) -> int:
-    from chalicelib.services.imports import ImportRow, Outcome, RowError, parse_row
     from chalicelib.store.errors import StorageBusy
 
     saved = _resume_point(path)
@@ -99,42 +102,87 @@ def _run(path: Path, header: list[str], total: int, importer: Any) -> int:
         rejected.writerow(["line", "column", "reason", *header])
     done = sum(counts.values())
     line = start
+
+    def settle(batch: list[tuple[int, list[str]]], outcomes: list[Any]) -> None:
+        """Counts a written batch, reports its bad rows and saves the progress: batches settle in file order."""
+        nonlocal done, line
+        raw = dict(batch)
+        for outcome in outcomes:
+            counts[outcome.status] += 1
+            if outcome.status == "rejected":
+                _report(outcome, rejected, raw[outcome.line])
+        rejected_stream.flush()
+        done += len(batch)
+        line = batch[-1][0]
+        _save(path, line, counts)
+        progress.show(done, f"{counts['imported']:,} imported, {counts['known']:,} known, "
+                            f"{counts['rejected']:,} rejected")
+
+    pending: deque[tuple[list[tuple[int, list[str]]], Future[list[Any]]]] = deque()
+    pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="import")
     try:
         for batch in _batches(path, start):
-            parsed: list[ImportRow] = []
-            outcomes: list[Outcome] = []
-            raw = {number: row for number, row in batch}
-            now = importer.clock.now()
-            for number, row in batch:
-                try:
-                    parsed.append(parse_row(number, dict(zip(header, row, strict=False)), importer.strategy, now))
-                except RowError as exc:
-                    outcomes.append(Outcome(number, "rejected", column=exc.column, reason=exc.message))
-            outcomes += importer.write(parsed)
-            for outcome in sorted(outcomes, key=lambda o: o.line):
-                counts[outcome.status] += 1
-                if outcome.status == "rejected":
-                    _report(outcome, rejected, raw[outcome.line])
-            rejected_stream.flush()
-            done += len(batch)
-            line = batch[-1][0]
-            _save(path, line, counts)
-            progress.show(done, f"{counts['imported']:,} imported, {counts['known']:,} known, "
-                                f"{counts['rejected']:,} rejected")
+            pending.append((batch, pool.submit(_import_batch, importer, header, batch)))
+            if len(pending) == WRITERS:
+                settle(*_next_written(pending))
+        while pending:
+            settle(*_next_written(pending))
     except KeyboardInterrupt:
+        _settle_written(pending, settle)
         print(f"\ninterrupted after line {line}; run the same command again to resume", file=sys.stderr)
         return 130
     except StorageBusy as exc:
+        _settle_written(pending, settle)
         print(f"\ntouchplan contacts import: storage busy after line {line} ({exc}); run it again to resume",
               file=sys.stderr)
         return 1
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         rejected_stream.close()
     progress.show(done, final=True)
     progress_path(path).unlink(missing_ok=True)
     print(f"{path}: {counts['imported']:,} imported, {counts['known']:,} already known, "
           f"{counts['rejected']:,} rejected" + (f" (see {rejected_path(path)})" if counts["rejected"] else ""))
     return 0
+
+
+def _import_batch(importer: Any, header: list[str], batch: list[tuple[int, list[str]]]) -> list[Any]:
+    """The batch's outcomes in line order: each row checked, the good ones written (in a writer thread)."""
+    from chalicelib.services.imports import ImportRow, Outcome, RowError, parse_row
+
+    parsed: list[ImportRow] = []
+    outcomes: list[Outcome] = []
+    now = importer.clock.now()
+    for number, row in batch:
+        try:
+            parsed.append(parse_row(number, dict(zip(header, row, strict=False)), importer.strategy, now))
+        except RowError as exc:
+            outcomes.append(Outcome(number, "rejected", column=exc.column, reason=exc.message))
+    outcomes += importer.write(parsed)
+    return sorted(outcomes, key=lambda o: o.line)
+
+
+Written = tuple[list[tuple[int, list[str]]], list[Any]]
+
+
+def _next_written(pending: deque[tuple[list[tuple[int, list[str]]], Future[list[Any]]]]) -> Written:
+    """The first batch once written; it leaves `pending` only then, so after a stop it is still there."""
+    batch, future = pending[0]
+    outcomes = future.result()
+    pending.popleft()
+    return batch, outcomes
+
+
+def _settle_written(pending: deque[tuple[list[tuple[int, list[str]]], Future[list[Any]]]],
+                    settle: Callable[..., None]) -> None:
+    """After a stop, the batches already on their way are let finish, and those written before the first that
+    failed are settled, so the saved progress covers every row written up to it."""
+    for future in (f for _, f in pending):
+        future.cancel()
+    for batch, future in pending:
+        if future.cancelled() or future.exception() is not None:
+            return
+        settle(batch, future.result())
 
 
 def _batches(path: Path, after_line: int) -> Iterator[list[tuple[int, list[str]]]]:

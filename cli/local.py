@@ -148,10 +148,12 @@ class LocalStack:
         from chalice.local import ChaliceRequestHandler, LocalDevServer
 
         from cli import outbox
+        from cli.gateway import answer_like_the_deployed_gateway
         from cli.isolation import isolate_requests
 
         app = importlib.import_module("app").app
         isolate_requests(app)
+        answer_like_the_deployed_gateway()
 
         class Handler(ChaliceRequestHandler):
             timeout = IDLE_SECONDS

@@ -74,9 +74,22 @@ def build(stage: str, out: Path, project: Path = ROOT) -> Path:
     if runtimes != {ours}:
         raise PackageError(f"the functions run {', '.join(sorted(runtimes))}, this is {ours}: bytecode is per "
                            "Python version, so build the package with the runtime's Python")
+    add_gateway_responses(out / "sam.json")
     archive = out / "deployment.zip"
     add_bytecode(archive, _strategies(project, stage))
     return archive
+
+
+def add_gateway_responses(sam_path: Path) -> None:
+    """What API Gateway answers itself (no Authorization header, no such route) in the contract's error shape:
+    the REST API's GatewayResponses, which Chalice has no setting for (aws/chalice#1268)."""
+    from chalicelib.gateway_errors import gateway_responses
+
+    sam = json.loads(sam_path.read_text())
+    for resource in sam["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Api":
+            resource.setdefault("Properties", {})["GatewayResponses"] = gateway_responses()
+    sam_path.write_text(json.dumps(sam, indent=2))
 
 
 def _strategies(project: Path, stage: str) -> list[PurePosixPath]:

@@ -13,6 +13,8 @@ from typing import Any
 TABLES = (
     "contacts", "identities", "consent-ledger", "touches", "enrollments",
     "occasions", "suppressions", "api-keys", "stats", "idempotency",
+    "catalog",
+    "audiences",
 )
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
 DEPLOYED_STAGES = ("dev", "prod")
@@ -84,6 +86,14 @@ def policy(stage: str) -> dict[str, Any]:
                 "Resource": f"arn:aws:secretsmanager:*:*:secret:{stage}/touchplan/token-keys-*",
             },
             {"Sid": "Unscopable", "Effect": "Allow", "Action": list(UNSCOPABLE), "Resource": "*"},
+            {
+                # Ad audience joins and leaves; CreateTopic of the existing topic answers its ARN
+                # (chalicelib.delivery.audiences), unless TOUCHPLAN_AUDIENCES_TOPIC_ARN gives it.
+                "Sid": "AudiencesTopic",
+                "Effect": "Allow",
+                "Action": ["sns:Publish", "sns:CreateTopic"],
+                "Resource": f"arn:aws:sns:*:*:{stage}-audiences",
+            },
         ],
     }
 

@@ -1,16 +1,19 @@
 """Admin routes: find a contact and read their card, data-subject requests (export, erase), chain stats,
-occasions (service managers edit them), manual touches and the occasion checklist of a point."""
+occasions (service managers edit them), manual touches and the occasion checklist of a point, the product
+catalogue."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from chalice import Blueprint
+from chalice import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.roles import POINT_MANAGER, SERVICE_MANAGER
 from chalicelib.services import limits
+from chalicelib.services.errors import ClientError
+from chalicelib.web import forms
 from functions.auth import bearer_key
 from functions.http import Principal, json_body, json_response, require
 
@@ -94,3 +97,30 @@ def mark_touch(contact_id: str, principal: Principal) -> Any:
     body = json_body(blueprint.current_request, limits.PUBLIC_BODY)
     status, answer = wiring.manual_touches().mark(contact_id, body, _point(principal), principal.name)
     return json_response(answer, status)
+
+
+# Any type reaches the view, which answers 415 in the contract's shape (Chalice's own 415 has another body).
+@blueprint.route("/v1/admin/catalog", methods=["PUT"], authorizer=bearer_key, content_types=["*/*"])
+@require(blueprint, SERVICE_MANAGER)
+def upload_catalog(principal: Principal) -> Any:
+    from chalicelib.services.catalog import CSV_TYPES
+
+    request = blueprint.current_request
+    media_type = forms.media_type(request.headers.get("content-type"))
+    if media_type != forms.JSON and media_type not in CSV_TYPES:
+        raise ClientError("unsupported_media_type", "Send the catalogue as application/json or text/csv.", None,
+                          status=415)
+    return json_response(wiring.catalog_uploads().put(request.raw_body, media_type, request.query_params or {}))
+@blueprint.route("/v1/admin/audiences/{name}/export", methods=["GET"], authorizer=bearer_key)
+@require(blueprint, SERVICE_MANAGER)
+def export_audience(name: str, principal: Principal) -> Any:
+    # Service managers only: the audiences feed the company's ad accounts, which no point manager runs.
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
+    page = wiring.audiences().export(name, query, wiring.clock().now())
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{page.audience}.csv"',
+    }
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    return Response(body=page.csv, status_code=200, headers=headers)

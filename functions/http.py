@@ -10,6 +10,7 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.gateway_errors import GATEWAY_ERRORS
 from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.store.errors import RETRY_AFTER_SECONDS, is_busy
@@ -91,8 +92,8 @@ def require(blueprint: Any, *roles: str) -> Callable[[Callable[..., Any]], Calla
         def guarded(*args: Any, **kwargs: Any) -> Any:
             context = (blueprint.current_request.context or {}).get("authorizer") or {}
             role = context.get("role", "anonymous")
-            if role == "anonymous":
-                return error(401, "unauthorized", "A valid API key is required: Authorization: Bearer <key>.")
+            if role == "anonymous":  # a key that is not (or no longer) one: as the gateway answers no key at all
+                return error(*GATEWAY_ERRORS["UNAUTHORIZED"])
             if role not in roles:
                 return error(403, "forbidden", f"The role {role} may not call this route.")
             principal = Principal(role=role, point_id=context.get("point_id") or None, key_id=context["key_id"],

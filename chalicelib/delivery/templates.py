@@ -8,7 +8,7 @@ nobody declares (`contact.frist_name`) is an error naming it, which the strategy
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -18,11 +18,14 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
 from chalicelib.delivery.errors import TemplateRenderError
+from chalicelib.domain.catalog import Product
 from chalicelib.domain.events import CONTACT_ATTRIBUTES, EVENTS, ITEM_FIELDS, OCCASION_FIELDS, OFFER_FIELDS
 from chalicelib.domain.model import Occasion
-from chalicelib.domain.purchases import PURCHASES, interests_from, recent_items, recommendations
+from chalicelib.domain.purchases import PURCHASES, categories_for, interests_from, recent_items, recommendations
 
 HTML_FIELDS = frozenset({"html"})
+# Category -> its first products (services.catalog.LiveCatalog.products_in), for the recommendations.
+Catalogue = Callable[[Sequence[str]], Mapping[str, Sequence[Product]]]
 
 
 class Fields:
@@ -103,20 +106,53 @@ def _interests(value: object) -> list[str]:
     return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else interests_from(value)
 
 
+class _Recommended(Sequence[object]):
+    """The recommendations, picked when a template first reads them: a message that shows none reads no
+    catalogue."""
+
+    def __init__(self, pick: Callable[[], list[object]]) -> None:
+        self._pick = pick
+        self._picked: list[object] | None = None
+
+    def _items(self) -> list[object]:
+        if self._picked is None:
+            self._picked = _items(self._pick())
+        return self._picked
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items()[index]
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __str__(self) -> str:
+        return str(self._items())
+
+
 def message_context(
     occasion: Occasion, attributes: Mapping[str, object], variables: Mapping[str, object], now: datetime,
-    events: Iterable[str] = (),
+    events: Iterable[str] = (), catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
     """What a message's templates see: the contact's attributes, the occasion and its offer (a personal
-    `offer` attribute wins), the recommendations, the sender's `variables` (links, the chain's stored event
-    context), and for a chain started by `events` those events' properties, each known one present."""
+    `offer` attribute wins), the recommendations (from `catalogue` too, when given), the sender's `variables`
+    (links, the chain's stored event context), and for a chain started by `events` those events' properties,
+    each known one present."""
     personal = attributes.get("offer")
     offer = {**(occasion.offer.for_send(now) if occasion.offer else {}),
              **(personal if isinstance(personal, Mapping) else {})}
     purchases = attributes.get(PURCHASES)
+    interests = _interests(attributes.get("interests"))
     given = attributes.get("recommendations")
-    picked = given if isinstance(given, list) and given else recommendations(purchases, now)
-    context: dict[str, Any] = {"recommendations": _items(picked), **variables}
+
+    def pick() -> list[object]:
+        if isinstance(given, list) and given:
+            return given
+        wanted = categories_for(purchases, interests)
+        found = catalogue(wanted) if catalogue is not None and wanted else {}
+        return list(recommendations(purchases, now, interests, found))
+
+    picked = _Recommended(pick)
+    context: dict[str, Any] = {"recommendations": picked, **variables}
     shown: dict[str, set[str]] = {}
     lists: dict[str, set[str]] = {}
     for event in (EVENTS[name] for name in events if name in EVENTS):
@@ -133,9 +169,9 @@ def message_context(
         values = raw if isinstance(raw, Mapping) else {}
         context[name] = Fields(name, {k: _items(v) if k in lists[name] else v for k, v in values.items()}, fields)
     context.update(
-        contact=Fields("contact", {**attributes, "interests": _interests(attributes.get("interests")),
+        contact=Fields("contact", {**attributes, "interests": interests,
                                    "purchases": _items(purchases), "recent_items": _items(recent_items(purchases)),
-                                   "recommendations": _items(picked)},
+                                   "recommendations": picked},
                        CONTACT_ATTRIBUTES),
         occasion=Fields("occasion", {"id": occasion.id, "title": occasion.title}, OCCASION_FIELDS),
         offer=Fields("offer", offer, OFFER_FIELDS),

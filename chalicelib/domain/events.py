@@ -14,8 +14,9 @@ from typing import Literal
 # item: one order item; object: any mapping; attributes: contact attributes (profile_updated).
 Kind = Literal["number", "count", "text", "items", "item", "object", "attributes"]
 
-# What templates may read of an order item (order.items, cart.items, recommendations, a refill's product).
-ITEM_FIELDS = ("sku", "name", "url", "category", "price", "quantity", "course_days", "count", "last_bought")
+# What templates may read of an order item (order.items, cart.items, recommendations, a refill's product);
+# a recommendation's `why` is "repurchase" or "interest" (chalicelib/domain/purchases.py).
+ITEM_FIELDS = ("sku", "name", "url", "category", "price", "quantity", "course_days", "count", "last_bought", "why")
 ITEM_EXAMPLE: Mapping[str, object] = {
     "sku": "A1", "name": "Vitamin D3", "url": "https://www.example.com/p/a1", "price": 490, "quantity": 1,
     "course_days": 30,
@@ -129,6 +130,8 @@ _EVENTS = (
     EventType("birthday", ingested=False),
     EventType("refill_due", (_text("sku", "A1", True), Property("product", "item")), ingested=False,
               shown_as="product"),
+    EventType("audience_expired", ingested=False),
+    EventType("audience_publish_due", ingested=False),
 )
 EVENTS: Mapping[str, EventType] = {event.name: event for event in _EVENTS}
 INGESTED: Mapping[str, EventType] = {name: event for name, event in EVENTS.items() if event.ingested}

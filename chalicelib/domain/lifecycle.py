@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.model import Lifecycle
 
 Segment = Literal["prospect", "new", "active", "leaving", "sleeping", "lost"]
-TimerKind = Literal["leaving", "dormant", "stop_list", "birthday", "refill", "erasure", "manual_send"]
+TimerKind = Literal["leaving", "dormant", "stop_list", "birthday", "refill", "erasure", "manual_send",
+                    "audience", "audience_publish"]
 TIMER_EVENTS: dict[TimerKind, str] = {
     "leaving": "segment_leaving",
     "dormant": "segment_sleeping",  # or segment_lost for a one-off buyer
@@ -24,6 +25,8 @@ TIMER_EVENTS: dict[TimerKind, str] = {
     "refill": "refill_due",
     "erasure": "erasure_due",
     "manual_send": "manual_send_due",  # a manager's send deferred (quiet hours) falls due
+    "audience": "audience_expired",  # an ad audience membership ends
+    "audience_publish": "audience_publish_due",  # a join or leave SNS refused is published again
 }
 # The timers that move the stored segment when they fire, with no event from the outside world.
 SEGMENT_TIMERS: frozenset[TimerKind] = frozenset({"leaving", "dormant"})

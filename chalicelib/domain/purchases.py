@@ -3,6 +3,9 @@ that orders build, the interests that survey answers give, and the recommendatio
 
 The summary holds one entry per product (sku, name, url, category, count, last bought, course length), the
 `LIMIT` most recently bought; every write of the contact pays for its size, so it stays bounded.
+
+Recommendations are the contact's products due for re-purchase, then catalogue products of the categories
+they care about (their interests, then the categories they bought), leaving out whatever they bought.
 """
 
 from __future__ import annotations
@@ -11,10 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.catalog import Product, category_key
+
 PURCHASES = "purchases"  # the contact attribute that holds the summary
 LIMIT = 20  # products in the summary
 INTERESTS = 20
-SHOWN = 4  # recommendations in one message
+SHOWN = 6  # recommendations in one message
+REPURCHASE_SHOWN = 4  # of them due for re-purchase: the rest is room for something new
+CATEGORIES = 4  # catalogue categories one message's recommendations come from
+PER_CATEGORY = SHOWN + LIMIT  # products read per category: enough with every product in the summary left out
 RECENT = 5  # contact.recent_items
 TEXT = {"sku": 64, "name": 120, "url": 300, "category": 64}
 REPEAT_AFTER = timedelta(days=30)  # a product without a course length is due again after this
@@ -55,11 +63,42 @@ def recent_items(summary: object) -> list[dict[str, object]]:
     return _entries(summary)[:RECENT]
 
 
-def recommendations(summary: object, now: datetime) -> list[dict[str, object]]:
-    """Products due for re-purchase: a course about to run out, or anything bought over REPEAT_AFTER ago.
-    The most often bought first; nothing bought just now."""
-    due = [entry for entry in _entries(summary) if _due(entry, now)]
-    return sorted(due, key=lambda e: (-_int(e.get("count")), str(e["sku"])))[:SHOWN]
+def recommendations(
+    summary: object, now: datetime, interests: Sequence[str] = (),
+    catalogue: Mapping[str, Sequence[Product]] | None = None,
+) -> list[dict[str, object]]:
+    """Products due for re-purchase (a course about to run out, anything else bought over REPEAT_AFTER ago),
+    the most often bought first, at most REPURCHASE_SHOWN; then up to SHOWN in all from `catalogue` (category ->
+    products in sku order), from the first CATEGORIES of `categories_for(summary, interests)` it holds, one per
+    category in turn, never a product in the summary. Each says `why`: "repurchase" or "interest"."""
+    entries = _entries(summary)
+    due = sorted((e for e in entries if _due(e, now)), key=lambda e: (-_int(e.get("count")), str(e["sku"])))
+    picked = [{**entry, "why": "repurchase"} for entry in due[:REPURCHASE_SHOWN]]
+    seen = {str(entry["sku"]) for entry in entries}
+    catalogue = catalogue or {}
+    listed = [category for category in categories_for(summary, interests) if catalogue.get(category)]
+    queues = [list(catalogue[category]) for category in listed[:CATEGORIES]]
+    while len(picked) < SHOWN and any(queues):
+        for queue in queues:
+            while queue and queue[0].sku in seen:
+                queue.pop(0)
+            if queue and len(picked) < SHOWN:
+                product = queue.pop(0)
+                seen.add(product.sku)
+                picked.append({**product.as_item(), "why": "interest"})
+    return picked
+
+
+def categories_for(summary: object, interests: Sequence[str]) -> list[str]:
+    """The catalogue categories a contact's recommendations may come from: their interests in the order given,
+    then the categories of what they bought, the newest first; each once. The first CATEGORIES of them the
+    catalogue holds are shown."""
+    found: list[str] = []
+    for text in [*interests, *(str(e.get("category") or "") for e in _entries(summary))]:
+        category = category_key(text)
+        if category and category not in found:
+            found.append(category)
+    return found
 
 
 def _due(entry: Mapping[str, object], now: datetime) -> bool:

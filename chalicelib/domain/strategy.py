@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import time, timedelta
 from typing import Literal, TypeVar, cast
 
+from chalicelib.domain.audiences import is_audience_hook, valid_name
 from chalicelib.domain.durations import parse_duration
 from chalicelib.domain.events import EVENTS
 from chalicelib.domain.model import (
@@ -666,6 +667,12 @@ def _step(r: _Reader, kind: str, spec: dict[str, object], path: str, sid: str, i
         return ExitStep(sid, condition) if condition else None
     hook = r.text(spec["hook"], f"{path}.hook")
     duration = r.duration(spec["for"], f"{path}.for") if "for" in spec else None
+    if hook and is_audience_hook(hook):
+        # Any hook but the stop list names the ad audience it joins; a membership always ends.
+        if not valid_name(hook):
+            r.error(f"{path}.hook", f"an audience name is lower-case letters, digits, - and _, got {_show(hook)}")
+        if "for" not in spec:
+            r.error(f"{path}.for", 'an audience hook needs how long the contact stays in it, like "14d"')
     return HookStep(sid, hook, duration) if hook else None
 
 

@@ -25,6 +25,8 @@ class ChainEvents:
     strategy: Strategy
     enrollments: EnrollmentRepository
     snapshots: Callable[[str], ContactSnapshot | None]
+    # Told of every event applied, with the snapshot it was applied on (services.audiences' leaves).
+    on_event: Callable[[ContactSnapshot, str, datetime], None] | None = None
 
     def apply(
         self, contact_id: str, event_type: str, occurred_at: datetime, now: datetime,
@@ -56,5 +58,7 @@ class ChainEvents:
                 if attempt == ATTEMPTS - 1:
                     raise
                 continue
+            if self.on_event is not None:
+                self.on_event(snapshot, event_type, now)
             return [state.chain_id for state in changed]
         return []

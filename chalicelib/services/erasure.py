@@ -1,7 +1,8 @@
 """GDPR / 152-FZ data-subject requests: export everything held about a contact, or erase it.
 
 The export holds everything stored: the profile with its order facts, activity and b2b flag, the consent
-ledger, chain enrolments with what their templates show, pending timers, touches and suppressions.
+ledger, chain enrolments with what their templates show, pending timers, touches, suppressions and ad audience
+memberships.
 
 Erasure removes the personal data (addresses, profile, order facts, identities, the chains' template
 context) and keeps a tombstone row plus the consent ledger, with a `revoked` entry for every consent still
@@ -12,13 +13,17 @@ withdrawal scheduled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import Clock
+from chalicelib.domain.audiences import Hashes, hashes
 from chalicelib.domain.chains import leave
 from chalicelib.services.consent import Proof, event, record
 from chalicelib.services.errors import ClientError
+from chalicelib.store.audiences import Membership
 from chalicelib.store.contacts import DATA_PROCESSING_KEY, Contact, ContactChanged, ContactRepository
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.ledger import LedgerRepository
@@ -35,6 +40,8 @@ class Erasure:
     def __init__(
         self, contacts: ContactRepository, ledger: LedgerRepository, enrollments: EnrollmentRepository,
         touches: TouchRepository, suppressions: SuppressionRepository, timers: TimerRepository, clock: Clock,
+        on_erased: Callable[[str, Hashes, datetime], None] | None = None,
+        memberships: Callable[[str], list[Membership]] = lambda contact_id: [],
     ) -> None:
         self.contacts = contacts
         self.ledger = ledger
@@ -43,6 +50,9 @@ class Erasure:
         self.suppressions = suppressions
         self.timers = timers
         self.clock = clock
+        # Told after an erasure, with the hashes the contact's addresses had (their ad audiences' leaves).
+        self.on_erased = on_erased
+        self.memberships = memberships  # the contact's ad audience memberships, for the export
 
     def find(self, contact_id: str, point_id: str | None) -> Contact:
         """The contact, if the caller may see it: a point manager (`point_id`) only sees their point's, and
@@ -64,6 +74,8 @@ class Erasure:
                        for t in self.timers.for_contact(contact_id)],
             "touches": [asdict(t) for t in self.touches.for_contact(contact_id)],
             "suppressions": self.suppressions.records(addresses),
+            "audiences": [{**asdict(m), "joined_at": m.joined_at.isoformat(), "expires_at": m.expires_at.isoformat()}
+                          for m in self.memberships(contact_id)],
         }
 
     def erase_withdrawn(self, contact_id: str) -> bool:
@@ -92,6 +104,8 @@ class Erasure:
                 contact = self.find(contact_id, point_id)
                 continue
             self._exit_chains(contact_id)
+            if self.on_erased is not None:
+                self.on_erased(contact_id, hashes(contact.email, contact.phone), now)
             return {"contact_id": contact_id, "status": "erased"}
         raise RuntimeError("erasure kept racing other writes")
 

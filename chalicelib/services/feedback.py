@@ -35,7 +35,7 @@ from chalicelib.store.contacts import ContactChanged, ContactRepository, pair_ke
 from chalicelib.store.feedback import FeedbackRecords
 from chalicelib.store.ledger import ConsentEvent
 from chalicelib.store.suppressions import address_key
-from chalicelib.store.touches import STATUS_RANK, TouchRecord, TouchRepository
+from chalicelib.store.touches import STATUS_RANK, SentTouch, TouchRepository
 
 # Reached in this order; a later one proves the earlier ones (a click on a mail means it was delivered).
 ENGAGEMENT = ("delivered", "opened", "clicked")
@@ -133,7 +133,7 @@ class FeedbackService:
         return FeedbackOutcome(feedback.kind, touch_id)
 
     def _stop_address(
-        self, feedback: FeedbackEvent, touch: TouchRecord | None, kind: str, reason: str
+        self, feedback: FeedbackEvent, touch: SentTouch | None, kind: str, reason: str
     ) -> FeedbackOutcome:
         suppressed = entries = 0
         for recipient in feedback.recipients:
@@ -157,32 +157,33 @@ class FeedbackService:
         counted = self._advance(touch, kind, feedback.at) if touch is not None else ()
         return FeedbackOutcome(kind, touch.touch_id if touch else feedback.touch_id, suppressed, entries, counted)
 
-    def _advance(self, touch: TouchRecord, status: str, at: datetime) -> tuple[str, ...]:
+    def _advance(self, touch: SentTouch, status: str, at: datetime) -> tuple[str, ...]:
         """Moves the touch to `status` and counts what that proves, once: only the call that moved it counts.
 
-        Engagement counts the levels the touch had not reached when read, so a click arriving before its
-        delivery still counts the delivery; a concurrent delivery landing between that read and this write
-        can make it count twice, a window of milliseconds that SES's spacing of events rarely opens."""
-        if not self.touches.advance_status(touch.contact_id, touch.touch_key, status, at):
+        Engagement counts the levels the touch had not reached before this write (the write itself tells which
+        status it replaced), so a click arriving before its delivery still counts the delivery, and concurrent
+        events never count one level twice."""
+        before = self.touches.advance_status(touch.contact_id, touch.touch_key, status, at)
+        if before is None:
             return ()
         if status in ENGAGEMENT:
-            reached = STATUS_RANK.get(touch.status, 0)
+            reached = STATUS_RANK.get(before, 0)
             counted = tuple(s for s in ENGAGEMENT[: ENGAGEMENT.index(status) + 1] if STATUS_RANK[s] > reached)
         else:
             counted = (status,)
         self.stats.count(touch, dict.fromkeys(counted, 1), at)
         return counted
 
-    def _touch(self, feedback: FeedbackEvent) -> TouchRecord | None:
+    def _touch(self, feedback: FeedbackEvent) -> SentTouch | None:
         touch = self.touches.by_provider_message(feedback.provider_message_id)
         if touch is None and feedback.contact_id and feedback.touch_id:
             # Not marked sent (a crash between SES accepting and our write) or the index lags: the tags still
             # name the touch.
-            touch = next((t for t in self.touches.for_contact(feedback.contact_id)
+            touch = next((SentTouch.of(t) for t in self.touches.for_contact(feedback.contact_id)
                           if t.touch_id == feedback.touch_id), None)
         return touch
 
-    def _owner(self, recipient: str, feedback: FeedbackEvent, touch: TouchRecord | None) -> str | None:
+    def _owner(self, recipient: str, feedback: FeedbackEvent, touch: SentTouch | None) -> str | None:
         owner = self.records.owner(address_key("email", recipient))
         if owner is None and len(feedback.recipients) == 1:
             return touch.contact_id if touch else feedback.contact_id

@@ -136,7 +136,8 @@ class ContactImport:
     clock: Clock
 
     def write(self, rows: Sequence[ImportRow]) -> list[Outcome]:
-        """Writes the rows not yet known, as few transactions as DynamoDB's item limit allows."""
+        """Writes the rows not yet known: as few transactions as DynamoDB's item limit allows, each with its
+        contacts' proof written just before it."""
         now = self.clock.now()
         owners = self.contacts.owners([k for row in rows for k in _keys(row.subscription)])
         outcomes: dict[int, Outcome] = {}
@@ -155,7 +156,7 @@ class ContactImport:
             try:
                 self.contacts.import_contacts([contact for _, contact in batch])
                 outcomes.update({row.line: Outcome(row.line, "imported", c.contact_id) for row, c in batch})
-            except IdentityTaken:  # someone signed up meanwhile: settle the batch one row at a time
+            except IdentityTaken:  # a sign-up (or a batch on its way beside this one) came first: row by row
                 for row, contact in batch:
                     outcomes[row.line] = self._one(row, contact)
         return [outcomes[row.line] for row in rows]
@@ -164,7 +165,13 @@ class ContactImport:
         try:
             self.contacts.import_contacts([contact])
         except IdentityTaken:
-            return Outcome(row.line, "known", reason="the address signed up while the import ran")
+            # Looked up again: known when every address is one contact's, rejected when that would merge two.
+            keys = _keys(row.subscription)
+            owners = self.contacts.owners(keys)
+            if not owners:  # taken and erased again within the moment: the next run imports it
+                return Outcome(row.line, "rejected", reason="its address changed hands while the import ran; "
+                                                            "run the import again")
+            return _known(row, keys, owners, set(owners.values()), set())
         return Outcome(row.line, "imported", contact.contact_id)
 
     def _contact(self, row: ImportRow, now: datetime) -> ImportedContact:
@@ -205,7 +212,7 @@ def _batches(fresh: Iterable[tuple[ImportRow, ImportedContact]]) -> Iterable[lis
     batch: list[tuple[ImportRow, ImportedContact]] = []
     size = 0
     for item in fresh:
-        items = len(item[1].identity_keys()) + 1 + len(item[1].events)
+        items = len(item[1].identity_keys()) + 1  # the proof goes in batch writes beside the transaction
         if batch and size + items > MAX_TRANSACTION_ITEMS:
             yield batch
             batch, size = [], 0

@@ -10,6 +10,10 @@ replaced by a later one; a done or sent one stands.
 A send (email, sms) goes through the step worker's decision path and delivery (consent, suppression, caps,
 quiet hours, the reservation before the provider call). Quiet hours or the B2B window defer it: a timer
 sends it when the rules allow; a full cap refuses it like a mark.
+
+A send, and a mark done that counts toward the manual caps, is written under the contact's lock, as a chain
+send is: its write moves the contact's version on from the one its decision read, so of the sends and marks
+decided on one contact at once one is written and the others decide again with it in their history.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from chalicelib.domain.model import Occasion, Strategy
 from chalicelib.domain.reasons import Rule
 from chalicelib.domain.rules import Decision, Suppression, Touch, decide, longest_window, request_for
 from chalicelib.services.errors import ClientError
-from chalicelib.services.steps import SendHeld, contact_view
+from chalicelib.services.steps import CONTACT_RACES, SendHeld, contact_view
 from chalicelib.store.contacts import ContactRepository
+from chalicelib.store.enrollments import ContactMoved
+from chalicelib.store.errors import StorageBusy
 from chalicelib.store.snapshots import ContactSnapshot
 from chalicelib.store.timers import DueTimer, TimerRepository
 from chalicelib.store.touches import TouchRecord, TouchRepository
@@ -128,21 +134,37 @@ class ManualTouches:
         )
         if not request.done:
             return 201, {"mark": mark_view(self._place(touch))}
-        if request.send:
-            return self._send(touch, occasion, snapshot, now)
-        refusal = judge_mark(self.strategy, occasion, request.channel, contact_view(snapshot),
+        for _ in range(CONTACT_RACES):
+            try:
+                if request.send:
+                    return self._send(touch, occasion, snapshot, now)
+                return self._mark_done(touch, occasion, snapshot, now)
+            except ContactMoved:
+                # A send or mark on the contact was written since it was read: decided again with it counted.
+                snapshot = self.snapshots(contact_id)
+                if snapshot is None or snapshot.status == "erased":
+                    raise ClientError("not_found", "No contact with this id.", None, status=404) from None
+        raise StorageBusy("the contact kept changing while its touch was marked")
+
+    def _mark_done(self, touch: TouchRecord, occasion: Occasion, snapshot: ContactSnapshot,
+                   now: datetime) -> tuple[int, dict[str, Any]]:
+        refusal = judge_mark(self.strategy, occasion, touch.channel, contact_view(snapshot),
                              Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
-                             self._history(contact_id, now), now)
+                             self._history(touch.contact_id, now), now)
         if refusal is not None:
             raise self._refuse(touch, refusal)
-        return 201, {"mark": mark_view(self._place(replace(touch, status="done", decision="done")))}
+        done = replace(touch, status="done", decision="done")
+        return 201, {"mark": mark_view(self._place(done, version=snapshot.version))}
 
     def _history(self, contact_id: str, now: datetime) -> tuple[Touch, ...]:
-        return tuple(Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
+        return tuple(Touch(t.counted_at, t.channel, t.category, t.status, t.occasion_id)
                      for t in self.touches.recent(contact_id, now, longest_window(self.strategy)))
 
-    def _place(self, touch: TouchRecord, replaceable: tuple[str, ...] = REPLACEABLE) -> TouchRecord:
-        standing = self.touches.mark_by_hand(touch, replaceable)
+    def _place(self, touch: TouchRecord, replaceable: tuple[str, ...] = REPLACEABLE,
+               version: int | None = None) -> TouchRecord:
+        """Writes the mark; with the contact's `version` (a touch that counts toward a cap) under the contact's
+        lock, ContactMoved when it changed since it was read."""
+        standing = self.touches.mark_by_hand(touch, replaceable, version)
         if standing is not None:
             raise _already(standing)
         return self.touches.get(touch.contact_id, touch.touch_key) or touch
@@ -169,7 +191,7 @@ class ManualTouches:
             return 202, {"mark": mark_view(deferred), "deferred_until": decision.at.isoformat()}
         reserved = replace(touch, status="reserved", decision="send", reason=None, rule=None,
                            variant=decision.variant)
-        self._place(reserved)
+        self._place(reserved, version=snapshot.version)
         self._deliver(worker, reserved, request.purpose, snapshot, now)
         return 201, {"mark": mark_view(self.touches.get(touch.contact_id, touch.touch_key) or reserved)}
 
@@ -190,6 +212,15 @@ class ManualTouches:
     def send_due(self, timer: DueTimer, now: datetime) -> None:
         """A deferred send fell due (the step worker fires the timer): decided again, sent, deferred again or
         refused; a mark that changed meanwhile is left alone."""
+        for _ in range(CONTACT_RACES):
+            try:
+                self._send_due(timer, now)
+                return
+            except ContactMoved:
+                continue  # a send on the contact was written since it was read: decided again with it counted
+        raise StorageBusy("the contact kept changing while its deferred touch was sent")
+
+    def _send_due(self, timer: DueTimer, now: datetime) -> None:
         key = str(timer.properties.get("touch_key", ""))
         touch = self.touches.get(timer.contact_id, key)
         snapshot = self.snapshots(timer.contact_id)
@@ -215,7 +246,7 @@ class ManualTouches:
             return
         reserved = replace(fresh, status="reserved", decision="send", reason=None, rule=None, until=None,
                            variant=decision.variant)
-        if self.touches.mark_by_hand(reserved, ("deferred",)) is None:
+        if self.touches.mark_by_hand(reserved, ("deferred",), snapshot.version) is None:
             worker.deliver(reserved, request.purpose, snapshot, None, now)
 
 

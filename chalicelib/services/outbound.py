@@ -16,7 +16,7 @@ from chalicelib.delivery.email import EmailSender, OutboundEmail
 from chalicelib.delivery.errors import CircuitOpenError, PermanentSendError, TemplateRenderError
 from chalicelib.delivery.push import PushSender
 from chalicelib.delivery.sms import SmsMessage, SmsSender
-from chalicelib.delivery.templates import TemplateRenderer, message_context, pick_locale
+from chalicelib.delivery.templates import Catalogue, TemplateRenderer, message_context, pick_locale
 from chalicelib.domain.model import EmailTemplate, Occasion, PushTemplate, SmsTemplate
 
 MARKETING_PURPOSE = "marketing"
@@ -76,6 +76,7 @@ class Outbound:
     reply_to: str | None
     default_locale: str
     circuit: Circuit = field(default_factory=Circuit)
+    catalogue: Catalogue | None = None  # the products recommendations may show (services.catalog)
 
     def send(
         self, channel: str, occasion: Occasion, recipient: Recipient, envelope: Envelope,
@@ -98,7 +99,7 @@ class Outbound:
         variables: Mapping[str, object], now: datetime, events: Sequence[str],
     ) -> Sent:
         template = self._template(occasion, channel, recipient.locale)
-        context = message_context(occasion, recipient.attributes, variables, now, events)
+        context = message_context(occasion, recipient.attributes, variables, now, events, self.catalogue)
         if isinstance(template, EmailTemplate):
             return self._email(template, recipient, envelope, context)
         if isinstance(template, SmsTemplate):

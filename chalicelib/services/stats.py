@@ -16,7 +16,7 @@ from chalicelib.domain.model import SendStep, Strategy
 from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.store.stats import BY_REASON, NO_VARIANT, OUTCOMES, StatsRepository, counter_key
-from chalicelib.store.touches import TouchRecord, TouchRepository
+from chalicelib.store.touches import SentTouch, TouchRecord, TouchRepository
 
 Emit = Callable[[str, float, Mapping[str, str]], None]
 METRIC_NAMES = {name: name.capitalize() for name in (*OUTCOMES, *BY_REASON)}
@@ -84,7 +84,7 @@ class StatsService:
                                    reason)
         self.emit(METRIC_NAMES[touch.status], 1, {**_dimensions(touch), "reason": reason})
 
-    def count(self, touch: TouchRecord, counts: Mapping[str, float], at: datetime) -> None:
+    def count(self, touch: TouchRecord | SentTouch, counts: Mapping[str, float], at: datetime) -> None:
         if touch.chain_id is None or touch.step is None or not counts:
             return
         self.counters.add(counter_key(touch.chain_id, touch.step, touch.variant), at.date(), counts)
@@ -128,7 +128,7 @@ class StatsService:
         return rows
 
 
-def _dimensions(touch: TouchRecord) -> dict[str, str]:
+def _dimensions(touch: TouchRecord | SentTouch) -> dict[str, str]:
     return {"chain": str(touch.chain_id), "step": str(touch.step), "variant": touch.variant or NO_VARIANT}
 
 

@@ -27,8 +27,17 @@ from chalicelib.delivery.errors import (
     RetryableSendError,
     TemplateRenderError,
 )
-from chalicelib.domain.chains import Enrollment, HookAction, SendAction, Transition, advance, leave, postpone
-from chalicelib.domain.model import Strategy
+from chalicelib.domain.chains import (
+    HOUSEKEEPING_HOOKS,
+    Enrollment,
+    HookAction,
+    SendAction,
+    Transition,
+    advance,
+    leave,
+    postpone,
+)
+from chalicelib.domain.model import SendStep, Strategy
 from chalicelib.domain.rules import (
     ContactView,
     Decision,
@@ -60,6 +69,18 @@ CONTACT_RACES = 32
 
 class SendHeld(Exception):
     """The provider did not take the message (throttled, circuit open): retry this step later."""
+
+
+def rival_chains(strategy: Strategy) -> tuple[str, ...]:
+    """The chains whose enrolments arbitration may weigh: those with a send of an arbitrated category."""
+    arbitration = strategy.arbitration
+    if arbitration is None:
+        return ()
+    return tuple(
+        chain_id for chain_id, chain in strategy.chains.items()
+        if any(isinstance(step, SendStep) and (occasion := strategy.occasions.get(step.occasion)) is not None
+               and occasion.category in arbitration.categories for step in chain.steps)
+    )
 
 
 def touch_key(state: Enrollment, step: int) -> str:
@@ -108,6 +129,8 @@ class StepWorker:
     # Deferred, skipped or failed (a failed touch carries its error code): counted by reason.
     on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
     on_timer: Callable[[DueTimer, datetime], None] = lambda timer, now: None  # segment moves, erasure
+    # An audience hook's join (services.audiences): returns the reason its touch records.
+    join_audience: Callable[[ContactSnapshot, HookAction, datetime], str] | None = None
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
         try:
@@ -120,8 +143,9 @@ class StepWorker:
             return self._fire_timer(contact_id, chain_id, claim)
         conflicts = races = 0
         while True:
-            # Arbitration weighs the contact's other due sends: their enrolments come in the same read.
-            others = tuple(self.strategy.chains) if self.strategy.arbitration is not None else ()
+            # Arbitration weighs the contact's other due sends: their enrolments come in the same read (only of
+            # chains that can send something arbitrated: a key read costs a unit even when no row is there).
+            others = rival_chains(self.strategy)
             read = self.enrollments.load_step(contact_id, chain_id, others, addresses)
             stored = read.stored
             if stored is None or stored.claim != claim:
@@ -286,7 +310,7 @@ class StepWorker:
         `others`: the contact's other enrolments, which arbitration weighs (none for a manager's send)."""
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
-            Touch(t.created_at, t.channel, t.category, t.status, t.occasion_id)
+            Touch(t.counted_at, t.channel, t.category, t.status, t.occasion_id)
             for t in self.touches.recent(snapshot.contact_id, now, longest_window(self.strategy))
         )
         view = contact_view(snapshot)
@@ -322,16 +346,19 @@ class StepWorker:
         return tuple(rivals)
 
     def _hook(self, transition: Transition, action: HookAction, snapshot: ContactSnapshot, now: datetime) -> TouchWrite:
-        """A hook is not a message: the stop list suppresses the contact; an audience hook records the
-        membership (until when) on the contact's touches, where exports and support read it."""
+        """A hook is not a message: the stop list suppresses the contact; an audience hook joins the audience
+        (idempotent, like the stop list) and records the membership (until when) on the contact's touches."""
         if action.hook == "stop_list":
             self.suppress(snapshot, "stop_list", now)
         at_step = transition.pending or transition.state
         until = f" until {action.until.isoformat()}" if action.until else ""
+        reason = f"{action.hook}{until}"
+        if action.hook not in HOUSEKEEPING_HOOKS and self.join_audience is not None:
+            reason = self.join_audience(snapshot, action, now)
         return TouchWrite.deciding(TouchRecord(
             contact_id=at_step.contact_id, touch_key=touch_key(at_step, action.step), touch_id=str(uuid.uuid4()),
             channel="hook", occasion_id=action.hook, category="hook", status="done", created_at=now,
-            chain_id=action.chain_id, step=action.step, decision="hook", reason=f"{action.hook}{until}",
+            chain_id=action.chain_id, step=action.step, decision="hook", reason=reason,
             rule="chain",
         ))
 

@@ -3,8 +3,9 @@
 Quiet hours release a whole base's deferred sends at 08:00 local, so the tick claims shards in parallel:
 `workers` threads each drain their own shards (shard % workers) with their own slice of the budget, a chunk
 per shard in turn so no shard waits behind a full one. A claim is a conditional write, so a racing tick only
-loses races; each chunk is queued before the next is claimed, and a worker stops before its next chunk
-when `out_of_time` says so.
+loses races; claims are queued as soon as they fill one SQS batch (whichever shards they came from: a
+request per ten messages, not per shard), the rest before the worker stops, and a worker stops before its
+next chunk when `out_of_time` says so.
 """
 
 from __future__ import annotations
@@ -97,33 +98,52 @@ def _drain(
     pending = [_Shard(partial(work.due, shard, now_epoch, budget + 1)) for shard in shards]
     claimed = lost = 0
     left = budget
-    while pending:
-        for shard in list(pending):
-            if left == 0 or out_of_time():
-                return TickResult(claimed=claimed, lost_races=lost, more_waiting=any(s.waiting for s in pending))
-            items = shard.take(min(CHUNK, left))
-            left -= len(items)
-            messages = []
-            for item in items:
-                claim = work.claim(item, now_epoch)
-                if claim is None:
-                    lost += 1
-                    continue
-                messages.append(
-                    {
-                        "kind": "step",
-                        "contact_id": item.contact_id,
-                        "chain_id": item.chain_id,
-                        "step": item.step,
-                        "claim": claim,
-                        "attempt": 0,
-                        # The contact's suppression keys as last written: the step reads them with the contact.
-                        **({"addresses": list(item.addresses)} if item.addresses else {}),
-                    }
-                )
-            if messages:
-                # A claimed item whose message fails to send falls due again when its lease ends.
-                claimed += steps.send_many("steps", messages)
-            if not shard.waiting:
-                pending.remove(shard)
+    messages: list[dict[str, Any]] = []  # claimed, not queued yet: fewer than one batch
+    try:
+        while pending:
+            for shard in list(pending):
+                if left == 0 or out_of_time():
+                    claimed += _queue(steps, messages)
+                    return TickResult(claimed=claimed, lost_races=lost,
+                                      more_waiting=any(s.waiting for s in pending))
+                items = shard.take(min(CHUNK, left))
+                left -= len(items)
+                for item in items:
+                    claim = work.claim(item, now_epoch)
+                    if claim is None:
+                        lost += 1
+                        continue
+                    messages.append(_step_message(item, claim))
+                if len(messages) >= CHUNK:
+                    claimed += _queue(steps, messages, whole_batches=True)
+                if not shard.waiting:
+                    pending.remove(shard)
+    except BaseException:
+        _queue(steps, messages)  # what was claimed before the error still goes out
+        raise
+    claimed += _queue(steps, messages)
     return TickResult(claimed=claimed, lost_races=lost, more_waiting=False)
+
+
+def _queue(steps: StepQueue, messages: list[dict[str, Any]], whole_batches: bool = False) -> int:
+    """Queues the claimed messages, or only as many as fill whole batches, keeping the rest (a claimed item
+    whose message fails to send falls due again when its lease ends)."""
+    count = len(messages) - len(messages) % CHUNK if whole_batches else len(messages)
+    if count == 0:
+        return 0
+    sent = steps.send_many("steps", messages[:count])
+    del messages[:count]
+    return sent
+
+
+def _step_message(item: DueItem, claim: str) -> dict[str, Any]:
+    return {
+        "kind": "step",
+        "contact_id": item.contact_id,
+        "chain_id": item.chain_id,
+        "step": item.step,
+        "claim": claim,
+        "attempt": 0,
+        # The contact's suppression keys as last written: the step reads them with the contact.
+        **({"addresses": list(item.addresses)} if item.addresses else {}),
+    }

@@ -15,14 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.chains import Enrollment
 from chalicelib.store.enrollments import enrollment_row
 from chalicelib.store.errors import StorageBusy, cancellation_codes, is_busy
 from chalicelib.store.ledger import ConsentEvent, append_only, event_row
-from chalicelib.store.models import CONNECTION, ContactModel, EnrollmentModel, IdentityModel
+from chalicelib.store.models import CONNECTION, ConsentEventModel, ContactModel, EnrollmentModel, IdentityModel
 from chalicelib.store.snapshots import address_keys, consent_states, read_contact
 from chalicelib.store.suppressions import address_key
 
@@ -249,9 +249,18 @@ class ContactRepository:
         self._write(build, cancelled)
 
     def import_contacts(self, batch: Sequence[ImportedContact]) -> None:
-        """Identities, contacts and their `granted` proof for a whole batch in one transaction (at most 100
-        items); IdentityTaken when any identity exists, and then nothing of the batch is written."""
+        """Writes a batch of imported contacts: their `granted` proof first, in BatchWriteItem requests, then
+        identities + contacts in one transaction (at most 100 items: an identity or two and the contact each).
+
+        The proof needs no transaction: its entries are keyed by contact ids no row holds yet, and a contact is
+        never written without its proof before it. A batch write costs half a transaction's write capacity.
+        IdentityTaken when any identity exists: then no contact of the batch is written and its proof is
+        deleted again. Only a crash between the two writes leaves proof behind, under an id nothing points to."""
         keys = [k for imported in batch for k in imported.identity_keys()]
+        if not keys:
+            return
+        entries = [event_row(imported.contact_id, event) for imported in batch for event in imported.events]
+        _batch_write(entries, delete=False)
 
         def build(t: TransactWrite) -> None:
             for imported in batch:
@@ -266,13 +275,15 @@ class ContactRepository:
                     confirmed_at=imported.confirmed_at, created_at=imported.created_at,
                     updated_at=imported.created_at,
                 ), condition=ContactModel.contact_id.does_not_exist())
-                self._append(t, imported.contact_id, imported.events)
 
         def cancelled(reasons: list[str | None]) -> Exception | None:
             return IdentityTaken() if any(_failed(code) for code in reasons) else None
 
-        if keys:
+        try:
             self._write(build, cancelled)
+        except IdentityTaken:
+            _batch_write(entries, delete=True)
+            raise
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,
@@ -432,6 +443,20 @@ class ContactRepository:
                     raise
                 time.sleep(_CONFLICT_PAUSE * (attempt + 1))
         raise Contention("the contacts table stayed busy")
+
+
+def _batch_write(rows: Sequence[ConsentEventModel], delete: bool) -> None:
+    """Puts or deletes ledger rows, 25 a request; pynamodb resends what DynamoDB leaves unprocessed, and
+    Contention when some stay unprocessed (throttled) or the store is busy."""
+    writer = ConsentEventModel.batch_write()
+    try:
+        with writer:
+            for row in rows:
+                (writer.delete if delete else writer.save)(row)
+    except PutError as exc:
+        if writer.failed_operations or is_busy(exc):
+            raise Contention("the consent ledger stayed busy") from exc
+        raise
 
 
 def _contact_cancel(contact_id: str) -> Cancelled:

@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib.clock import Clock
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.lifecycle import Timer
+from chalicelib.domain.rules import COUNTED
 from chalicelib.store.contacts import (
     ConsentRecord,
     Contact,
@@ -53,6 +54,8 @@ from chalicelib.store.enrollments import (
 from chalicelib.store.feedback import FeedbackRecords
 from chalicelib.store.keys import ApiKey, ApiKeyRepository, hash_key, new_key
 from chalicelib.store.ledger import ConsentEvent, LedgerRepository
+from chalicelib.store.memory_audiences import MemoryAudiences
+from chalicelib.store.memory_catalog import MemoryCatalog
 from chalicelib.store.occasions import OccasionConflict, OccasionRepository, StoredOccasion, next_version
 from chalicelib.store.profiles import PROCESSED_FOR, AlreadyApplied, Facts, FactsChange, ProfileRepository
 from chalicelib.store.profiles import identity_key as event_identity_key
@@ -73,7 +76,9 @@ from chalicelib.store.touches import (
     HISTORY_LIMIT,
     RESERVABLE_AGAIN,
     STATUS_RANK,
+    CountedTouch,
     HistoryEntry,
+    SentTouch,
     TouchRecord,
     TouchRepository,
     TouchWrite,
@@ -150,6 +155,8 @@ class _TouchRow:
     error_code: str | None = None
     error: str | None = None
     history: list[HistoryEntry] = field(default_factory=list)
+    counted_at: datetime | None = None  # as TouchModel's: set while the touch counts toward the caps
+    counted_as: str | None = None
 
 
 @dataclass
@@ -313,10 +320,14 @@ class MemoryContacts(ContactRepository):
                     updated_at=imported.created_at,
                 )
                 self._db.append_entries(imported.contact_id, imported.events)
+            # As the DynamoDB store: the proof in batch writes of 25, then identities + contacts in one transaction.
+            entries = [event for imported in batch for event in imported.events]
+            for start in range(0, len(entries), 25):
+                self._db.request("BatchWriteItem", *_ledger_puts(entries[start:start + 25]))
             self._db.request("TransactWriteItems", *(
                 part for imported in batch for part in (
                     *(("PutItem", "identities", self._db.identities[k]) for k in imported.identity_keys()),
-                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]), *_ledger_puts(imported.events))))
+                    ("PutItem", "contacts", self._db.contacts[imported.contact_id]))))
 
     def add_request(
         self, contact_id: str, attach: Mapping[str, str], requested: Mapping[str, Request], request_id: str,
@@ -683,6 +694,8 @@ def _put_touch(db: MemoryDatabase, touch: TouchRecord, status: str, decision: st
             provider_message_id=current.provider_message_id if current else None,
             cost=current.cost if current else None,
             history=_appended(current.history if current else [], entry),
+            counted_at=touch.created_at if status in COUNTED else None,
+            counted_as=status if status in COUNTED else None,
         )
         return True
 
@@ -697,13 +710,24 @@ class MemoryTouches(TouchRepository):
     def record_decision(self, touch: TouchRecord) -> None:
         self._put(touch, touch.status, touch.decision or touch.status)
 
-    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
+    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str],
+                     contact_version: int | None = None) -> TouchRecord | None:
         with self._db.lock:
+            contact = self._db.contacts.get(touch.contact_id)
+            if contact_version is not None and (contact is None or contact.version != contact_version):
+                raise ContactMoved(touch.contact_id)
             current = self._db.touches.get(touch.contact_id, {}).get(touch.touch_key)
             if current is not None and current.status not in replaceable:
                 self._db.request("UpdateItem", "touches", current)
                 return _record(current)
-            self._put(touch, touch.status, touch.decision or touch.status, replaceable)
+            if contact_version is None or contact is None:
+                self._put(touch, touch.status, touch.decision or touch.status, replaceable)
+                return None
+            _put_touch(self._db, touch, touch.status, touch.decision or touch.status, replaceable)
+            self._db.contacts[touch.contact_id] = _new_version(contact, updated_at=touch.created_at)
+            self._db.request("TransactWriteItems",
+                             ("UpdateItem", "touches", self._db.touches[touch.contact_id][touch.touch_key]),
+                             ("UpdateItem", "contacts", self._db.contacts[touch.contact_id]))
             return None
 
     def marks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TouchRecord]:
@@ -737,6 +761,8 @@ class MemoryTouches(TouchRepository):
                 row.cost = cost
             if error_code is not None:
                 row.error_code, row.error = error_code, message
+            if status not in COUNTED:
+                row.counted_at = row.counted_as = None
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
                                                               error_code=error_code, error=message))
             if counter is None:
@@ -746,15 +772,16 @@ class MemoryTouches(TouchRepository):
             self._db.request("TransactWriteItems", ("UpdateItem", "touches", row),
                              ("UpdateItem", "stats", self._db.stats[(counter, now.date().isoformat())]))
 
-    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
+    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
         with self._db.lock:
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             self._db.request("UpdateItem", "touches", row)
             if row is None or STATUS_RANK.get(row.status, STATUS_RANK[status]) >= STATUS_RANK[status]:
-                return False
+                return None
+            before = row.status
             row.status, row.updated_at = status, now
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status))
-            return True
+            return before
 
     def get(self, contact_id: str, touch_key: str) -> TouchRecord | None:
         with self._db.lock:
@@ -762,12 +789,14 @@ class MemoryTouches(TouchRepository):
             self._db.request("GetItem", "touches", row)
             return None if row is None else _record(row)
 
-    def by_provider_message(self, provider_message_id: str) -> TouchRecord | None:
+    def by_provider_message(self, provider_message_id: str) -> SentTouch | None:
         with self._db.lock:
             contact_id, touch_key = self._db.provider_messages.get(provider_message_id, ("", ""))
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             self._db.request("Query", "touches", row, index="provider-message-index")
-            return _record(row) if row is not None and row.provider_message_id == provider_message_id else None
+            if row is None or row.provider_message_id != provider_message_id:
+                return None
+            return SentTouch.of(_record(row))
 
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         with self._db.lock:
@@ -775,12 +804,17 @@ class MemoryTouches(TouchRepository):
             self._db.request("Query", "touches", *rows.values())
             return [_record(rows[key]) for key in sorted(rows)]
 
-    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[TouchRecord]:
+    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[CountedTouch]:
         since = now - window
         with self._db.lock:
-            rows = [r for r in self._db.touches.get(contact_id, {}).values() if r.created_at >= since]
-            self._db.request("Query", "touches", *rows, index="created-index")
-            return [_record(row) for row in sorted(rows, key=lambda r: r.touch_key)]
+            found = sorted(
+                (CountedTouch(r.touch_key, r.counted_at, r.channel, r.category, r.occasion_id, r.counted_as or r.status)
+                 for r in self._db.touches.get(contact_id, {}).values() if r.counted_at and r.counted_at >= since),
+                key=lambda t: (t.counted_at, t.touch_key),
+            )
+            self._db.request("Query", "touches", *(self._db.touches[contact_id][t.touch_key] for t in found),
+                             index="counted-index")
+            return found
 
 
 def _appended(history: list[HistoryEntry], entry: HistoryEntry) -> list[HistoryEntry]:
@@ -1115,6 +1149,8 @@ class MemoryStore:
         self.api_keys = MemoryApiKeys(self.db)
         self.occasions = MemoryOccasions(self.db)
         self.spend = MemorySpendCounter(self.db)
+        self.catalog = MemoryCatalog(self.db)
+        self.audiences = MemoryAudiences(self.db)
 
     def opt_out_cache(self, clock: Clock) -> MemoryOptOutCache:
         return MemoryOptOutCache(self.db, clock)

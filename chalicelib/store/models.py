@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, LocalSecondaryIndex, Projection
 from pynamodb.models import Model
 
 from chalicelib.delivery.clients import new_session
@@ -36,10 +36,15 @@ def _meta(table: str) -> type:
     return Meta
 
 
-def _index_meta(name: str) -> type:
+def _index_meta(name: str, projection: Projection | None = None) -> type:
+    """An index's Meta; `projection` ALL unless given. An index write costs per KB of what it projects, and
+    only a change to a projected attribute writes the index at all."""
+
+    chosen = projection or AllProjection()
+
     class Meta:
         index_name = name
-        projection = AllProjection()
+        projection = chosen
 
     return Meta
 
@@ -113,16 +118,21 @@ class ConsentEventModel(Model):
 
 
 class ProviderMessageIndex(GlobalSecondaryIndex["TouchModel"]):
-    Meta = _index_meta("provider-message-index")
+    """Feedback's way from a provider message id to its touch. It projects only what never changes after the
+    send (touches.SentTouch), so a delivery, open or click writes no index entry."""
+
+    Meta = _index_meta("provider-message-index", IncludeProjection(["touch_id", "chain_id", "step", "variant"]))
     provider_message_id = UnicodeAttribute(hash_key=True)
 
 
-class CreatedIndex(LocalSecondaryIndex["TouchModel"]):
-    """A contact's touches in creation order: the cap windows read a key range, not the contact's lifetime."""
+class CountedIndex(LocalSecondaryIndex["TouchModel"]):
+    """A contact's touches that count toward the caps, in the order they began to: the cap windows read a key
+    range, not the contact's lifetime. Sparse (only counted touches carry `counted_at`), and it projects only
+    what is fixed while a touch counts, so marking it sent and its delivery, open or click write no entry."""
 
-    Meta = _index_meta("created-index")
+    Meta = _index_meta("counted-index", IncludeProjection(["channel", "category", "occasion_id", "counted_as"]))
     contact_id = UnicodeAttribute(hash_key=True)
-    created_at = UTCDateTimeAttribute(range_key=True)  # ISO-8601 UTC with fixed width: sorts as it reads
+    counted_at = UTCDateTimeAttribute(range_key=True)  # ISO-8601 UTC with fixed width: sorts as it reads
 
 
 class TouchHistoryEntry(MapAttribute[str, object]):
@@ -165,14 +175,19 @@ class TouchModel(Model):
     comment = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute(null=True)
+    # While the touch counts toward the caps (reserved, sent or later; a manager's mark): when it began to (its
+    # created_at then) and with which status. Absent while deferred, skipped, held or failed.
+    counted_at = UTCDateTimeAttribute(null=True)
+    counted_as = UnicodeAttribute(null=True)
     provider_message_index = ProviderMessageIndex()
-    created_index = CreatedIndex()
+    counted_index = CountedIndex()
 
 
 class DueIndex(GlobalSecondaryIndex["EnrollmentModel"]):
-    """Sparse: only waiting enrolments carry due_shard/due_at, so the tick reads only due work."""
+    """Sparse: only waiting enrolments carry due_shard/due_at, so the tick reads only due work. It projects
+    just what the tick hands the step (a reaction flag or a context change then writes no index entry)."""
 
-    Meta = _index_meta("due-index")
+    Meta = _index_meta("due-index", IncludeProjection(["step", "addresses"]))
     due_shard = NumberAttribute(hash_key=True)
     due_at = NumberAttribute(range_key=True)
 

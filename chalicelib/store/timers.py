@@ -36,8 +36,9 @@ class DueTimer:
 
 
 def timer_id(timer: Timer) -> str:
-    # One row per refill product, and per deferred manual send (its touch key): they never replace each other.
-    own = timer.properties.get("sku") or timer.properties.get("touch_key")
+    # One row per refill product, per deferred manual send (its touch key) and per ad audience: they never
+    # replace each other.
+    own = timer.properties.get("sku") or timer.properties.get("touch_key") or timer.properties.get("audience")
     return f"{PREFIX}{timer.kind}" + (f":{own}" if own else "")
 
 

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.constants import UPDATED_OLD
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.rules import COUNTED
 from chalicelib.store.errors import cancellation_codes
-from chalicelib.store.models import CONNECTION, StatsModel, TouchHistoryEntry, TouchModel
+from chalicelib.store.models import CONNECTION, ContactModel, StatsModel, TouchHistoryEntry, TouchModel
 
 RESERVABLE_AGAIN = ("deferred", "held")
 HISTORY_LIMIT = 50
@@ -74,6 +76,36 @@ class TouchRecord:
     history: tuple[HistoryEntry, ...] = ()
 
 
+@dataclass(frozen=True)
+class SentTouch:
+    """What the provider-message index holds of a sent touch: where it is, and the step its outcomes count for.
+    Nothing that changes after the send is projected, so feedback writes no index entry."""
+
+    contact_id: str
+    touch_key: str
+    touch_id: str
+    chain_id: str | None = None
+    step: int | None = None
+    variant: str | None = None
+
+    @staticmethod
+    def of(touch: TouchRecord) -> SentTouch:
+        return SentTouch(touch.contact_id, touch.touch_key, touch.touch_id, touch.chain_id, touch.step, touch.variant)
+
+
+@dataclass(frozen=True)
+class CountedTouch:
+    """A touch as the cap windows see it: what the counted index holds. `status` is the one it began to count
+    with (reserved, or a manager's done); its later progress (sent, opened...) counts the same."""
+
+    touch_key: str
+    counted_at: datetime  # its created_at when it began to count: a send counts from its reservation
+    channel: str
+    category: str
+    occasion_id: str
+    status: str
+
+
 def _entry(row: TouchHistoryEntry) -> HistoryEntry:
     return HistoryEntry(
         at=row.at, decision=row.decision, status=row.status, reason=row.reason, rule=row.rule, until=row.until,
@@ -96,6 +128,19 @@ def _record(row: TouchModel) -> TouchRecord:
 
 def _conditional_failure(exc: UpdateError) -> bool:
     return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _update_old(contact_id: str, touch_key: str, actions: Sequence[Action], condition: Condition) -> str | None:
+    """One UpdateItem: the status it replaced ("" when the row had none), None when `condition` failed."""
+    try:
+        answer = TouchModel._get_connection().update_item(
+            contact_id, touch_key, actions=list(actions), condition=condition, return_values=UPDATED_OLD,
+        )
+    except UpdateError as exc:
+        if _conditional_failure(exc):
+            return None
+        raise
+    return str(answer.get("Attributes", {}).get("status", {}).get("S", ""))
 
 
 def _reservable() -> Condition:
@@ -122,6 +167,10 @@ def _reservation(touch: TouchRecord, status: str, decision: str) -> tuple[list[A
     actions: list[Action] = [attribute.remove() if value is None else attribute.set(value)
                              for attribute, value in values]
     actions += [TouchModel.error_code.remove(), TouchModel.error.remove()]
+    if status in COUNTED:
+        actions += [TouchModel.counted_at.set(touch.created_at), TouchModel.counted_as.set(status)]
+    else:
+        actions += [TouchModel.counted_at.remove(), TouchModel.counted_as.remove()]
     entry = TouchHistoryEntry(
         at=touch.created_at, decision=decision, status=status, reason=touch.reason, rule=touch.rule,
         until=touch.until,
@@ -170,15 +219,50 @@ class TouchRepository:
         """Stores a touch that was not sent (deferred or skipped) with its reason; never over a sent one."""
         self._write(touch, touch.status, touch.decision or touch.status)
 
-    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str]) -> TouchRecord | None:
+    def mark_by_hand(self, touch: TouchRecord, replaceable: Sequence[str],
+                     contact_version: int | None = None) -> TouchRecord | None:
         """Writes a manager's mark (or the reservation of a send they asked for) unless the row holds one whose
-        status is not in `replaceable`: None when written, else the standing mark."""
+        status is not in `replaceable`: None when written, else the standing mark.
+
+        With `contact_version` (a mark or send that counts toward a cap) the contact moves from that version to
+        the next in the same transaction, the lock the step worker's sends take (EnrollmentRepository.advance):
+        of the sends and marks decided on one contact at once, one is written on what they read. ContactMoved
+        when the contact is no longer at that version (nothing written): decide again."""
         condition = TouchModel.touch_key.does_not_exist()
         if replaceable:
             condition = condition | TouchModel.status.is_in(*replaceable)
+        if contact_version is not None:
+            return self._mark_locked(touch, replaceable, condition, contact_version)
         if self._write(touch, touch.status, touch.decision or touch.status, condition):
             return None
         return self.get(touch.contact_id, touch.touch_key)
+
+    def _mark_locked(self, touch: TouchRecord, replaceable: Sequence[str], condition: Condition,
+                     contact_version: int) -> TouchRecord | None:
+        from chalicelib.store.enrollments import ContactMoved  # enrollments builds on this module
+
+        actions, entry = _reservation(touch, touch.status, touch.decision or touch.status)
+        try:
+            with TransactWrite(connection=CONNECTION) as transaction:
+                transaction.update(
+                    TouchModel(touch.contact_id, touch.touch_key),
+                    actions=[*actions, TouchModel.history.set((TouchModel.history | []).append([entry]))],
+                    condition=condition & _room(),
+                )
+                # The model's version condition and increment do the locking.
+                transaction.update(ContactModel(touch.contact_id, version=contact_version),
+                                   actions=[ContactModel.updated_at.set(touch.created_at)],
+                                   condition=ContactModel.contact_id.exists())
+        except TransactWriteError as exc:
+            codes = cancellation_codes(exc)  # in request order: the touch, then the contact
+            if codes[1:] == ["ConditionalCheckFailed"]:
+                raise ContactMoved(touch.contact_id) from exc
+            if codes[:1] != ["ConditionalCheckFailed"]:
+                raise
+            # A standing mark, or a history too full for a transaction: the plain write tells which (and trims
+            # a full one, unlocked: a mark's row fills its history only after dozens of replaced marks).
+            return self.mark_by_hand(touch, replaceable)
+        return None
 
     def marks(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TouchRecord]:
         """The touches at these (contact id, touch key) pairs that exist: BatchGetItem, 100 keys a request."""
@@ -205,6 +289,8 @@ class TouchRepository:
         message = None if error is None else error[:ERROR_LENGTH]
         if error_code is not None:
             actions += [TouchModel.error_code.set(error_code), TouchModel.error.set(message)]
+        if status not in COUNTED:  # held or failed: no longer counts (sent keeps what its reservation set)
+            actions += [TouchModel.counted_at.remove(), TouchModel.counted_as.remove()]
         entry = TouchHistoryEntry(at=now, decision="send", status=status, error_code=error_code, error=message)
         if counter is None:
             self._append(contact_id, touch_key, actions, entry, None)
@@ -227,37 +313,39 @@ class TouchRepository:
     ) -> bool:
         """Applies `actions` and appends `entry` to the history in one UpdateItem; False when `condition`
         does not hold. Only a full history costs a read and a second write (its oldest entries dropped)."""
+        return self._apply(contact_id, touch_key, actions, entry, condition) is not None
+
+    def _apply(
+        self, contact_id: str, touch_key: str, actions: Sequence[Action], entry: TouchHistoryEntry,
+        condition: Condition | None,
+    ) -> str | None:
+        """As `_append`; when written, the status the row held before ("" when none), else None."""
         room = _room()
         appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
-        try:
-            TouchModel(contact_id, touch_key).update(actions=[*actions, appended], condition=_both(condition, room))
-            return True
-        except UpdateError as exc:
-            if not _conditional_failure(exc):
-                raise
+        old = _update_old(contact_id, touch_key, [*actions, appended], _both(condition, room))
+        if old is not None:
+            return old
         for _ in range(_TRIM_ATTEMPTS):
             try:
                 current = TouchModel.get(contact_id, touch_key, consistent_read=True)
             except TouchModel.DoesNotExist:
-                return False
+                return None
             held = list(current.history or [])
             if len(held) < HISTORY_LIMIT:
-                return False  # the history had room: `condition` is what failed
+                return None  # the history had room: `condition` is what failed
             trimmed = TouchModel.history.set([*held[len(held) - HISTORY_LIMIT + 1:], entry])
-            try:
-                TouchModel(contact_id, touch_key).update(
-                    actions=[*actions, trimmed], condition=_both(condition, size(TouchModel.history) == len(held)),
-                )
-                return True
-            except UpdateError as exc:
-                if not _conditional_failure(exc):
-                    raise
+            # The size condition also holds the status as read: every status change appends to the history.
+            if _update_old(contact_id, touch_key, [*actions, trimmed],
+                           _both(condition, size(TouchModel.history) == len(held))) is not None:
+                return str(current.status or "")
         raise RuntimeError(f"touch {touch_key!r}: its history kept changing while it was trimmed")
 
-    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
-        """Moves a sent touch forward (delivered, opened, clicked, bounced...); never backwards."""
+    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
+        """Moves a sent touch forward (delivered, opened, clicked, bounced...); never backwards. The status it
+        moved from, read by the same write (so concurrent feedback cannot both claim a level); None when it
+        did not move."""
         lower = [s for s, rank in STATUS_RANK.items() if rank < STATUS_RANK[status]]
-        return self._append(
+        return self._apply(
             contact_id, touch_key, [TouchModel.status.set(status), TouchModel.updated_at.set(now)],
             TouchHistoryEntry(at=now, decision="send", status=status),
             TouchModel.touch_key.exists() & TouchModel.status.is_in(*lower),
@@ -269,16 +357,21 @@ class TouchRepository:
         except TouchModel.DoesNotExist:
             return None
 
-    def by_provider_message(self, provider_message_id: str) -> TouchRecord | None:
+    def by_provider_message(self, provider_message_id: str) -> SentTouch | None:
         for row in TouchModel.provider_message_index.query(provider_message_id, limit=1):
-            return _record(row)
+            return SentTouch(row.contact_id, row.touch_key, row.touch_id, row.chain_id,
+                             None if row.step is None else int(row.step), row.variant)
         return None
 
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         return [_record(row) for row in TouchModel.query(contact_id)]
 
-    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[TouchRecord]:
-        """Touches created within `window` before `now` (the cap windows' history): a key range on the
-        created index, so a contact's older touches are never read."""
+    def recent(self, contact_id: str, now: datetime, window: timedelta) -> list[CountedTouch]:
+        """The touches that began to count toward the caps within `window` before `now` (the cap windows'
+        history): a key range on the sparse counted index, so neither a contact's older touches nor the ones
+        that do not count (deferred, skipped, held, failed) are read."""
         since = now - window
-        return [_record(row) for row in TouchModel.created_index.query(contact_id, TouchModel.created_at >= since)]
+        return [
+            CountedTouch(row.touch_key, row.counted_at, row.channel, row.category, row.occasion_id, row.counted_as)
+            for row in TouchModel.counted_index.query(contact_id, TouchModel.counted_at >= since)
+        ]

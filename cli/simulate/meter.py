@@ -28,6 +28,7 @@ from decimal import Decimal
 from functools import cache
 from operator import attrgetter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from cli.cost import LATENCY_SECONDS, Usage
@@ -44,6 +45,7 @@ EVENT_SOURCE_MAPPING = {("sqs", "ReceiveMessage"), ("sqs", "DeleteMessage"), ("s
                         ("sqs", "GetQueueAttributes")}
 PROVIDERS = {("sns", "Publish")}
 TRANSACTIONS = ("TransactWriteItems", "TransactGetItems")
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 KB = 1024
 READ_BLOCK = 4 * KB
 SQS_CHUNK = 64 * KB
@@ -191,35 +193,65 @@ def read_units(size: int, consistent: bool) -> float:
     return float(units) if consistent else units / 2
 
 
+@dataclass(frozen=True)
+class IndexShape:
+    """One secondary index of a table: its key attributes, and the attributes it projects (None: ALL)."""
+
+    name: str
+    keys: tuple[str, ...]
+    projected: tuple[str, ...] | None
+
+
 @cache
-def table_indexes() -> dict[str, tuple[tuple[str, ...], ...]]:
-    """Each table's secondary indexes (global and local) as their key attributes, from infra/template.yaml."""
+def table_indexes() -> dict[str, tuple[IndexShape, ...]]:
+    """Each table's secondary indexes (global and local) with their projections, from infra/template.yaml."""
     from cli.provision import load_template
 
-    found: dict[str, tuple[tuple[str, ...], ...]] = {}
+    found: dict[str, tuple[IndexShape, ...]] = {}
     for resource in load_template()["Resources"].values():
         if resource.get("Type") != "AWS::DynamoDB::Table":
             continue
         props = resource["Properties"]
         name = props["TableName"]
         name = str(name.get("Fn::Sub", name) if isinstance(name, dict) else name).replace("${Stage}-", "")
-        indexes = props.get("GlobalSecondaryIndexes", []) + props.get("LocalSecondaryIndexes", [])
-        found[name] = tuple(tuple(k["AttributeName"] for k in index["KeySchema"]) for index in indexes)
+        table_keys = tuple(k["AttributeName"] for k in props["KeySchema"])
+        shapes = []
+        for index in props.get("GlobalSecondaryIndexes", []) + props.get("LocalSecondaryIndexes", []):
+            keys = tuple(k["AttributeName"] for k in index["KeySchema"])
+            projection = index.get("Projection", {})
+            projected = None
+            if projection.get("ProjectionType", "ALL") != "ALL":
+                projected = tuple(dict.fromkeys((*keys, *table_keys, *projection.get("NonKeyAttributes", ()))))
+            shapes.append(IndexShape(index["IndexName"], keys, projected))
+        found[name] = tuple(shapes)
     return found
 
 
-def index_writes(table: str, old: Any, new: Any, size: Callable[[Any], int], present: Callable[[Any, str], Any]) -> int:
-    """Write units the table's indexes take for one item going from `old` to `new` (None: absent)."""
+def index_writes(
+    table: str, old: Any, new: Any, size: Callable[[Any], int], present: Callable[[Any, str], Any],
+    attribute_bytes: Callable[[Any, str], int] | None = None,
+) -> int:
+    """Write units the table's indexes take for one item going from `old` to `new` (None: absent). An index
+    whose projection of the item did not change is not written; a narrow projection costs its own size.
+    `attribute_bytes(item, name)` sizes one attribute (name included) for the narrow projections."""
     if old == new:
         return 0
     units = 0
-    for keys in table_indexes().get(table, ()):
-        before = None if old is None else tuple(present(old, k) for k in keys)
-        after = None if new is None else tuple(present(new, k) for k in keys)
+    for index in table_indexes().get(table, ()):
+        before = None if old is None else tuple(present(old, k) for k in index.keys)
+        after = None if new is None else tuple(present(new, k) for k in index.keys)
         on_before = before is not None and None not in before
         on_after = after is not None and None not in after
+        if on_after and on_before and before == after and index.projected is not None and all(
+            present(old, a) == present(new, a) for a in index.projected
+        ):
+            continue  # nothing it projects changed
         if on_after:
-            units += write_units(size(new))
+            if index.projected is None or attribute_bytes is None:
+                units += write_units(size(new))
+            else:
+                units += write_units(sum(attribute_bytes(new, a) for a in index.projected
+                                         if present(new, a) is not None))
         if on_before and (not on_after or before != after):
             units += 1  # the old index entry is deleted
     return units
@@ -257,6 +289,39 @@ def _once(size: Callable[[Any], int]) -> Callable[[Any], int]:
         return found
 
     return sized
+
+
+@cache
+def _indexed_names(table: str) -> tuple[str, ...]:
+    """The attributes the table's indexes key on or project narrowly (what a write may change in them)."""
+    return tuple(dict.fromkeys(a for shape in table_indexes().get(table, ())
+                               for a in (*shape.keys, *(shape.projected or ()))))
+
+
+@cache
+def _table_keys(table: str) -> tuple[str, ...]:
+    from cli.provision import load_template
+
+    for resource in load_template()["Resources"].values():
+        props = resource.get("Properties", {})
+        name = props.get("TableName")
+        name = str(name.get("Fn::Sub", name) if isinstance(name, dict) else name).replace("${Stage}-", "")
+        if resource.get("Type") == "AWS::DynamoDB::Table" and name == table:
+            return tuple(k["AttributeName"] for k in props["KeySchema"])
+    return ()
+
+
+def _held(value: Any) -> Any:
+    """A row's attribute as it stands now (lists copied: a row may be changed in place after)."""
+    return list(value) if isinstance(value, list) else value
+
+
+def _json_attribute_bytes(item: Mapping[str, Any], name: str) -> int:
+    return len(name.encode()) + attribute_size(item[name])
+
+
+def _row_attribute_bytes(row: Any, name: str) -> int:
+    return len(name.encode()) + value_size(getattr(row, name))
 
 
 def _json_attr(item: Mapping[str, Any], name: str) -> Any:
@@ -308,6 +373,9 @@ class Meter:
     _tables: dict[str, str] = field(default_factory=dict)  # logical table name -> the stage's
     # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it
     _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+    # The memory store changes its rows in place, so the meter keeps what each row's indexes last held (keys and
+    # narrow projections): how a write is known to change an index, or not.
+    _indexed: dict[tuple[str, tuple[Any, ...]], SimpleNamespace] = field(default_factory=dict)
 
     # --- who is asking --------------------------------------------------------------------------------------
 
@@ -403,8 +471,8 @@ class Meter:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
         request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
         as pynamodb stores them."""
-        if self._scope("dynamodb", operation) == "simulator":
-            return  # not counted: nothing to size
+        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+            return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
         table = self._table
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
             triples = [(action, table(logical), item) for action, logical, item in parts]
@@ -424,7 +492,7 @@ class Meter:
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
                   *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
         """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after)."""
-        if self._scope("dynamodb", operation) == "simulator":
+        if operation in READS and self._scope("dynamodb", operation) == "simulator":
             return  # not counted: nothing to size
         size = _once(row_size if memory else item_size)
         present = _row_attr if memory else _json_attr
@@ -442,7 +510,11 @@ class Meter:
                 after = None if action == "DeleteItem" else item
                 sizes = [size(x) for x in (before, after) if x is not None]
                 writes += write_units(*sizes) * factor
-                writes += index_writes(table.removeprefix(f"{self.stage}-"), before, after, size, present)
+                logical = table.removeprefix(f"{self.stage}-")
+                if memory:
+                    before = self._indexed_before(logical, item, action)
+                writes += index_writes(logical, before, after, size, present,
+                                       _row_attribute_bytes if memory else _json_attribute_bytes)
             elif action == "ConditionCheckItem":
                 reads += read_units(size(item) if item is not None else 0, True) * factor
         key = (operation, index, tuple((action, table) for action, table, _ in parts))
@@ -451,6 +523,20 @@ class Meter:
             named = self._dynamodb_names[key] = _dynamodb_names(*key)
         resource, actions = named
         self.record("dynamodb", operation, resource, actions=actions, read_units=reads, write_units=writes)
+
+    def _indexed_before(self, table: str, row: Any, action: str) -> SimpleNamespace | None:
+        """What `row`'s indexes held before this write, as a stand-in item; the write's own kept for the next."""
+        shapes = table_indexes().get(table, ())
+        if not shapes or row is None:
+            return None
+        keys = tuple(_row_attr(row, k) for k in _table_keys(table))
+        before = self._indexed.get((table, keys))
+        if action == "DeleteItem":
+            self._indexed.pop((table, keys), None)
+        else:
+            held = {a: _held(_row_attr(row, a)) for a in _indexed_names(table)}
+            self._indexed[(table, keys)] = SimpleNamespace(**held)
+        return before
 
     # --- botocore, on moto ------------------------------------------------------------------------------------
 
@@ -499,6 +585,8 @@ class Meter:
             self.record("ses", operation, identity_arn, actions=actions)
         elif prefix == "secretsmanager":
             self.record(prefix, operation, str(parsed.get("ARN") or params.get("SecretId") or "*"))
+        elif operation == "CreateTopic":  # IAM authorises it on the ARN the name gives
+            self.record(prefix, operation, f"arn:aws:sns:{self.region}:{self.account}:{params.get('Name', '*')}")
         else:
             self.record(prefix, operation, str(params.get("TopicArn") or params.get("TargetArn")
                                                or params.get("PlatformApplicationArn") or "*"))

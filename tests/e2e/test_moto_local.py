@@ -23,9 +23,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def dynamodb() -> Iterator[Any]:
     from moto.dynamodb import models
-    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models import DynamoDBBackend, dynamo_type
 
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dynamo_type.Item, "__init__", dynamo_type.Item.__init__)
         patch.setattr(DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items)  # undone after
         patch.setattr(models, "copy", models.copy)
         server = LocalMotoServer("127.0.0.1", 0)
@@ -99,3 +100,14 @@ def test_concurrent_transactions_all_commit(dynamodb: Any) -> None:
         list(pool.map(sign_up, range(200)))
 
     assert all(_ledger(dynamodb, f"c{i}") == ["1"] for i in range(200))
+
+
+def test_an_item_over_400_kb_is_refused_and_one_under_it_is_kept(dynamodb: Any) -> None:
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        dynamodb.put_item(TableName="contacts", Item={"id": {"S": "big"}, "a": {"S": "x" * 300_000},
+                                                       "b": {"S": "x" * 110_000}})
+    dynamodb.put_item(TableName="contacts", Item={"id": {"S": "fits"}, "a": {"S": "x" * 300_000},
+                                                   "b": {"S": "x" * 90_000}})
+
+    assert "Item" not in dynamodb.get_item(TableName="contacts", Key={"id": {"S": "big"}})
+    assert len(dynamodb.get_item(TableName="contacts", Key={"id": {"S": "fits"}})["Item"]["b"]["S"]) == 90_000

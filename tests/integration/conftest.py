@@ -41,6 +41,8 @@ def api(aws: provision.Stack) -> Iterator[object]:
     from chalice.test import Client
 
     from app import app
+    from cli.gateway import answer_like_the_deployed_gateway
 
+    answer_like_the_deployed_gateway()  # as the deployed REST API's gateway responses answer
     with Client(app, stage_name="test") as client:
         yield client

@@ -19,6 +19,12 @@ from tests.integration.helpers import NOW
 
 pytestmark = pytest.mark.usefixtures("aws")
 
+
+@pytest.fixture(autouse=True)
+def one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto in this process is not thread-safe (the local stack's server takes one request at a time)."""
+    monkeypatch.setattr(contacts_cli, "WRITERS", 1)
+
 HEADER = "email,phone,timezone,locale,first_name,birthday,b2b,point_id,loyalty_tier,consents," \
          "data_processing_text_id,consent_given_at,consent_source"
 GOOD = [
@@ -109,11 +115,9 @@ def test_an_interrupted_import_resumes_after_the_last_saved_batch(tmp_path, monk
     from chalicelib.services.imports import ContactImport
 
     write = ContactImport.write
-    calls = []
 
-    def interrupted(self, rows):  # Ctrl-C while the third batch is on its way
-        calls.append(rows)
-        if len(calls) == 3:
+    def interrupted(self, rows):  # Ctrl-C while the third batch (lines 6 and 7) is on its way
+        if any(row.line == 6 for row in rows):
             raise KeyboardInterrupt
         return write(self, rows)
 
@@ -170,3 +174,35 @@ def test_a_proof_time_in_the_future_is_refused(tmp_path, capsys) -> None:
     path = _file(tmp_path, [f"g@example.com,,,,,,,,,email:marketing:marketing-email-v1,personal-data-v1,{later},"])
     assert main(["contacts", "import", str(path)]) == 0
     assert "line 2 (consent_given_at):" in capsys.readouterr().err
+
+
+def test_batches_written_side_by_side_settle_in_file_order_and_a_stop_keeps_what_was_written(
+        tmp_path, monkeypatch, capsys) -> None:
+    from tests.integration.store.conftest import use_memory_store
+
+    use_memory_store(monkeypatch)  # thread-safe, unlike moto in this process
+    monkeypatch.setattr(contacts_cli, "WRITERS", 3)
+    monkeypatch.setattr(contacts_cli, "BATCH", 2)
+    lines = [f"q{i}@example.com,,,,,,,,,email:marketing:marketing-email-v1,personal-data-v1,," for i in range(9)]
+    lines.insert(1, next(iter(BAD)))  # line 3
+    path = _file(tmp_path, lines)
+    from chalicelib.services.imports import ContactImport
+
+    write = ContactImport.write
+
+    def busy(self, rows):  # the batch of lines 8 and 9 fails while the ones beside it may be written
+        if any(row.line == 8 for row in rows):
+            raise KeyboardInterrupt
+        return write(self, rows)
+
+    monkeypatch.setattr(ContactImport, "write", busy)
+    assert main(["contacts", "import", str(path)]) == 130
+    assert "interrupted after line 7" in capsys.readouterr().err
+    monkeypatch.setattr(ContactImport, "write", write)
+
+    assert main(["contacts", "import", str(path)]) == 0
+
+    out = capsys.readouterr().out
+    assert "1 rejected" in out and "0 imported, 9" not in out
+    assert len(wiring.contacts().owners([identity_key("email", f"q{i}@example.com") for i in range(9)])) == 9
+    assert [r["line"] for r in _rejected(path)] == ["3"]

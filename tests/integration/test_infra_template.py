@@ -33,7 +33,7 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "touches": (
         "contact_id",
         "touch_key",
-        {"contact_id": "S", "touch_key": "S", "provider_message_id": "S", "created_at": "S"},
+        {"contact_id": "S", "touch_key": "S", "provider_message_id": "S", "counted_at": "S"},
         {"provider-message-index": ("provider_message_id", None)},
     ),
     "enrollments": (
@@ -47,11 +47,38 @@ TABLES: dict[str, tuple[str, str | None, dict[str, str], dict[str, tuple[str, st
     "api-keys": ("key_hash", None, {"key_hash": "S"}, {}),
     "stats": ("counter_key", "day", {"counter_key": "S", "day": "S"}, {}),
     "idempotency": ("id", None, {"id": "S"}, {}),
+    "catalog": ("category", "sku", {"category": "S", "sku": "S"}, {}),
+    "audiences": (
+        "audience",
+        "contact_id",
+        {"audience": "S", "contact_id": "S"},
+        {"contact-index": ("contact_id", "audience")},
+    ),
 }
-# table -> {local index: range key}; every local index shares the table's hash key and projects ALL
-LOCAL_INDEXES = {"touches": {"created-index": "created_at"}}
+# table -> {local index: range key}; every local index shares the table's hash key
+LOCAL_INDEXES = {"touches": {"counted-index": "counted_at"}}
+
+
+def _model_projections() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Every index of the pynamodb models -> (projection type, its non-key attributes sorted)."""
+    from chalicelib.store.audiences import AudienceMemberModel
+    from chalicelib.store.models import ALL_MODELS
+
+    found = {}
+    for model in (*ALL_MODELS, AudienceMemberModel):
+        schema = model._get_schema()
+        for index in [*schema["global_secondary_indexes"], *schema["local_secondary_indexes"]]:
+            projection = index["projection"]
+            found[index["index_name"]] = (projection["ProjectionType"],
+                                          tuple(sorted(projection.get("NonKeyAttributes", ()))))
+    return found
+
+
+def _projection(index: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+    projection = index["Projection"]
+    return projection["ProjectionType"], tuple(sorted(projection.get("NonKeyAttributes", ())))
 QUEUES = ("events", "steps", "feedback", "sms-inbound")
-TOPICS = ("ses-feedback", "sms-inbound")
+TOPICS = ("ses-feedback", "sms-inbound", "audiences")
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -201,25 +228,21 @@ def test_table_has_the_keys_and_indexes_the_app_uses(stack, table):
     assert {a["AttributeName"]: a["AttributeType"] for a in described["AttributeDefinitions"]} == attributes
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     found = {
-        index["IndexName"]: (
-            {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]},
-            index["Projection"]["ProjectionType"],
-        )
+        index["IndexName"]: ({k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}, _projection(index))
         for index in described.get("GlobalSecondaryIndexes", [])
     }
+    # The projections are the models' (narrow ones keep index upkeep cheap): template and models must agree.
+    projections = _model_projections()
     expected = {
-        name: ({"HASH": h, "RANGE": r} if r else {"HASH": h}, "ALL") for name, (h, r) in indexes.items()
+        name: ({"HASH": h, "RANGE": r} if r else {"HASH": h}, projections[name]) for name, (h, r) in indexes.items()
     }
     assert found == expected
     local = {
-        index["IndexName"]: (
-            {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]},
-            index["Projection"]["ProjectionType"],
-        )
+        index["IndexName"]: ({k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}, _projection(index))
         for index in described.get("LocalSecondaryIndexes", [])
     }
     assert local == {
-        name: ({"HASH": hash_key, "RANGE": r}, "ALL") for name, r in LOCAL_INDEXES.get(table, {}).items()
+        name: ({"HASH": hash_key, "RANGE": r}, projections[name]) for name, r in LOCAL_INDEXES.get(table, {}).items()
     }
     assert stack["outputs"][_output(table, "Table", "Name")] == f"{STAGE}-{table}"
     assert stack["outputs"][_output(table, "Table", "Arn")] == described["TableArn"]

@@ -126,3 +126,15 @@ def test_a_package_for_another_python_is_refused(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(packaging.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, "", ""))
     with pytest.raises(packaging.PackageError, match=r"python3\.9"):
         packaging.build("dev", tmp_path)
+
+
+def test_the_rest_api_answers_no_key_and_no_route_in_the_contract_error_shape(tmp_path: Path) -> None:
+    sam = tmp_path / "sam.json"
+    sam.write_text(json.dumps({"Resources": {"RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {}},
+                                            "F": {"Type": "AWS::Serverless::Function", "Properties": {}}}}))
+    packaging.add_gateway_responses(sam)
+    responses = json.loads(sam.read_text())["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    assert {kind: r["StatusCode"] for kind, r in responses.items()} == {
+        "UNAUTHORIZED": 401, "MISSING_AUTHENTICATION_TOKEN": 404}
+    body = json.loads(responses["UNAUTHORIZED"]["ResponseTemplates"]["application/json"])
+    assert set(body) == {"error", "message", "field"} and body["error"] == "unauthorized"

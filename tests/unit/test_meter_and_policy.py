@@ -35,8 +35,19 @@ def test_a_memory_write_pays_for_the_indexes_its_item_is_on() -> None:
         run.memory_request("PutItem", ("enrollments", _Row(due_shard=3, due_at=100)))
         run.memory_request("PutItem", ("enrollments", _Row(due_shard=None, due_at=None)))
 
-    assert run.usage.dynamodb_write_units == 2 + 1  # the first is on the due index too
+    assert run.usage.dynamodb_write_units == 2 + 1 + 1  # it enters the due index, then leaves it (a delete)
     assert run.calls[("dynamodb", "PutItem", "arn:aws:dynamodb:eu-west-1:123456789012:table/prod-enrollments")] == 2
+
+
+def test_a_memory_write_that_changes_nothing_an_index_projects_does_not_write_the_index() -> None:
+    run = Meter("prod", "eu-west-1")
+    with run.invocation("on_step"):
+        run.memory_request("PutItem", ("enrollments", _Row(due_shard=3, due_at=100, step=0, reactions={})))
+        run.memory_request("PutItem", ("enrollments", _Row(due_shard=3, due_at=100, step=0, reactions={"o": 1})))
+        run.memory_request("PutItem", ("enrollments", _Row(due_shard=3, due_at=100, step=1, reactions={"o": 1})))
+
+    # item 1 + index 1; the reaction is not projected: item 1; the step is: item 1 + index 1
+    assert run.usage.dynamodb_write_units == 2 + 1 + 2
 
 
 def test_a_transaction_is_one_request_authorised_by_its_parts() -> None:
@@ -81,7 +92,7 @@ def test_the_policy_matches_wildcards_in_actions_and_arns_and_a_deny_wins() -> N
     touches = "arn:aws:dynamodb:eu-west-1:123456789012:table/prod-touches"
 
     assert policy.allows("DynamoDB:GetItem", touches)
-    assert policy.allows("dynamodb:GetItem", touches + "/index/created-index")
+    assert policy.allows("dynamodb:GetItem", touches + "/index/counted-index")
     assert not policy.allows("dynamodb:GetItem", touches + "/index/x")
     assert not policy.allows("dynamodb:PutItem", touches)
     assert not policy.allows("dynamodb:GetItem", touches + "-old")

@@ -1,4 +1,5 @@
-"""The cap windows' history: `recent()` reads a key range of the created index, whatever the contact's age."""
+"""The cap windows' history: `recent()` reads a key range of the sparse counted index, whatever the contact's age,
+and only the touches that count toward the caps."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.integration.helpers import NOW
 WINDOW = timedelta(days=30)
 
 
-def _touch(key: str, age: timedelta, contact_id: str = "c-1", status: str = "skipped", **full: Any) -> TouchRecord:
+def _touch(key: str, age: timedelta, contact_id: str = "c-1", status: str = "done", **full: Any) -> TouchRecord:
     touch = TouchRecord(
         contact_id=contact_id, touch_key=key, touch_id=f"t-{key}", channel="email", occasion_id="welcome-thanks",
         category="promo", status=status, created_at=NOW - age, **full,
@@ -35,15 +36,30 @@ def test_recent_returns_exactly_the_touches_in_the_window_with_its_edges(aws) ->
         _touch(f"old-{n}", WINDOW + timedelta(days=1 + n))
     _touch("just-outside", WINDOW + timedelta(microseconds=1))
     _touch("at-the-edge", WINDOW)
-    _touch("inside", timedelta(days=3), chain_id="welcome", step=0, decision="skip", reason="capped",
-           rule="promo-email-week")
+    _touch("inside", timedelta(days=3), chain_id="welcome", step=0, decision="done", actor="k-1")
     _touch("now", timedelta())
+    _touch("skipped", timedelta(days=1), status="skipped", decision="skip", reason="capped")  # never counts
+    _touch("deferred", timedelta(days=1), status="deferred", decision="defer", reason="quiet_hours")
     _touch("other-contact", timedelta(days=1), contact_id="c-2")
     found = TouchRepository().recent("c-1", NOW, WINDOW)
-    assert sorted(t.touch_key for t in found) == ["at-the-edge", "inside", "now"]
-    inside = next(t for t in found if t.touch_key == "inside")
-    assert (inside.created_at, inside.chain_id, inside.step, inside.reason) == (
-        NOW - timedelta(days=3), "welcome", 0, "capped")
+    assert [t.touch_key for t in found] == ["at-the-edge", "inside", "now"]  # in the order they began to count
+    inside = found[1]
+    assert (inside.counted_at, inside.channel, inside.category, inside.occasion_id, inside.status) == (
+        NOW - timedelta(days=3), "email", "promo", "welcome-thanks", "done")
+
+
+def test_a_send_counts_from_its_reservation_until_it_proves_never_sent(aws) -> None:
+    touches = TouchRepository()
+    touches.reserve(TouchRecord(
+        contact_id="c-1", touch_key="welcome#0", touch_id="t-1", channel="email", occasion_id="welcome-thanks",
+        category="trigger", status="reserved", created_at=NOW - timedelta(hours=1),
+    ))
+    touches.mark("c-1", "welcome#0", "sent", NOW, provider_message_id="m-1")
+    touches.advance_status("c-1", "welcome#0", "opened", NOW)
+    [counted] = touches.recent("c-1", NOW, WINDOW)
+    assert (counted.counted_at, counted.status) == (NOW - timedelta(hours=1), "reserved")
+    touches.mark("c-1", "welcome#0", "held", NOW, error_code="Throttling")  # throttled: never reached SES
+    assert touches.recent("c-1", NOW, WINDOW) == []
 
 
 def test_recent_with_no_touches_in_the_window_is_empty(aws) -> None:
@@ -52,15 +68,15 @@ def test_recent_with_no_touches_in_the_window_is_empty(aws) -> None:
     assert TouchRepository().recent("c-never", NOW, WINDOW) == []
 
 
-def test_recent_reads_a_key_range_of_the_created_index_not_a_filtered_history(aws) -> None:
+def test_recent_reads_a_key_range_of_the_counted_index_not_a_filtered_history(aws) -> None:
     for n in range(30):
         _touch(f"old-{n}", WINDOW + timedelta(days=1 + n))
     _touch("inside", timedelta(hours=1))
     calls = _requests()
     assert [t.touch_key for t in TouchRepository().recent("c-1", NOW, WINDOW)] == ["inside"]
     [query] = calls
-    assert query["operation"] == "Query" and query["IndexName"] == "created-index"
-    assert "FilterExpression" not in query and "created_at" in str(query["ExpressionAttributeNames"])
+    assert query["operation"] == "Query" and query["IndexName"] == "counted-index"
+    assert "FilterExpression" not in query and "counted_at" in str(query["ExpressionAttributeNames"])
     assert ">=" in query["KeyConditionExpression"]
 
 
@@ -71,4 +87,4 @@ def test_a_re_reserved_touch_moves_to_its_new_time(aws) -> None:
         category="promo", status="reserved", created_at=NOW,
     ))
     [touch] = TouchRepository().recent("c-1", NOW, WINDOW)
-    assert (touch.touch_id, touch.created_at) == ("t-2", NOW)
+    assert (touch.touch_key, touch.counted_at, touch.status) == ("deferred", NOW, "reserved")

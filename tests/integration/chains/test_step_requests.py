@@ -3,6 +3,7 @@ that reserves the touch and advances the enrolment, and the one that marks it se
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -63,3 +64,26 @@ def test_an_enrolment_without_suppression_keys_reads_the_suppressions_once_more_
 
     assert calls["BatchGetItem"] == 2
     assert wiring.enrollments().get("c-1", "welcome").addresses == ("email:c-1@example.com",)
+
+
+def test_the_step_reads_only_the_enrolments_arbitration_can_weigh(aws, clock) -> None:
+    from chalicelib.services.steps import rival_chains
+
+    strategy = wiring.strategy()
+    rivals = rival_chains(strategy)
+    # Chains that send nothing (an audience hook, the stop list) never compete: their keys are not read.
+    assert {"retargeting", "stop-list"}.isdisjoint(rivals) and {"welcome", "reactivation"} <= set(rivals)
+    _contact()
+    _enrol_as_confirmed()
+    [message] = due_messages(NOW)
+    keys: list[str] = []
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "BatchGetItem":
+            for table, wanted in json.loads(params["body"])["RequestItems"].items():
+                if table.endswith("enrollments"):
+                    keys.extend(k["chain_id"]["S"] for k in wanted["Keys"])
+
+    CONNECTION.client.meta.events.register("before-call.dynamodb.BatchGetItem", note)
+    _worker(clock).handle(message)
+    assert sorted(keys) == sorted(rivals)

@@ -222,3 +222,26 @@ def test_a_tick_out_of_time_queues_what_it_claimed_and_leaves_the_rest_due(aws, 
     rest = CapturedSteps()
     tick(EnrollmentRepository(SHARDS), rest, SHARDS, NOW)
     assert _claimed(captured) + _claimed(rest) == Counter(dict.fromkeys(due, 1))
+
+
+class _Batches(CapturedSteps):
+    """Keeps the size of every batch the tick queues."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def send_many(self, queue: str, bodies: Any) -> int:
+        sent = super().send_many(queue, bodies)
+        self.sizes.append(sent)
+        return sent
+
+
+def test_claims_from_many_shards_are_queued_ten_to_a_batch_not_one_batch_per_shard(aws) -> None:
+    due = _seed(due=23, waiting=0)
+    assert len({shard_of(contact_id, SHARDS) for contact_id, _ in due}) > 3
+    queued = _Batches()
+    result = tick(EnrollmentRepository(SHARDS), queued, SHARDS, NOW, workers=1)
+    assert result.claimed == 23
+    assert queued.sizes == [10, 10, 3]
+    assert set(_claimed(queued)) == due

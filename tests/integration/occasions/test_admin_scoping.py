@@ -20,8 +20,11 @@ ROUTES = {
     ("GET", "/v1/admin/occasions/{occasion_id}"): "/v1/admin/occasions/anniversary",
     ("PUT", "/v1/admin/occasions/{occasion_id}"): "/v1/admin/occasions/anniversary",
     ("GET", "/v1/admin/occasions/{occasion_id}/checklist"): "/v1/admin/occasions/anniversary/checklist?point_id=msk-01",
+    ("PUT", "/v1/admin/catalog"): "/v1/admin/catalog",
+    ("GET", "/v1/admin/audiences/{name}/export"): "/v1/admin/audiences/retargeting/export",
 }
-SERVICE_ONLY = {("GET", "/v1/admin/stats"), ("PUT", "/v1/admin/occasions/{occasion_id}")}
+SERVICE_ONLY = {("GET", "/v1/admin/stats"), ("PUT", "/v1/admin/occasions/{occasion_id}"), ("PUT", "/v1/admin/catalog"),
+                ("GET", "/v1/admin/audiences/{name}/export")}
 BODIES = {"POST": {"occasion_id": "anniversary", "channel": "phone"}, "PUT": {"version": 0, "occasion": {}}}
 
 

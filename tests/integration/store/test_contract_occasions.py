@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import wiring
+from chalicelib.store.enrollments import ContactMoved
 from chalicelib.store.occasions import VERSIONS_KEPT, OccasionConflict
 from chalicelib.store.touches import TouchRecord
 from tests.integration.helpers import NOW
@@ -56,6 +57,21 @@ def test_a_mark_stands_unless_its_status_may_be_replaced(clock) -> None:
     assert standing is not None and (standing.status, standing.comment, standing.actor) == ("done", "done comment",
                                                                                               "olga")
     assert [h.status for h in touches.get("c1", standing.touch_key).history] == ["not_done", "done"]
+
+
+def test_a_mark_under_the_contact_lock_moves_the_contact_on_and_refuses_a_stale_version(clock) -> None:
+    add(person("c1"))
+    touches, version = wiring.touches(), wiring.contacts().get("c1").version
+    with pytest.raises(ContactMoved):
+        touches.mark_by_hand(_mark("done"), (), version + 1)
+    assert touches.get("c1", _mark("done").touch_key) is None
+
+    assert touches.mark_by_hand(_mark("done"), (), version) is None
+
+    assert wiring.contacts().get("c1").version == version + 1
+    with pytest.raises(ContactMoved):  # the mark that now stands is told only to a caller at the contact's version
+        touches.mark_by_hand(_mark("sent"), (), version)
+    assert touches.mark_by_hand(_mark("sent"), (), version + 1).status == "done"
 
 
 def test_marks_are_read_by_key_in_one_batch(clock) -> None:

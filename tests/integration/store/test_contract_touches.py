@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib import wiring
-from chalicelib.store.touches import HISTORY_LIMIT, TouchRecord
+from chalicelib.store.touches import HISTORY_LIMIT, SentTouch, TouchRecord
 from tests.integration.helpers import NOW
 from tests.integration.store.conftest import NOT_ON_MOTO
 
@@ -36,7 +36,8 @@ def test_a_send_is_reserved_once_and_only_a_held_one_again(store) -> None:
     assert sent.created_at == later and sent.chain_id is None
     assert [(e.status, e.decision) for e in sent.history] == [
         ("reserved", "send"), ("held", "send"), ("reserved", "send"), ("sent", "send")]
-    assert touches.by_provider_message("m-1") == sent and touches.by_provider_message("m-2") is None
+    assert touches.by_provider_message("m-1") == SentTouch("c-1", "welcome#0", "t-2")
+    assert touches.by_provider_message("m-2") is None
 
 
 def test_a_deferred_touch_keeps_its_reason_until_it_is_reserved(store) -> None:
@@ -71,7 +72,7 @@ def test_a_send_marked_with_its_counter_is_counted_with_the_mark(store) -> None:
     touches.mark("c-1", "welcome#0", "sent", NOW, provider_message_id="m-1", counter="welcome#0#-")
 
     assert touches.get("c-1", "welcome#0").status == "sent"
-    assert touches.by_provider_message("m-1").touch_key == "welcome#0"
+    assert touches.by_provider_message("m-1") == SentTouch("c-1", "welcome#0", "t-welcome#0", "welcome", 0)
     totals = wiring.counters().totals("welcome#0#-", NOW.date(), NOW.date())
     assert totals is not None and totals.counts["sent"] == 1
 
@@ -79,13 +80,14 @@ def test_a_send_marked_with_its_counter_is_counted_with_the_mark(store) -> None:
 def test_feedback_moves_a_touch_forward_only(store) -> None:
     touches = wiring.touches()
     touches.record_decision(_touch("promo#0", status="skipped", decision="skip", reason="cap"))
-    assert not touches.advance_status("c-1", "promo#0", "delivered", NOW)  # never sent
+    assert touches.advance_status("c-1", "promo#0", "delivered", NOW) is None  # never sent
     touches.reserve(_touch())
     touches.mark("c-1", "welcome#0", "sent", NOW, provider_message_id="m-1")
-    assert touches.advance_status("c-1", "welcome#0", "clicked", NOW)
-    assert not touches.advance_status("c-1", "welcome#0", "opened", NOW)  # an open after a click stays clicked
-    assert touches.advance_status("c-1", "welcome#0", "complained", NOW)
-    assert not touches.advance_status("c-9", "welcome#0", "delivered", NOW)
+    # Each move tells the status it replaced: what the feedback counts (a click first counts the delivery too).
+    assert touches.advance_status("c-1", "welcome#0", "clicked", NOW) == "sent"
+    assert touches.advance_status("c-1", "welcome#0", "opened", NOW) is None  # an open after a click stays clicked
+    assert touches.advance_status("c-1", "welcome#0", "complained", NOW) == "clicked"
+    assert touches.advance_status("c-9", "welcome#0", "delivered", NOW) is None
     assert touches.get("c-1", "welcome#0").status == "complained"
 
 
@@ -96,6 +98,10 @@ def test_the_history_keeps_the_latest_entries_only(store) -> None:
         touches.mark("c-1", "welcome#0", "held", NOW + timedelta(seconds=n))
     history = touches.get("c-1", "welcome#0").history
     assert len(history) == HISTORY_LIMIT and history[-1].at == NOW + timedelta(seconds=HISTORY_LIMIT + 2)
+    # A move on a full history (trimmed by the write) still tells the status it replaced.
+    assert touches.advance_status("c-1", "welcome#0", "delivered", NOW + timedelta(hours=1)) == "held"
+    history = touches.get("c-1", "welcome#0").history
+    assert len(history) == HISTORY_LIMIT and history[-1].status == "delivered"
 
 
 def test_a_contacts_touches_in_key_order_and_within_a_window(store) -> None:
@@ -106,3 +112,19 @@ def test_a_contacts_touches_in_key_order_and_within_a_window(store) -> None:
     assert [t.touch_key for t in touches.for_contact("c-1")] == ["doi#r-1", "promo#0", "welcome#1"]
     assert [t.touch_key for t in touches.recent("c-1", NOW, timedelta(days=7))] == ["promo#0", "welcome#1"]
     assert touches.for_contact("c-2") == [] and touches.get("c-2", "welcome#1") is None
+
+
+def test_only_touches_that_count_toward_the_caps_are_in_the_cap_history(store) -> None:
+    touches = wiring.touches()
+    touches.record_decision(_touch("promo#0", status="deferred", decision="defer", reason="quiet_hours"))
+    touches.record_decision(_touch("promo#1", status="skipped", decision="skip", reason="cap"))
+    touches.reserve(_touch("welcome#0", NOW - timedelta(hours=2)))
+    touches.mark("c-1", "welcome#0", "sent", NOW, provider_message_id="m-1")
+    touches.advance_status("c-1", "welcome#0", "clicked", NOW)
+    touches.reserve(_touch("welcome#1", NOW - timedelta(hours=1)))
+    touches.mark("c-1", "welcome#1", "failed", NOW, error_code="MessageRejected")
+    [counted] = touches.recent("c-1", NOW, timedelta(days=7))
+    assert (counted.touch_key, counted.counted_at, counted.status) == (
+        "welcome#0", NOW - timedelta(hours=2), "reserved")
+    assert touches.reserve(_touch("promo#0", NOW))  # a deferred send reserved at last counts from then
+    assert [t.touch_key for t in touches.recent("c-1", NOW, timedelta(days=7))] == ["welcome#0", "promo#0"]

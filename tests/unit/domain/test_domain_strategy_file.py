@@ -143,7 +143,8 @@ BROKEN = [
      "occasions.welcome-thanks.templates.email.ru.html: a marketing email must link {{ unsubscribe_url }} and "
      "{{ preferences_url }}"),
     ("chains.favorites.start.event", "favourite_added", "chains.favorites.start[0].event: unknown event "
-                                                        "'favourite_added' (known: birthday, cart_abandoned"),
+                                                        "'favourite_added' (known: audience_expired, "
+                                                        "audience_publish_due, birthday, cart_abandoned"),
     ("chains.favorites.start.when", {"count": {"at_least": 3}},
      "chains.favorites.start[0].when.count: favorite_added has no property 'count' (it has: sku, favorites_count"),
     ("chains.abandoned-cart.exit_on", ["order_placed", "cart_cleared"],

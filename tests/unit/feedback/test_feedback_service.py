@@ -29,12 +29,12 @@ class Touches:
     def for_contact(self, contact_id: str) -> list[TouchRecord]:
         return [t for t in self.rows.values() if t.contact_id == contact_id]
 
-    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> bool:
+    def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
         row = self.rows[touch_key]
         if STATUS_RANK.get(row.status, 99) >= STATUS_RANK[status]:
-            return False
+            return None
         self.rows[touch_key] = replace(row, status=status, updated_at=now)
-        return True
+        return row.status
 
     def mark(self, contact_id: str, touch_key: str, status: str, now: datetime, **_: object) -> None:
         self.rows[touch_key] = replace(self.rows[touch_key], status=status)
