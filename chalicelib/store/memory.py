@@ -107,9 +107,10 @@ class _Suppression:
     feedback_id: str | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _EnrolmentRow:
-    """An enrolments-table item: a chain enrolment or a lifecycle timer, as EnrollmentModel holds them."""
+    """An enrolments-table item: a chain enrolment or a lifecycle timer, as EnrollmentModel holds them. Replaced on
+    every write, never changed (the repository and the simulator's meter keep what they derive from a row)."""
 
     contact_id: str
     chain_id: str
@@ -204,9 +205,11 @@ class MemoryDatabase:
     def put_enrolment(self, row: _EnrolmentRow) -> None:
         """Stores the row and keeps the due index in step: only rows with a shard and a due time are on it."""
         key = (row.contact_id, row.chain_id)
-        for shard in self.due.values():
-            shard.pop(key, None)
-        self.enrollments.setdefault(row.contact_id, {})[row.chain_id] = row
+        rows = self.enrollments.setdefault(row.contact_id, {})
+        previous = rows.get(row.chain_id)
+        if previous is not None and previous.due_shard is not None:  # only a row with a shard is on the index
+            self.due.get(previous.due_shard, {}).pop(key, None)
+        rows[row.chain_id] = row
         if row.due_shard is not None and row.due_at is not None:
             self.due.setdefault(row.due_shard, {})[key] = row.due_at
             heapq.heappush(self._due_order.setdefault(row.due_shard, []), (row.due_at, key))

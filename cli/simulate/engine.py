@@ -160,6 +160,7 @@ def virtual_stack(clock: Any, store: str) -> Iterator[None]:
     from chalicelib.settings import get_settings
     from cli import provision
     from cli.simulate.fakes import FakeCloud
+    from cli.simulate.moto_dynamodb import lighter_moto_dynamodb
 
     saved_clock = wiring.clock
     stack = ExitStack()
@@ -179,6 +180,7 @@ def virtual_stack(clock: Any, store: str) -> Iterator[None]:
                     cloud = FakeCloud.from_template(clock, settings.stage, settings.region)
                     stack.enter_context(mock.patch.object(wiring, "session", lambda: cloud))
                 else:
+                    stack.enter_context(lighter_moto_dynamodb())
                     provision.deploy(boto3.session.Session(), settings.stage, settings.region)
                 yield
             finally:

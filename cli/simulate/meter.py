@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
+from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -44,6 +45,7 @@ EVENT_SOURCE_MAPPING = {("sqs", "ReceiveMessage"), ("sqs", "DeleteMessage"), ("s
                         ("sqs", "GetQueueAttributes")}
 PROVIDERS = {("sns", "Publish")}
 TRANSACTIONS = ("TransactWriteItems", "TransactGetItems")
+READS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 KB = 1024
 READ_BLOCK = 4 * KB
 SQS_CHUNK = 64 * KB
@@ -86,15 +88,22 @@ def item_size(item: Mapping[str, Any] | None) -> int:
 
 def value_size(value: Any) -> int:
     """Bytes of a memory-store value as pynamodb would store it (nulls are not stored; times are ISO strings)."""
-    kind = type(value)  # the common exact types first: a run sizes every item it writes
+    kind = type(value)  # the common exact types first: a run sizes every item it reads or writes
     if kind is str:
-        return len(value.encode())
+        return len(value) if value.isascii() else len(value.encode())
+    if kind is datetime:
+        return 31  # UTCDateTimeAttribute: 2026-03-02T08:00:00.000000+0000
     if kind is dict:
         return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
     if kind is int or kind is float:
         return _number_size(repr(value))
+    if kind is bool:
+        return 1
     if kind is list or kind is tuple:
         return 3 + sum(value_size(v) + 1 for v in value)
+    nested = _NESTED.get(kind)
+    if nested is not None:
+        return nested(value)
     if isinstance(value, bool):
         return 1
     if isinstance(value, str):
@@ -102,33 +111,77 @@ def value_size(value: Any) -> int:
     if isinstance(value, int | float | Decimal):
         return _number_size(repr(value))
     if isinstance(value, datetime | date):
-        return 31  # UTCDateTimeAttribute: 2026-03-02T08:00:00.000000+0000
+        return 31
     if isinstance(value, Mapping):
         return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
     if isinstance(value, list | tuple | set | frozenset):
         return 3 + sum(value_size(v) + 1 for v in value)
-    return 3 + value_size(_attributes(value))
+    return _nested(kind)(value)
 
 
-def _attributes(value: Any) -> dict[str, Any]:
-    names = _field_names(type(value))
-    if names is not None:
-        return {name: getattr(value, name) for name in names}
-    return dict(vars(value)) if hasattr(value, "__dict__") else {}
+Sizer = Callable[[Any], int]
+_SIZERS: dict[type, Sizer] = {}  # per class of stored row: its attributes' bytes (names included, nulls left out)
+_NESTED: dict[type, Sizer] = {}  # per class of object held in a row's attribute: its bytes as a map
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}
+def _named_values(kind: type) -> Callable[[Any], Iterator[tuple[int, Any]]]:
+    """(bytes of the name, value) of each attribute of an instance of `kind`: a dataclass's field names are
+    encoded once and its values read in one attrgetter call; anything else goes by its instance dict."""
+    if not is_dataclass(kind):
+        return lambda obj: ((len(k.encode()), v) for k, v in (vars(obj) if hasattr(obj, "__dict__") else {}).items())
+    names = tuple(f.name for f in fields(kind))
+    name_bytes = tuple(len(name.encode()) for name in names)
+    values = attrgetter(*names) if len(names) > 1 else lambda obj: tuple(getattr(obj, n) for n in names)
+    return lambda obj: zip(name_bytes, values(obj), strict=True)
 
 
-def _field_names(kind: type) -> tuple[str, ...] | None:
-    """A dataclass's field names, looked up once per class."""
-    if kind not in _FIELD_NAMES:
-        _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind)) if is_dataclass(kind) else None
-    return _FIELD_NAMES[kind]
+def _sizer(kind: type) -> Sizer:
+    """A stored row's bytes: each attribute's name and value, nulls left out (built once per class)."""
+    found = _SIZERS.get(kind)
+    if found is None:
+        named = _named_values(kind)
+        found = _SIZERS[kind] = _remembered(kind, lambda row: sum(n + value_size(v) for n, v in named(row)
+                                                                  if v is not None))
+    return found
+
+
+def _nested(kind: type) -> Sizer:
+    """An object inside an attribute: the map of its attributes (3, and each name, value and 1) inside 3 bytes
+    of its own, as the meter has always counted it (built once per class)."""
+    found = _NESTED.get(kind)
+    if found is None:
+        named = _named_values(kind)
+        found = _NESTED[kind] = _remembered(kind, lambda obj: 6 + sum(n + value_size(v) + 1 for n, v in named(obj)
+                                                                      if v is not None))
+    return found
+
+
+REMEMBERED = 200_000
+
+
+def _remembered(kind: type, size: Sizer) -> Sizer:
+    """`size`, kept per object for a frozen dataclass: the memory store replaces such a row (or the records in
+    it) on every write and never changes one, and a run reads the same row many times (a due enrolment: the
+    tick's query, its claim, the step's read). The object is held beside its size, so its id is not reused."""
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is None or not params.frozen:
+        return size
+    sizes: dict[int, tuple[Any, int]] = {}
+
+    def remembered(obj: Any) -> int:
+        found = sizes.get(id(obj))
+        if found is not None and found[0] is obj:
+            return found[1]
+        if len(sizes) >= REMEMBERED:
+            sizes.clear()
+        sizes[id(obj)] = (obj, n := size(obj))
+        return n
+
+    return remembered
 
 
 def row_size(row: Any) -> int:
-    return sum(len(name.encode()) + value_size(v) for name, v in _attributes(row).items() if v is not None)
+    return _sizer(type(row))(row)
 
 
 def write_units(*sizes: int) -> int:
@@ -202,6 +255,40 @@ def index_writes(
         if on_before and (not on_after or before != after):
             units += 1  # the old index entry is deleted
     return units
+
+
+def _dynamodb_names(operation: str, index: str | None,
+                    parts: tuple[tuple[str, str], ...]) -> tuple[str, list[tuple[str, str]]]:
+    """The resource a DynamoDB request names and the (action, resource) pairs the policy must allow for it."""
+    tables = dict.fromkeys(table for _, table in parts)
+    if operation in TRANSACTIONS or len(tables) > 1 or operation in ("BatchGetItem", "BatchWriteItem"):
+        actions = [(f"dynamodb:{action if operation in TRANSACTIONS else operation}", table)
+                   for action, table in parts]
+    else:
+        (table,) = tables
+        actions = [(f"dynamodb:{operation}", f"{table}/index/{index}" if index else table)]
+    resource = next(iter(tables))
+    if index:
+        resource = f"{resource}/index/{index}"
+    return resource, list(dict.fromkeys(actions))
+
+
+def _absent(table: str, item: Any) -> None:
+    """The memory store's items before a write: not looked up (a write is sized by the item it leaves)."""
+    return None
+
+
+def _once(size: Callable[[Any], int]) -> Callable[[Any], int]:
+    """`size` for one request: an item it reads or writes is sized once, however many indexes it is on."""
+    sizes: dict[int, int] = {}
+
+    def sized(item: Any) -> int:
+        found = sizes.get(id(item))
+        if found is None:
+            found = sizes[id(item)] = size(item)
+        return found
+
+    return sized
 
 
 @cache
@@ -282,6 +369,10 @@ class Meter:
     _outside: float = 0.0  # CPU seconds the current invocation spent inside the fake AWS
     _latency: float = 0.0  # modelled round trips of the current invocation
     _paused: int = 0
+    _arns: dict[tuple[str, str], str] = field(default_factory=dict)
+    _tables: dict[str, str] = field(default_factory=dict)  # logical table name -> the stage's
+    # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it
+    _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
     # The memory store changes its rows in place, so the meter keeps what each row's indexes last held (keys and
     # narrow projections): how a write is known to change an index, or not.
     _indexed: dict[tuple[str, tuple[Any, ...]], SimpleNamespace] = field(default_factory=dict)
@@ -358,6 +449,12 @@ class Meter:
             self.usage.sns_requests += requests
 
     def arn(self, service: str, resource: str) -> str:
+        found = self._arns.get((service, resource))
+        if found is None:
+            found = self._arns[(service, resource)] = self._arn(service, resource)
+        return found
+
+    def _arn(self, service: str, resource: str) -> str:
         if resource.startswith("arn:") or resource == "*":
             return resource
         if service == "sqs":
@@ -374,21 +471,30 @@ class Meter:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
         request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
         as pynamodb stores them."""
+        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+            return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
+        table = self._table
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
-            triples = [(action, self._table(table), item) for action, table, item in parts]
-            self._dynamodb(operation, triples, lambda t, i: None, index=None, memory=True)
+            triples = [(action, table(logical), item) for action, logical, item in parts]
+            self._dynamodb(operation, triples, _absent, index=None, memory=True)
             return
-        table, *items = parts
-        self._dynamodb(operation, [(operation, self._table(table), item) for item in items or [None]],
-                       lambda t, i: None, index=index, memory=True)
+        logical, *items = parts
+        name = table(logical)
+        self._dynamodb(operation, [(operation, name, item) for item in items or [None]], _absent, index=index,
+                       memory=True)
 
     def _table(self, logical: str) -> str:
-        return f"{self.stage}-{logical}"
+        found = self._tables.get(logical)
+        if found is None:
+            found = self._tables[logical] = f"{self.stage}-{logical}"
+        return found
 
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
                   *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
         """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after)."""
-        size = row_size if memory else item_size
+        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+            return  # not counted: nothing to size
+        size = _once(row_size if memory else item_size)
         present = _row_attr if memory else _json_attr
         factor = 2 if operation in TRANSACTIONS else 1
         reads = writes = 0.0
@@ -411,18 +517,12 @@ class Meter:
                                        _row_attribute_bytes if memory else _json_attribute_bytes)
             elif action == "ConditionCheckItem":
                 reads += read_units(size(item) if item is not None else 0, True) * factor
-        tables = dict.fromkeys(table for _, table, _ in parts)
-        if operation in TRANSACTIONS or len(tables) > 1 or operation in ("BatchGetItem", "BatchWriteItem"):
-            actions = [(f"dynamodb:{action if operation in TRANSACTIONS else operation}", table)
-                       for action, table, _ in parts]
-        else:
-            (table,) = tables
-            actions = [(f"dynamodb:{operation}", f"{table}/index/{index}" if index else table)]
-        resource = next(iter(tables))
-        if index:
-            resource = f"{resource}/index/{index}"
-        self.record("dynamodb", operation, resource, actions=list(dict.fromkeys(actions)),
-                    read_units=reads, write_units=writes)
+        key = (operation, index, tuple((action, table) for action, table, _ in parts))
+        named = self._dynamodb_names.get(key)
+        if named is None:
+            named = self._dynamodb_names[key] = _dynamodb_names(*key)
+        resource, actions = named
+        self.record("dynamodb", operation, resource, actions=actions, read_units=reads, write_units=writes)
 
     def _indexed_before(self, table: str, row: Any, action: str) -> SimpleNamespace | None:
         """What `row`'s indexes held before this write, as a stand-in item; the write's own kept for the next."""
