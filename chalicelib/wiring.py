@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from chalicelib.delivery.sms import SmsSender
     from chalicelib.domain.model import Strategy
     from chalicelib.services.audiences import Audiences
-    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.campaigns import CampaignsService
+    from chalicelib.services.catalog import CatalogUploads, LiveCatalog
     from chalicelib.services.chain_events import ChainEvents
     from chalicelib.services.checklist import Checklist
     from chalicelib.services.console_sessions import ConsoleSessions
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from chalicelib.services.subscriptions import CaptchaVerifier, Subscriptions
     from chalicelib.services.tokens import Links, TokenKeys
     from chalicelib.store.audiences import AudienceRepository
-    from chalicelib.store.catalog import CatalogRepository
     from chalicelib.store.campaigns import CampaignRepository
+    from chalicelib.store.catalog import CatalogRepository
     from chalicelib.store.contacts import ContactRepository
     from chalicelib.store.enrollments import EnrollmentRepository
     from chalicelib.store.feedback import FeedbackRecords

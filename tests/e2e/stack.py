@@ -26,6 +26,7 @@ class RunningStack:
     key: str
     process: subprocess.Popen[str]
     log: Path  # the stack's stdout and stderr: a file, so a chatty stack never blocks on a full pipe
+    state: Path  # its record (cli/stack.py), one per stack: parallel test workers each run their own
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -58,6 +59,7 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
         command = ["-m", "tests.travel", *command[1:]]
     handle, name = tempfile.mkstemp(prefix="touchplan-run-", suffix=".log")
     log = Path(name)
+    env.setdefault("TOUCHPLAN_LOCAL_STATE", str(log.with_suffix(".json")))
     with os.fdopen(handle, "w") as out:
         process = subprocess.Popen(
             [sys.executable, *command], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -70,7 +72,8 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
         process.wait()
         log.unlink(missing_ok=True)
         raise
-    return RunningStack(banner["API"], banner["moto"], banner["service-manager key"], process, log)
+    return RunningStack(banner["API"], banner["moto"], banner["service-manager key"], process, log,
+                        Path(env["TOUCHPLAN_LOCAL_STATE"]))
 
 
 def stop_stack(stack: RunningStack, timeout: float = 30) -> int:

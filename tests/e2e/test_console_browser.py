@@ -31,6 +31,7 @@ zoe.console@example.com,Zoe,spb-02,,email:marketing:marketing-email-v1,personal-
 def _cli(stack: RunningStack, *args: str) -> str:
     """A `touchplan` command as an operator runs it beside `make run`: it finds the running stack by its record."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TOUCHPLAN_"))}
+    env["TOUCHPLAN_LOCAL_STATE"] = str(stack.state)
     done = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
