@@ -298,7 +298,7 @@ class MemoryContacts(ContactRepository):
                 contact_id=new.contact_id, status="pending", version=1, created_at=new.created_at, email=new.email,
                 phone=new.phone, timezone=new.timezone, locale=new.locale, point_id=new.point_id,
                 attributes=copy.deepcopy(dict(new.attributes)), requested=dict(new.requested),
-                pending_request=new.request_id, b2b=new.b2b, updated_at=new.created_at,
+                pending_request=new.request_id, segment=new.segment, b2b=new.b2b, updated_at=new.created_at,
             )
             self._db.append_entries(new.contact_id, events)
             self._db.request("TransactWriteItems", *(("PutItem", "identities", self._db.identities[k]) for k in keys),
@@ -318,8 +318,8 @@ class MemoryContacts(ContactRepository):
                     contact_id=imported.contact_id, status="active", version=1, created_at=imported.created_at,
                     email=imported.email, phone=imported.phone, timezone=imported.timezone, locale=imported.locale,
                     point_id=imported.point_id, attributes=copy.deepcopy(dict(imported.attributes)),
-                    consents=dict(imported.consents), confirmed_at=imported.confirmed_at, b2b=imported.b2b,
-                    updated_at=imported.created_at,
+                    consents=dict(imported.consents), confirmed_at=imported.confirmed_at, segment=imported.segment,
+                    b2b=imported.b2b, updated_at=imported.created_at,
                 )
                 self._db.append_entries(imported.contact_id, imported.events)
             self._db.request("TransactWriteItems", *(
