@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.services.erasure import Erasure
     from chalicelib.services.feedback import FeedbackService, ProviderWithdrawal
     from chalicelib.services.inbound_sms import InboundSmsService
+    from chalicelib.services.live_campaigns import LiveCampaigns
     from chalicelib.services.manual_touches import ManualTouches
     from chalicelib.services.occasions import OccasionsService
     from chalicelib.services.outbound import Outbound
@@ -410,6 +411,7 @@ def step_worker() -> StepWorker:
         # timer: a chain step never imports them. A manager's deferred send is a timer too.
         on_timer=lambda timer, now: (manual_touches().send_due(timer, now) if timer.kind == "manual_send"
                                      else event_worker().on_timer(timer, now)),
+        rival_campaigns=live_campaigns(),
     )
 
 
@@ -470,6 +472,14 @@ def campaigns() -> CampaignsService:
     from chalicelib.services.campaigns import CampaignsService
 
     return CampaignsService(strategy(), campaign_store(), contacts(), enrollments(), counters(), clock())
+
+
+@cache
+def live_campaigns() -> LiveCampaigns:
+    """The sending campaigns the step worker weighs as rivals, re-read once a minute per container."""
+    from chalicelib.services.live_campaigns import LiveCampaigns
+
+    return LiveCampaigns(lambda: campaign_store().active(), clock())
 
 
 def reset() -> None:
