@@ -29,7 +29,7 @@ from chalicelib.clock import Clock
 from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.lifecycle import Timer
-from chalicelib.store.campaigns import CampaignConflict, CampaignRepository
+from chalicelib.store.campaigns import CampaignConflict, CampaignRepository, created_key
 from chalicelib.store.contacts import (
     ConsentRecord,
     Contact,
@@ -1160,11 +1160,13 @@ class MemoryCampaigns(CampaignRepository):
         self._db.request("GetItem", "campaigns", found)
         return found
 
-    def listing(self, limit: int = 100) -> list[Campaign]:
+    def listing(self, after: str | None = None, limit: int = 100) -> tuple[list[Campaign], str | None]:
         with self._db.lock:
-            found = sorted(self._db.campaigns.values(), key=lambda c: (c.created_at, c.campaign_id), reverse=True)
-        self._db.request("Query", "campaigns", *found[:limit], index="list-index")
-        return found[:limit]
+            found = sorted((c for c in self._db.campaigns.values() if after is None or created_key(c) < after),
+                           key=created_key, reverse=True)[:limit + 1]
+        self._db.request("Query", "campaigns", *found, index="list-index")
+        page = found[:limit]
+        return page, created_key(page[-1]) if len(found) > limit else None
 
     def active(self) -> list[Campaign]:
         with self._db.lock:
