@@ -197,6 +197,7 @@ def run() -> Run:
     # The occasions' stored edits are read once a minute per container (services.live_occasions), not per
     # message: like the tick's empty shards, a fixed cost, left out of the per-message figures.
     assert wiring.strategy().occasions
+    wiring.live_campaigns()()  # so are the sending campaigns the step worker weighs as arbitration rivals
     counter = CallCounter(wiring.session())
     tick, step, answers = Phase("tick"), Phase("step worker"), Phase("feedback")
     with invocation(tick, counter):

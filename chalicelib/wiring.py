@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from chalicelib.services.erasure import Erasure
     from chalicelib.services.feedback import FeedbackService, ProviderWithdrawal
     from chalicelib.services.inbound_sms import InboundSmsService
+    from chalicelib.services.live_campaigns import LiveCampaigns
     from chalicelib.services.manual_touches import ManualTouches
     from chalicelib.services.occasions import OccasionsService
     from chalicelib.services.outbound import Outbound
@@ -423,6 +424,7 @@ def step_worker() -> StepWorker:
                                      else audiences().on_timer(timer, now) if timer.kind in AUDIENCE_TIMERS
                                      else event_worker().on_timer(timer, now)),
         join_audience=lambda snapshot, action, now: audiences().join_from_chain(snapshot, action, now),
+        rival_campaigns=live_campaigns(),
     )
 
 
@@ -511,6 +513,14 @@ def campaigns() -> CampaignsService:
     from chalicelib.services.campaigns import CampaignsService
 
     return CampaignsService(strategy(), campaign_store(), contacts(), enrollments(), counters(), clock())
+
+
+@cache
+def live_campaigns() -> LiveCampaigns:
+    """The sending campaigns the step worker weighs as rivals, re-read once a minute per container."""
+    from chalicelib.services.live_campaigns import LiveCampaigns
+
+    return LiveCampaigns(lambda: campaign_store().active(), clock())
 
 
 def reset() -> None:

@@ -138,7 +138,8 @@ def create_campaign(principal: Principal) -> Any:
 @blueprint.route("/v1/admin/campaigns", methods=["GET"], authorizer=bearer_key)
 @require(blueprint, SERVICE_MANAGER)
 def list_campaigns(principal: Principal) -> Any:
-    return json_response(wiring.campaigns().listing())
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
+    return json_response(wiring.campaigns().listing(query))
 
 
 @blueprint.route("/v1/admin/campaigns/{campaign_id}", methods=["GET"], authorizer=bearer_key)

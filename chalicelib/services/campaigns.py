@@ -11,8 +11,11 @@ counters, which GET reads back beside the fan-out's tallies.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -38,7 +41,7 @@ from chalicelib.domain.campaigns import as_json as definition_json
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.model import Strategy
 from chalicelib.services.errors import ClientError
-from chalicelib.store.campaigns import CampaignConflict, CampaignRepository
+from chalicelib.store.campaigns import LIST_LIMIT, CampaignConflict, CampaignRepository
 from chalicelib.store.contacts import Contact, ContactRepository
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.snapshots import address_keys
@@ -46,10 +49,36 @@ from chalicelib.store.stats import StatsRepository, counter_key
 
 PAGE = 100  # members per fan-out page: one index Query
 PAGES_PER_TICK = 40  # at most this many pages per campaign and tick; the next tick continues from the cursor
+LIST_QUERY = ("cursor", "limit")
 
 
 def _not_found() -> ClientError:
     return ClientError("not_found", "No campaign with this id.", None, status=404)
+
+
+def _list_cursor(after: str) -> str:
+    """Opaque to clients: the list key of the page's last (oldest) campaign."""
+    raw = json.dumps({"a": after}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _list_after(cursor: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        data = None
+    after = data.get("a") if isinstance(data, dict) else None
+    if not isinstance(after, str) or "#" not in after:
+        raise ClientError("invalid_field", "cursor must be the next_cursor of a campaigns page.", "cursor")
+    return after
+
+
+def _list_limit(raw: str | None) -> int:
+    if raw is None:
+        return LIST_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT:
+        raise ClientError("invalid_field", f"limit must be a whole number from 1 to {LIST_LIMIT}.", "limit")
+    return int(raw)
 
 
 @dataclass
@@ -80,8 +109,16 @@ class CampaignsService:
             raise _not_found()
         return self._view(campaign)
 
-    def listing(self) -> dict[str, Any]:
-        return {"campaigns": [self._summary(c) for c in self.campaigns.listing()]}
+    def listing(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """A page of the campaigns, newest first (`limit`, default and at most 100), and the cursor of the next
+        page (`next_cursor`, null on the last)."""
+        for name in query:
+            if name not in LIST_QUERY:
+                raise ClientError("unknown_field", f"Unknown parameter {name!r} (expected {', '.join(LIST_QUERY)}).",
+                                  name)
+        limit = _list_limit(query.get("limit"))
+        page, more = self.campaigns.listing(_list_after(query["cursor"]) if query.get("cursor") else None, limit)
+        return {"campaigns": [self._summary(c) for c in page], "next_cursor": _list_cursor(more) if more else None}
 
     def cancel(self, campaign_id: str, actor: str) -> dict[str, Any]:
         """Stops the fan-out at its next page and every message not sent yet (the step worker reads the status

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from chalicelib.clock import Clock
+from chalicelib.domain.lifecycle import OrderFacts, segment
 from chalicelib.domain.model import Strategy
 from chalicelib.services.consent import DATA_PROCESSING, Proof, event, key_of, record, text_locale
 from chalicelib.services.errors import ClientError
@@ -189,7 +190,7 @@ class ContactImport:
             contact_id=str(uuid.uuid4()), created_at=now, email=sub.email, phone=sub.phone, timezone=sub.timezone,
             locale=sub.locale, point_id=sub.point_id, attributes=dict(sub.attributes),
             consents={key: record("granted", at, text_id, SOURCE) for key, text_id in asked},
-            confirmed_at=at, events=events, b2b=sub.b2b,
+            confirmed_at=at, events=events, segment=segment(OrderFacts(), self.strategy.lifecycle, now), b2b=sub.b2b,
         )
 
 

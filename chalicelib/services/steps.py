@@ -15,7 +15,7 @@ written nothing, decide again with the winner's touch in their history.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from chalicelib.delivery.errors import (
 from chalicelib.domain.campaigns import CANCELLED_REASON, Campaign, campaign_chain, campaign_of, variants_for
 from chalicelib.domain.chains import (
     HOUSEKEEPING_HOOKS,
+    Chain,
     Enrollment,
     HookAction,
     SendAction,
@@ -66,6 +67,9 @@ CONFLICT_ATTEMPTS = 3
 # Each lost race on a contact means another worker's send on it won, so of 20 workers racing on one contact
 # none decides more than 20 times; past this the message is retried later.
 CONTACT_RACES = 32
+# Campaign enrolments weighed as rivals, read in the step's one BatchGetItem (at most 100 keys) beside the
+# enrolment, the strategy's chains, the contact, its suppressions and the campaign.
+RIVAL_CAMPAIGNS = 50
 
 
 class SendHeld(Exception):
@@ -132,6 +136,8 @@ class StepWorker:
     on_timer: Callable[[DueTimer, datetime], None] = lambda timer, now: None  # segment moves, erasure
     # An audience hook's join (services.audiences): returns the reason its touch records.
     join_audience: Callable[[ContactSnapshot, HookAction, datetime], str] | None = None
+    # The campaigns sending now (services.live_campaigns): their enrolments are arbitration rivals too.
+    rival_campaigns: Callable[[], Sequence[Campaign]] = lambda: ()
 
     def handle(self, body: Mapping[str, Any]) -> StepOutcome | None:
         try:
@@ -145,16 +151,18 @@ class StepWorker:
         conflicts = races = 0
         campaign_id = campaign_of(chain_id)
         while True:
-            # Arbitration weighs the contact's other due sends: their enrolments come in the same read (only of
-            # chains that can send something arbitrated: a key read costs a unit even when no row is there), and
-            # so does a campaign step's campaign (a cancel is seen at send time).
-            others = rival_chains(self.strategy)
+            # Arbitration weighs the contact's other due sends, the chains' (only those that can send something
+            # arbitrated: a key read costs a unit even when no row is there) and the sending campaigns': their
+            # enrolments come in the same read, and so does a campaign step's campaign (a cancel is seen at send
+            # time).
+            rivals = self._rival_chains() if self.strategy.arbitration is not None else {}
+            others = (*rival_chains(self.strategy), *rivals)
             read = self.enrollments.load_step(contact_id, chain_id, others, addresses, campaign=campaign_id)
             stored = read.stored
             if stored is None or stored.claim != claim:
                 return None  # handled before (a redelivered message) or re-claimed by a later tick
             now = self.clock.now()
-            plan = self._plan(stored, read.snapshot, read.others, now, read.campaign)
+            plan = self._plan(stored, read.snapshot, read.others, now, read.campaign, rivals)
             if read.snapshot is not None:  # kept on the enrolment for the next step's read
                 plan = replace(plan, addresses=read.snapshot.address_keys())
             try:
@@ -169,6 +177,11 @@ class StepWorker:
                 races += 1
                 if races == CONTACT_RACES:
                     raise
+
+    def _rival_chains(self) -> dict[str, Chain]:
+        """The current occurrence's pseudo-chain of each sending campaign, by its chain id."""
+        sending = self.rival_campaigns()[:RIVAL_CAMPAIGNS]
+        return {c.chain_id(): campaign_chain(c, c.chain_id()) for c in sending}
 
     def _commit(self, plan: _Plan, stored: Stored, claim: str, now: datetime) -> StepOutcome:
         """Writes the step (touch and enrolment together), then sends what it reserved."""
@@ -224,7 +237,7 @@ class StepWorker:
 
     def _plan(
         self, stored: Stored, snapshot: ContactSnapshot | None, others: Mapping[str, Stored], now: datetime,
-        campaign: Campaign | None = None,
+        campaign: Campaign | None = None, rivals: Mapping[str, Chain] | None = None,
     ) -> _Plan:
         """What the step decides: the enrolment's next state and the touch to write with it. Nothing is
         written here, except the stop list a hook asks for (idempotent)."""
@@ -242,7 +255,8 @@ class StepWorker:
             return _Plan(gone, StepOutcome(gone.status))
         transition = advance(chain, state, contact_view(snapshot), now)
         if isinstance(transition.action, SendAction):
-            return self._decide_send(transition, transition.action, snapshot, stored.context, others, now, campaign)
+            return self._decide_send(transition, transition.action, snapshot, stored.context, others, now, campaign,
+                                     rivals)
         if isinstance(transition.action, HookAction):
             return _Plan(transition.state, StepOutcome(transition.state.status),
                          self._hook(transition, transition.action, snapshot, now))
@@ -251,7 +265,7 @@ class StepWorker:
     def _decide_send(
         self, transition: Transition, action: SendAction, snapshot: ContactSnapshot,
         context: Mapping[str, object] | None, others: Mapping[str, Stored], now: datetime,
-        campaign: Campaign | None = None,
+        campaign: Campaign | None = None, rivals: Mapping[str, Chain] | None = None,
     ) -> _Plan:
         at_step = transition.pending or transition.state
         key = touch_key(at_step, action.step)
@@ -263,7 +277,7 @@ class StepWorker:
             request = replace(request, variants={
                 channel: chosen for channel, offered in request.variants.items()
                 if (chosen := variants_for(campaign, snapshot.contact_id, offered))})
-        decision = decide(request, self.rule_context(snapshot, request, now, others), self.strategy, now)
+        decision = decide(request, self.rule_context(snapshot, request, now, others, rivals), self.strategy, now)
         touch = TouchRecord(
             contact_id=snapshot.contact_id, touch_key=key, touch_id=str(uuid.uuid4()),
             channel=decision.channel or action.channels[0], occasion_id=action.occasion,
@@ -330,10 +344,11 @@ class StepWorker:
 
     def rule_context(
         self, snapshot: ContactSnapshot, request: SendRequest, now: datetime,
-        others: Mapping[str, Stored] | None = None,
+        others: Mapping[str, Stored] | None = None, rivals: Mapping[str, Chain] | None = None,
     ) -> RuleContext:
         """What the rules see for this send; a manager's send is decided on it too (services.manual_touches).
-        `others`: the contact's other enrolments, which arbitration weighs (none for a manager's send)."""
+        `others`: the contact's other enrolments, which arbitration weighs (none for a manager's send), in the
+        strategy's chains or in the campaigns' pseudo-chains `rivals`."""
         # A touch counts from when it was reserved for sending (created_at); feedback moves updated_at later.
         history = tuple(
             Touch(t.counted_at, t.channel, t.category, t.status, t.occasion_id)
@@ -346,16 +361,17 @@ class StepWorker:
             contact=view,
             suppression=Suppression(snapshot.suppressed_channels, snapshot.stop_listed),
             history=history,
-            competing=self._competing(view, request, others or {}, now) if arbitrated else (),
+            competing=self._competing(view, request, others or {}, rivals or {}, now) if arbitrated else (),
         )
 
     def _competing(
-        self, view: ContactView, request: SendRequest, others: Mapping[str, Stored], now: datetime,
+        self, view: ContactView, request: SendRequest, others: Mapping[str, Stored], campaigns: Mapping[str, Chain],
+        now: datetime,
     ) -> tuple[SendRequest, ...]:
         """The contact's other sends due now (or being worked on now): arbitration lets the highest go first."""
         rivals = []
         for chain_id, other in sorted(others.items()):
-            chain = self.strategy.chains.get(chain_id)
+            chain = self.strategy.chains.get(chain_id) or campaigns.get(chain_id)
             due = other.state.due_at
             if chain is None or chain_id == request.chain_id or other.state.status != "running":
                 continue

@@ -21,6 +21,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from chalicelib.clock import Clock
+from chalicelib.domain.lifecycle import OrderFacts, segment
 from chalicelib.domain.model import Strategy
 from chalicelib.services.consent import DATA_PROCESSING, Origin, event, key_of, proof_of, text_locale
 from chalicelib.services.errors import ClientError
@@ -298,7 +299,8 @@ class Subscriptions:
         return NewContact(
             contact_id=str(uuid.uuid4()), created_at=now, request_id=new_token_id(), email=sub.email,
             phone=sub.phone, timezone=sub.timezone, locale=sub.locale, point_id=sub.point_id,
-            attributes=dict(sub.attributes), requested=self._requests(sub, {"email", "sms"}, now), b2b=sub.b2b,
+            attributes=dict(sub.attributes), requested=self._requests(sub, {"email", "sms"}, now),
+            segment=segment(OrderFacts(), self.strategy.lifecycle, now), b2b=sub.b2b,
         )
 
     def _requests(self, sub: Subscription, channels: set[str], now: Any) -> dict[str, Request]:

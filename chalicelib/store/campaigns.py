@@ -94,10 +94,14 @@ class CampaignRepository:
         except CampaignModel.DoesNotExist:
             return None
 
-    def listing(self, limit: int = LIST_LIMIT) -> list[Campaign]:
-        """The newest campaigns first."""
-        return [campaign_of_row(row) for row in
-                CampaignModel.list_index.query(LISTED, scan_index_forward=False, limit=limit)]
+    def listing(self, after: str | None = None, limit: int = LIST_LIMIT) -> tuple[list[Campaign], str | None]:
+        """One page of the campaigns, newest first, older than the list key `after` (`created_key`), and the key
+        to continue after (None: the last page). One Query, which reads one campaign more to tell."""
+        older = CampaignModel.created_key < after if after else None
+        rows = CampaignModel.list_index.query(LISTED, older, scan_index_forward=False, limit=limit + 1)
+        found = [campaign_of_row(row) for row in rows]
+        page = found[:limit]
+        return page, created_key(page[-1]) if len(found) > limit else None
 
     def active(self) -> list[Campaign]:
         """Campaigns still fanning out or sending (the index is eventually consistent: the tick re-reads each

@@ -123,6 +123,7 @@ class NewContact:
     point_id: str | None
     attributes: Mapping[str, object]
     requested: Mapping[str, Request]
+    segment: str  # stored from the start: the segment index is a campaign's audience
     b2b: bool = False
 
 
@@ -141,6 +142,7 @@ class ImportedContact:
     consents: Mapping[str, ConsentRecord]
     confirmed_at: datetime
     events: tuple[ConsentEvent, ...]
+    segment: str
     b2b: bool = False
 
     def identity_keys(self) -> list[str]:
@@ -244,7 +246,7 @@ class ContactRepository:
             new.contact_id, status="pending", email=new.email, phone=new.phone, timezone=new.timezone,
             locale=new.locale, point_id=new.point_id, attributes=dict(new.attributes), b2b=new.b2b,
             requested={k: r.stored() for k, r in new.requested.items()}, pending_request=new.request_id,
-            consents={}, created_at=new.created_at, updated_at=new.created_at,
+            consents={}, segment=new.segment, created_at=new.created_at, updated_at=new.created_at,
         )
         keys = [identity_key(c, a) for c, a in (("email", new.email), ("sms", new.phone)) if a]
 
@@ -285,7 +287,7 @@ class ContactRepository:
                     timezone=imported.timezone, locale=imported.locale, point_id=imported.point_id,
                     attributes=dict(imported.attributes), b2b=imported.b2b, requested={},
                     consents={k: r.stored() for k, r in imported.consents.items()},
-                    confirmed_at=imported.confirmed_at, created_at=imported.created_at,
+                    confirmed_at=imported.confirmed_at, segment=imported.segment, created_at=imported.created_at,
                     updated_at=imported.created_at,
                 ), condition=ContactModel.contact_id.does_not_exist())
 

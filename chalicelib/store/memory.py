@@ -30,7 +30,7 @@ from chalicelib.domain.campaigns import Campaign
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.lifecycle import Timer
 from chalicelib.domain.rules import COUNTED
-from chalicelib.store.campaigns import CampaignConflict, CampaignRepository
+from chalicelib.store.campaigns import CampaignConflict, CampaignRepository, created_key
 from chalicelib.store.contacts import (
     ConsentRecord,
     Contact,
@@ -308,7 +308,7 @@ class MemoryContacts(ContactRepository):
                 contact_id=new.contact_id, status="pending", version=1, created_at=new.created_at, email=new.email,
                 phone=new.phone, timezone=new.timezone, locale=new.locale, point_id=new.point_id,
                 attributes=copy.deepcopy(dict(new.attributes)), requested=dict(new.requested),
-                pending_request=new.request_id, b2b=new.b2b, updated_at=new.created_at,
+                pending_request=new.request_id, segment=new.segment, b2b=new.b2b, updated_at=new.created_at,
             )
             self._db.append_entries(new.contact_id, events)
             self._db.request("TransactWriteItems", *(("PutItem", "identities", self._db.identities[k]) for k in keys),
@@ -328,8 +328,8 @@ class MemoryContacts(ContactRepository):
                     contact_id=imported.contact_id, status="active", version=1, created_at=imported.created_at,
                     email=imported.email, phone=imported.phone, timezone=imported.timezone, locale=imported.locale,
                     point_id=imported.point_id, attributes=copy.deepcopy(dict(imported.attributes)),
-                    consents=dict(imported.consents), confirmed_at=imported.confirmed_at, b2b=imported.b2b,
-                    updated_at=imported.created_at,
+                    consents=dict(imported.consents), confirmed_at=imported.confirmed_at, segment=imported.segment,
+                    b2b=imported.b2b, updated_at=imported.created_at,
                 )
                 self._db.append_entries(imported.contact_id, imported.events)
             # As the DynamoDB store: the proof in batch writes of 25, then identities + contacts in one transaction.
@@ -1202,11 +1202,13 @@ class MemoryCampaigns(CampaignRepository):
         self._db.request("GetItem", "campaigns", found)
         return found
 
-    def listing(self, limit: int = 100) -> list[Campaign]:
+    def listing(self, after: str | None = None, limit: int = 100) -> tuple[list[Campaign], str | None]:
         with self._db.lock:
-            found = sorted(self._db.campaigns.values(), key=lambda c: (c.created_at, c.campaign_id), reverse=True)
-        self._db.request("Query", "campaigns", *found[:limit], index="list-index")
-        return found[:limit]
+            found = sorted((c for c in self._db.campaigns.values() if after is None or created_key(c) < after),
+                           key=created_key, reverse=True)[:limit + 1]
+        self._db.request("Query", "campaigns", *found, index="list-index")
+        page = found[:limit]
+        return page, created_key(page[-1]) if len(found) > limit else None
 
     def active(self) -> list[Campaign]:
         with self._db.lock:

@@ -610,7 +610,7 @@ def simulate(options: Options) -> Run:
 
 
 def sample_segments(run: Run, now: datetime) -> tuple[str, dict[str, int]]:
-    """How many signed-up contacts sit in each lifecycle segment today (unconfirmed ones have none yet)."""
+    """How many signed-up contacts sit in each lifecycle segment today (one with no order yet is a prospect)."""
     from chalicelib import wiring
 
     counts: dict[str, int] = {}

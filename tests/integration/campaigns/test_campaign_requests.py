@@ -44,6 +44,7 @@ def test_a_fan_out_page_and_a_sent_campaign_mail_cost_what_a_chain_step_costs(ca
     messages = due_messages(clock.now())
     assert len(messages) == len(members)
     assert worker.strategy.occasions  # the clock moved on: this minute's read of the occasions' edits
+    assert worker.rival_campaigns()  # and of the sending campaigns, whose enrolments are arbitration rivals
     calls.clear()
 
     outcome = worker.handle(messages[0])

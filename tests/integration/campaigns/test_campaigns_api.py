@@ -21,6 +21,24 @@ def test_a_service_manager_schedules_reads_and_lists_a_campaign(call: Call) -> N
     assert status == 200 and read["campaign_id"] == created["campaign_id"]
     status, listed = call("GET", "/v1/admin/campaigns")
     assert status == 200 and [c["campaign_id"] for c in listed["campaigns"]] == [created["campaign_id"]]
+    assert listed["next_cursor"] is None
+
+
+def test_the_campaigns_list_comes_newest_first_page_by_page_and_a_bad_page_request_is_named(call: Call,
+                                                                                          clock) -> None:
+    made = []
+    for _ in range(3):
+        made.append(call("POST", "/v1/admin/campaigns", body())[1]["campaign_id"])
+        clock.advance(minutes=1)
+    status, first = call("GET", "/v1/admin/campaigns?limit=2")
+    assert status == 200 and [c["campaign_id"] for c in first["campaigns"]] == made[:0:-1]
+    status, rest = call("GET", f"/v1/admin/campaigns?limit=2&cursor={first['next_cursor']}")
+    assert status == 200 and [c["campaign_id"] for c in rest["campaigns"]] == made[:1]
+    assert rest["next_cursor"] is None
+    for query, field in (("limit=0", "limit"), ("limit=101", "limit"), ("limit=two", "limit"),
+                         ("cursor=not-a-cursor", "cursor"), ("page=2", "page")):
+        status, refused = call("GET", f"/v1/admin/campaigns?{query}")
+        assert status == 400 and refused["field"] == field, (query, refused)
 
 
 def test_bad_campaigns_are_refused_naming_the_field_and_roles_and_ids_are_checked(call: Call) -> None:
@@ -60,7 +78,7 @@ def test_bad_campaigns_are_refused_naming_the_field_and_roles_and_ids_are_checke
     for bad, field in refused:
         status, answer = call("POST", "/v1/admin/campaigns", bad)
         assert (status, answer["error"], answer["field"]) == (400, "invalid_field", field), (bad, answer)
-    assert call("GET", "/v1/admin/campaigns")[1] == {"campaigns": []}  # nothing stored by a refusal
+    assert call("GET", "/v1/admin/campaigns")[1] == {"campaigns": [], "next_cursor": None}  # nothing stored
 
     assert call("POST", "/v1/admin/campaigns", body(), role="point-manager", point="msk-01")[0] == 403
     assert call("GET", "/v1/admin/campaigns", role="point-manager", point="msk-01")[0] == 403

@@ -29,7 +29,7 @@ def person(contact_id: str, point_id: str | None = "msk-01", *, email: bool = Tr
     return ImportedContact(
         contact_id=contact_id, created_at=at, email=f"{contact_id}@example.com" if email else None,
         phone=f"+7916{number:07d}" if phone else None, timezone=timezone, locale=None, point_id=point_id,
-        attributes=attributes, consents=granted, confirmed_at=at, events=(),
+        attributes=attributes, consents=granted, confirmed_at=at, events=(), segment="prospect",
     )
 
 

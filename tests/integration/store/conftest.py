@@ -59,7 +59,7 @@ def new_contact(
     return NewContact(
         contact_id=contact_id, created_at=at, request_id=request_id or f"r-{contact_id}", email=email, phone=phone,
         timezone=timezone, locale=locale, point_id=point_id, attributes=attributes or {},
-        requested=requested or {},
+        requested=requested or {}, segment="prospect",
     )
 
 

@@ -47,7 +47,12 @@ def test_only_active_campaigns_are_on_the_active_index_and_the_list_is_newest_fi
     assert done is not None
     store.save(replace(done, status="done"))
     assert [c.campaign_id for c in store.active()] == ["k-0", "k-2"]
-    assert [c.campaign_id for c in store.listing()] == ["k-2", "k-1", "k-0"]
+    assert [c.campaign_id for c in store.listing()[0]] == ["k-2", "k-1", "k-0"]
+    first, after = store.listing(None, 2)
+    assert [c.campaign_id for c in first] == ["k-2", "k-1"] and after is not None
+    rest, end = store.listing(after, 2)
+    assert [c.campaign_id for c in rest] == ["k-0"] and end is None
+    assert store.listing(None, 3)[1] is None  # a page that ends exactly at the last campaign has no next
 
 
 def test_a_segments_contacts_come_page_by_page_and_the_step_reads_the_campaign_in_its_batch(clock) -> None:

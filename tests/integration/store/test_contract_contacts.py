@@ -202,7 +202,7 @@ def _imported(contact_id: str, email: str | None = None, phone: str | None = Non
     return ImportedContact(
         contact_id=contact_id, created_at=NOW, email=email, phone=phone, timezone=None, locale=None, point_id=None,
         attributes={}, consents={"email:marketing": granted}, confirmed_at=NOW - timedelta(days=400),
-        events=(dataclasses.replace(requested_event(), kind="granted", source="import"),),
+        events=(dataclasses.replace(requested_event(), kind="granted", source="import"),), segment="prospect",
     )
 
 
@@ -224,3 +224,11 @@ def test_an_import_batch_with_one_known_address_writes_nothing(store) -> None:
         contacts.import_contacts([_imported("c-1", "boris@example.com"), _imported("c-2", ANNA)])
     assert contacts.get("c-1") is None and wiring.ledger().history("c-1") == []
     assert contacts.owners([identity_key("email", "boris@example.com")]) == {}
+
+
+def test_a_new_and_an_imported_contact_are_on_their_segments_index_from_the_start(store) -> None:
+    contacts = wiring.contacts()
+    contacts.create(new_contact("c-1", ANNA), [])
+    contacts.import_contacts([_imported("c-2", phone="+79161234567")])
+    page, after = contacts.segment_page("prospect", None, 10)
+    assert [c.contact_id for c in page] == ["c-1", "c-2"] and after is None
