@@ -363,7 +363,8 @@ def stats(session: ConsoleSession) -> Response:
         answer = report(service, query, wiring.clock().now().date())
         every = answer if "chain" not in query else report(service, {k: v for k, v in query.items()
                                                                      if k != "chain"}, wiring.clock().now().date())
-        manual = service.manual_sends(date.fromisoformat(str(answer["from"])), date.fromisoformat(str(answer["to"])))
+        first, last = date.fromisoformat(str(answer["from"])), date.fromisoformat(str(answer["to"]))
+        manual = service.manual_sends(first, last) + wiring.campaigns().sent_between(first, last)
         share = web.triggered_share(every["rows"], manual)
     except ClientError as exc:
         problem = exc.message

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -45,7 +45,7 @@ from chalicelib.store.campaigns import LIST_LIMIT, CampaignConflict, CampaignRep
 from chalicelib.store.contacts import Contact, ContactRepository
 from chalicelib.store.enrollments import EnrollmentConflict, EnrollmentRepository
 from chalicelib.store.snapshots import address_keys
-from chalicelib.store.stats import StatsRepository, counter_key
+from chalicelib.store.stats import CounterTotals, StatsRepository, counter_key
 
 PAGE = 100  # members per fan-out page: one index Query
 PAGES_PER_TICK = 40  # at most this many pages per campaign and tick; the next tick continues from the cursor
@@ -164,29 +164,45 @@ class CampaignsService:
                        **sends, "pending": max(c.enrolled - finished, 0)},
         }
 
-    def _sends(self, campaign: Campaign) -> dict[str, Any]:
-        """The step worker's counters of every occurrence so far, summed over variants."""
+    def sent_between(self, first: date, last: date) -> int:
+        """Campaign messages sent over `first`..`last` inclusive. The seeds count campaigns as manual mailings:
+        the console weighs them against the triggered sends."""
+        sent, after = 0, None
+        while True:
+            page, after = self.campaigns.listing(after, LIST_LIMIT)
+            for campaign in page:
+                if campaign.created_at.date() <= last:
+                    sent += sum(int(totals.counts["sent"]) for _, totals in self._counters(campaign, first, last))
+            if after is None:
+                return sent
+
+    def _counters(self, campaign: Campaign, first: date, last: date) -> Iterator[tuple[str | None, CounterTotals]]:
+        """The step worker's counters of every occurrence so far and every variant, with what they counted."""
         occasion = self.strategy.occasions.get(campaign.definition.occasion_id)
         variants = {v for ch in campaign.definition.channels for v in (occasion.variants(ch) if occasion else ())}
+        for occurrence in range(campaign.occurrence + 1):
+            for variant in (None, *sorted(variants)):
+                totals = self.counters.totals(counter_key(campaign.chain_id(occurrence), 0, variant), first, last)
+                if totals is not None:
+                    yield variant, totals
+
+    def _sends(self, campaign: Campaign) -> dict[str, Any]:
+        """The step worker's counters of every occurrence so far, summed over variants."""
         first = campaign.created_at.date()
         last = max(first, self.clock.now().date()) + timedelta(days=1)
         out: dict[str, Any] = {"sent": 0, "opened": 0, "clicked": 0, "skipped": 0, "failed": 0, "deferred": 0,
                                "skipped_by_reason": {}, "deferred_by_reason": {}, "failed_by_reason": {},
                                "by_variant": {}}
-        for occurrence in range(campaign.occurrence + 1):
-            for variant in (None, *sorted(variants)):
-                totals = self.counters.totals(counter_key(campaign.chain_id(occurrence), 0, variant), first, last)
-                if totals is None:
-                    continue
-                row = out["by_variant"].setdefault(variant or "-", {"sent": 0, "opened": 0, "clicked": 0})
-                for name in ("sent", "opened", "clicked"):
-                    row[name] += int(totals.counts[name])
-                    out[name] += int(totals.counts[name])
-                for kind in ("skipped", "deferred", "failed"):
-                    for reason, count in totals.reasons[kind].items():
-                        by_reason = out[f"{kind}_by_reason"]
-                        by_reason[reason] = by_reason.get(reason, 0) + count
-                        out[kind] += count
+        for variant, totals in self._counters(campaign, first, last):
+            row = out["by_variant"].setdefault(variant or "-", {"sent": 0, "opened": 0, "clicked": 0})
+            for name in ("sent", "opened", "clicked"):
+                row[name] += int(totals.counts[name])
+                out[name] += int(totals.counts[name])
+            for kind in ("skipped", "deferred", "failed"):
+                for reason, count in totals.reasons[kind].items():
+                    by_reason = out[f"{kind}_by_reason"]
+                    by_reason[reason] = by_reason.get(reason, 0) + count
+                    out[kind] += count
         return out
 
     # --- the tick --------------------------------------------------------------------------------------------

@@ -291,6 +291,18 @@ def test_a_manual_send_counts_on_the_manual_side(browser, clock) -> None:
     assert "manual 1" in text(manager.get("/console/stats?lang=en"))
 
 
+def test_a_campaigns_sends_count_on_the_manual_side(browser, clock) -> None:
+    from chalicelib.domain.campaigns import campaign_chain_id
+    from chalicelib.store.stats import counter_key
+
+    created = wiring.campaigns().create({
+        "occasion_id": "company-news", "audience": {"segment": "prospect"}, "channels": ["email"],
+        "send_at": {"local_time": "08:30", "date": (NOW + timedelta(days=1)).date().isoformat()}}, "irina")
+    wiring.counters().add(counter_key("welcome", 0, None), NOW.date(), {"sent": 3})
+    wiring.counters().add(counter_key(campaign_chain_id(created["campaign_id"], 0), 0, None), NOW.date(), {"sent": 1})
+    assert "Triggered 3, manual 1: 75%" in text(browser().get("/console/stats?lang=en"))
+
+
 def test_the_checklist_pages_as_the_api_does(browser, clock) -> None:
     add(person("c1"), person("c2"), person("c3"))
     manager = browser()
