@@ -234,8 +234,11 @@ def test_a_join_costs_the_hook_step_two_writes_and_one_publish(aws, clock, topic
     clock.at = NOW + DAY
     [message] = due_messages(clock.now())
     worker = wiring.step_worker()
-    wiring.audiences()  # built before counting, as a warm container has it, with the occasions read this minute
+    # Built before counting, as a warm container has it, with this minute's reads of the occasions and of the
+    # sending campaigns done.
+    wiring.audiences()
     assert wiring.strategy().occasions
+    wiring.live_campaigns()()
     calls: Counter[str] = Counter()
     CONNECTION.client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
     wiring.client("sns").meta.events.register("before-call.sns.*", lambda model, **_: calls.update([model.name]))
