@@ -38,6 +38,7 @@ from chalicelib.domain.audiences import (
 from chalicelib.domain.chains import CONSENT_CHANGED, HookAction
 from chalicelib.domain.lifecycle import TIMER_EVENTS, Timer, TimerKind
 from chalicelib.domain.model import HookStep, Strategy
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.store.audiences import AudienceRepository, Membership
 from chalicelib.store.snapshots import ContactSnapshot
@@ -196,7 +197,7 @@ class Audiences:
             if name not in QUERY:
                 raise ClientError("unknown_field", f"Unknown parameter {name!r} (expected {', '.join(QUERY)}).",
                                   name)
-        limit = _limit(query.get("limit"))
+        limit = limits.page_limit(query.get("limit"), PAGE, MAX_PAGE)
         platform = query.get("platform", GOOGLE)
         if platform not in PLATFORMS:
             raise ClientError("invalid_field", f"platform must be one of {', '.join(PLATFORMS)}.", "platform")
@@ -243,12 +244,3 @@ def _decode(cursor: str, audience: str) -> str:
         raise ClientError("invalid_field", "cursor must be the next cursor of the same audience's export.",
                           "cursor")
     return str(data["a"])
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ClientError("invalid_field", f"limit must be a whole number from 1 to {MAX_PAGE}.", "limit")
-    return int(raw)
-

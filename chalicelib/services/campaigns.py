@@ -40,6 +40,7 @@ from chalicelib.domain.campaigns import (
 from chalicelib.domain.campaigns import as_json as definition_json
 from chalicelib.domain.chains import Enrollment
 from chalicelib.domain.model import Strategy
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.store.campaigns import LIST_LIMIT, CampaignConflict, CampaignRepository
 from chalicelib.store.contacts import Contact, ContactRepository
@@ -71,14 +72,6 @@ def _list_after(cursor: str) -> str:
     if not isinstance(after, str) or "#" not in after:
         raise ClientError("invalid_field", "cursor must be the next_cursor of a campaigns page.", "cursor")
     return after
-
-
-def _list_limit(raw: str | None) -> int:
-    if raw is None:
-        return LIST_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT:
-        raise ClientError("invalid_field", f"limit must be a whole number from 1 to {LIST_LIMIT}.", "limit")
-    return int(raw)
 
 
 @dataclass
@@ -116,7 +109,7 @@ class CampaignsService:
             if name not in LIST_QUERY:
                 raise ClientError("unknown_field", f"Unknown parameter {name!r} (expected {', '.join(LIST_QUERY)}).",
                                   name)
-        limit = _list_limit(query.get("limit"))
+        limit = limits.page_limit(query.get("limit"), LIST_LIMIT, LIST_LIMIT)
         page, more = self.campaigns.listing(_list_after(query["cursor"]) if query.get("cursor") else None, limit)
         return {"campaigns": [self._summary(c) for c in page], "next_cursor": _list_cursor(more) if more else None}
 

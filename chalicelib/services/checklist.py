@@ -21,6 +21,7 @@ from typing import Any
 from chalicelib.clock import Clock
 from chalicelib.domain.manual import REPLACEABLE, mark_key, period_of, previous_key, too_soon
 from chalicelib.domain.model import Strategy
+from chalicelib.services import limits
 from chalicelib.services.errors import ClientError
 from chalicelib.services.subscriptions import POINT_ID
 from chalicelib.store.contacts import Contact, ContactRepository
@@ -93,7 +94,7 @@ class Checklist:
                 raise ClientError("invalid_field", "period must be a date (YYYY-MM-DD) inside the period.",
                                   "period") from None
         start, end = period_of(occasion, at)
-        limit = _limit(query.get("limit"))
+        limit = limits.page_limit(query.get("limit"), PAGE, PAGE)
         after = _decode(query["cursor"], occasion_id, point_id, start) if query.get("cursor") else None
         contacts, more = self.contacts.point_page(point_id, after, limit)
         key, before = mark_key(occasion_id, start), previous_key(occasion, start)
@@ -112,11 +113,3 @@ class Checklist:
             "period": {"from": start.isoformat(), "to": end.isoformat()},
             "contacts": rows, "next_cursor": _encode(occasion_id, point_id, start, more) if more else None,
         }
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE:
-        raise ClientError("invalid_field", f"limit must be a whole number from 1 to {PAGE}.", "limit")
-    return int(raw)

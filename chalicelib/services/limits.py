@@ -155,3 +155,12 @@ def instant(value: object, path: str) -> datetime:
 def size(value: Any) -> int:
     """Bytes of `value` as it is queued (compact JSON, non-ASCII escaped)."""
     return len(json.dumps(value, separators=(",", ":")))
+
+
+def page_limit(raw: str | None, default: int, most: int) -> int:
+    """A paged route's `limit` query parameter: `default` when absent, else a whole number from 1 to `most`."""
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ClientError("invalid_field", f"limit must be a whole number from 1 to {most}.", "limit")
+    return int(raw)
