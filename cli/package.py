@@ -6,13 +6,16 @@ start compiles each module it imports (the wheels Chalice unpacks ship none, and
 `__pycache__/*.pyc` for every module, compiled for the runtime's Python with hash-based invalidation that does
 not check the source (PEP 552: the package never changes once built); the strategies it ships, parsed
 (chalicelib.strategy.loader.PARSED_PATH: used only for a file's exact bytes); and the packaged botocore's
-endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH).
+endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH); and the
+service models of the clients the app builds (clients.SERVICES) as plain JSON without their documentation
+(clients.undocumented), which botocore reads before a `.json.gz`.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import gzip
 import json
 import os
 import py_compile
@@ -24,7 +27,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import chalicelib
-from chalicelib.delivery.clients import ENDPOINTS_PATH, cut_endpoints
+from chalicelib.delivery.clients import ENDPOINTS_PATH, SERVICES, cut_endpoints, undocumented
 from chalicelib.strategy.loader import DEFAULT_PATH, PARSED_PATH, StrategyError, parsed_cache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,12 +114,21 @@ def _strategies(project: Path, stage: str) -> list[PurePosixPath]:
     return paths
 
 
+def _used_model(name: str) -> bool:
+    """Whether `name` is the packaged botocore's compressed service model of a service the app calls."""
+    parts = PurePosixPath(name).parts
+    return (len(parts) == 5 and parts[:2] == ("botocore", "data") and parts[2] in SERVICES
+            and parts[4] == "service-2.json.gz")
+
+
 def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
     """Rewrite `archive` with a .pyc beside every .py (any `__pycache__` it held is dropped) and the
     `strategies`, parsed, in PARSED_PATH."""
     with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(archive) as original:
         tree = Path(scratch)
-        entries = [info for info in original.infolist() if "__pycache__/" not in info.filename]
+        models = [info for info in original.infolist() if _used_model(info.filename)]
+        entries = [info for info in original.infolist()
+                   if "__pycache__/" not in info.filename and not _used_model(info.filename)]
         names = {info.filename for info in entries}
         for missing in (str(path) for path in strategies if str(path) not in names):
             raise PackageError(f"the strategy {missing} is not in the package")
@@ -135,8 +147,15 @@ def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
                 raise PackageError("the packaged botocore/__init__.py names no __version__")
             whole = json.loads(original.read("botocore/data/endpoints.json"))
             endpoints.write_text(json.dumps(cut_endpoints(whole, version.group(1))))
+        plain_models = []
+        for info in models:
+            plain = tree / info.filename.removesuffix(".gz")
+            plain.parent.mkdir(parents=True, exist_ok=True)
+            plain.write_text(json.dumps(undocumented(json.loads(gzip.decompress(original.read(info)))),
+                                        separators=(",", ":")))
+            plain_models.append(plain)
         added = sorted(path for path in tree.rglob("*")
-                       if path.is_file() and (path.suffix == ".pyc" or path in (parsed, endpoints)))
+                       if path.is_file() and (path.suffix == ".pyc" or path in (parsed, endpoints, *plain_models)))
         rebuilt = archive.with_suffix(".zip.tmp")
         with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
             for info in entries:
