@@ -8,7 +8,8 @@ not check the source (PEP 552: the package never changes once built); the strate
 (chalicelib.strategy.loader.PARSED_PATH: used only for a file's exact bytes); and the packaged botocore's
 endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH); and the
 service models of the clients the app builds (clients.SERVICES) as plain JSON without their documentation
-(clients.undocumented), which botocore reads before a `.json.gz`.
+(clients.undocumented), which botocore reads before a `.json.gz`; and the code of the methods dataclasses
+generates for the app's classes, compiled (chalicelib.runtime.DATACLASS_CODE_PATH).
 """
 
 from __future__ import annotations
@@ -28,11 +29,17 @@ from pathlib import Path, PurePosixPath
 
 import chalicelib
 from chalicelib.delivery.clients import ENDPOINTS_PATH, SERVICES, cut_endpoints, undocumented
+from chalicelib.runtime import DATACLASS_CODE_PATH
 from chalicelib.strategy.loader import DEFAULT_PATH, PARSED_PATH, StrategyError, parsed_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 # The zip's root: where app.py, chalicelib/ and the dependencies sit.
 _ZIP_ROOT = Path(chalicelib.__file__).resolve().parents[1]
+# Run in the package's tree (its own dependencies, the standard library, an empty environment): imports the
+# modules named and writes the dataclass methods' code to stdout.
+_DATACLASS_CODE = ("import sys; sys.path[:0] = [sys.argv[1]]\n"
+                   "from chalicelib.runtime import compiled_dataclass_methods\n"
+                   "sys.stdout.buffer.write(compiled_dataclass_methods(sys.argv[2:]))\n")
 # Where Lambda unpacks the zip, for a TOUCHPLAN_STRATEGY the stage names by its absolute path.
 TASK_ROOT = "/var/task"
 
@@ -121,6 +128,18 @@ def _used_model(name: str) -> bool:
             and parts[4] == "service-2.json.gz")
 
 
+def _dataclass_code(tree: Path) -> bytes:
+    """DATACLASS_CODE_PATH's contents for the package in `tree`: its app and every module of chalicelib and
+    functions imported."""
+    modules = ["app", *(".".join(path.relative_to(tree).with_suffix("").parts).removesuffix(".__init__")
+                        for package in ("chalicelib", "functions") for path in sorted((tree / package).rglob("*.py")))]
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", _DATACLASS_CODE, str(tree), *modules], cwd=tree,
+                            env={}, capture_output=True)
+    if result.returncode != 0:
+        raise PackageError(f"the package's modules do not import:\n{result.stderr.decode()}")
+    return result.stdout
+
+
 def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
     """Rewrite `archive` with a .pyc beside every .py (any `__pycache__` it held is dropped) and the
     `strategies`, parsed, in PARSED_PATH."""
@@ -154,8 +173,10 @@ def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
             plain.write_text(json.dumps(undocumented(json.loads(gzip.decompress(original.read(info)))),
                                         separators=(",", ":")))
             plain_models.append(plain)
-        added = sorted(path for path in tree.rglob("*")
-                       if path.is_file() and (path.suffix == ".pyc" or path in (parsed, endpoints, *plain_models)))
+        dataclass_code = tree / DATACLASS_CODE_PATH.relative_to(_ZIP_ROOT)
+        dataclass_code.write_bytes(_dataclass_code(tree))
+        added = sorted(path for path in tree.rglob("*") if path.is_file() and (
+            path.suffix == ".pyc" or path in (parsed, endpoints, dataclass_code, *plain_models)))
         rebuilt = archive.with_suffix(".zip.tmp")
         with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
             for info in entries:
