@@ -9,7 +9,8 @@ not check the source (PEP 552: the package never changes once built); the strate
 endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH); and the
 service models of the clients the app builds (clients.SERVICES) as plain JSON without their documentation
 (clients.undocumented), which botocore reads before a `.json.gz`; and the code of the methods dataclasses
-generates for the app's classes, compiled (chalicelib.runtime.DATACLASS_CODE_PATH).
+generates for the app's classes, and the strategies' templates, compiled (chalicelib.runtime.DATACLASS_CODE_PATH,
+chalicelib.delivery.templates.COMPILED_PATH).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import chalicelib
 from chalicelib.delivery.clients import ENDPOINTS_PATH, SERVICES, cut_endpoints, undocumented
+from chalicelib.delivery.templates import COMPILED_PATH
 from chalicelib.runtime import DATACLASS_CODE_PATH
 from chalicelib.strategy.loader import DEFAULT_PATH, PARSED_PATH, StrategyError, parsed_cache
 
@@ -36,10 +38,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # The zip's root: where app.py, chalicelib/ and the dependencies sit.
 _ZIP_ROOT = Path(chalicelib.__file__).resolve().parents[1]
 # Run in the package's tree (its own dependencies, the standard library, an empty environment): imports the
-# modules named and writes the dataclass methods' code to stdout.
-_DATACLASS_CODE = ("import sys; sys.path[:0] = [sys.argv[1]]\n"
-                   "from chalicelib.runtime import compiled_dataclass_methods\n"
-                   "sys.stdout.buffer.write(compiled_dataclass_methods(sys.argv[2:]))\n")
+# modules named and writes the dataclass methods' code, then compiles the templates of the strategies named.
+_COMPILE_INSIDE = (
+    "import sys; sys.path[:0] = [sys.argv[1]]\n"
+    "from chalicelib.runtime import DATACLASS_CODE_PATH, compiled_dataclass_methods\n"
+    "DATACLASS_CODE_PATH.write_bytes(compiled_dataclass_methods(sys.argv[3:]))\n"
+    "from chalicelib.delivery.templates import COMPILED_PATH, compiled_templates\n"
+    "from chalicelib.strategy.loader import load_strategy\n"
+    "COMPILED_PATH.write_bytes(compiled_templates(load_strategy(path) for path in sys.argv[2].split(',')))\n"
+)
 # Where Lambda unpacks the zip, for a TOUCHPLAN_STRATEGY the stage names by its absolute path.
 TASK_ROOT = "/var/task"
 
@@ -128,16 +135,18 @@ def _used_model(name: str) -> bool:
             and parts[4] == "service-2.json.gz")
 
 
-def _dataclass_code(tree: Path) -> bytes:
-    """DATACLASS_CODE_PATH's contents for the package in `tree`: its app and every module of chalicelib and
-    functions imported."""
+def _compile_inside(tree: Path, strategies: list[PurePosixPath]) -> list[Path]:
+    """DATACLASS_CODE_PATH (the app and every module of chalicelib and functions imported) and the templates'
+    COMPILED_PATH (the parsed `strategies`, already in `tree`), written in `tree` by its own Python code; returns
+    their paths."""
     modules = ["app", *(".".join(path.relative_to(tree).with_suffix("").parts).removesuffix(".__init__")
                         for package in ("chalicelib", "functions") for path in sorted((tree / package).rglob("*.py")))]
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", _DATACLASS_CODE, str(tree), *modules], cwd=tree,
-                            env={}, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _COMPILE_INSIDE, str(tree), ",".join(map(str, strategies)), *modules],
+        cwd=tree, env={}, capture_output=True, text=True)
     if result.returncode != 0:
-        raise PackageError(f"the package's modules do not import:\n{result.stderr.decode()}")
-    return result.stdout
+        raise PackageError(f"the package's modules or templates do not compile:\n{result.stderr}")
+    return [tree / path.relative_to(_ZIP_ROOT) for path in (DATACLASS_CODE_PATH, COMPILED_PATH)]
 
 
 def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
@@ -173,10 +182,9 @@ def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
             plain.write_text(json.dumps(undocumented(json.loads(gzip.decompress(original.read(info)))),
                                         separators=(",", ":")))
             plain_models.append(plain)
-        dataclass_code = tree / DATACLASS_CODE_PATH.relative_to(_ZIP_ROOT)
-        dataclass_code.write_bytes(_dataclass_code(tree))
+        compiled = _compile_inside(tree, strategies)
         added = sorted(path for path in tree.rglob("*") if path.is_file() and (
-            path.suffix == ".pyc" or path in (parsed, endpoints, dataclass_code, *plain_models)))
+            path.suffix == ".pyc" or path in (parsed, endpoints, *compiled, *plain_models)))
         rebuilt = archive.with_suffix(".zip.tmp")
         with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
             for info in entries:
