@@ -94,6 +94,7 @@ def test_every_module_ships_bytecode_for_the_runtime_that_never_checks_the_sourc
         assert "chalicelib/strategy/parsed.pickle" in names
         assert "chalicelib/delivery/endpoints.json" in names
         assert "chalicelib/dataclass_code.marshal" in names
+        assert "chalicelib/delivery/templates.marshal" in names
         # The models of the services the app calls, plain and without documentation; the others as botocore ships.
         model = "botocore/data/dynamodb/2012-08-10/service-2.json"
         assert model in names and f"{model}.gz" not in names
@@ -116,6 +117,7 @@ def test_a_step_handler_loads_the_bytecode_and_the_parsed_strategy_not_the_sourc
         "assert wiring.strategy().chains['welcome'] and loader._parsed(); "
         "assert 'yaml' not in sys.modules and 'email.parser' not in sys.modules, 'imported on a step cold start'; "
         "import dataclasses; assert hasattr(dataclasses, 'exec'), 'the dataclass methods compiled again'; "
+        "from chalicelib.delivery.templates import _compiled; assert _compiled(), 'the templates compiled again'; "
         "assert 'TransactWriteItems' in wiring.session().create_client('dynamodb').meta.service_model.operation_names; "
         "assert 'SendEmail' in wiring.session().create_client('sesv2').meta.service_model.operation_names; "
         "print('ok')"
