@@ -6,13 +6,18 @@ start compiles each module it imports (the wheels Chalice unpacks ship none, and
 `__pycache__/*.pyc` for every module, compiled for the runtime's Python with hash-based invalidation that does
 not check the source (PEP 552: the package never changes once built); the strategies it ships, parsed
 (chalicelib.strategy.loader.PARSED_PATH: used only for a file's exact bytes); and the packaged botocore's
-endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH).
+endpoint data cut down to the services the app calls (chalicelib.delivery.clients.ENDPOINTS_PATH); and the
+service models of the clients the app builds (clients.SERVICES) as plain JSON without their documentation
+(clients.undocumented), which botocore reads before a `.json.gz`; and the code of the methods dataclasses
+generates for the app's classes, and the strategies' templates, compiled (chalicelib.runtime.DATACLASS_CODE_PATH,
+chalicelib.delivery.templates.COMPILED_PATH).
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import gzip
 import json
 import os
 import py_compile
@@ -24,12 +29,24 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import chalicelib
-from chalicelib.delivery.clients import ENDPOINTS_PATH, cut_endpoints
+from chalicelib.delivery.clients import ENDPOINTS_PATH, SERVICES, cut_endpoints, undocumented
+from chalicelib.delivery.templates import COMPILED_PATH
+from chalicelib.runtime import DATACLASS_CODE_PATH
 from chalicelib.strategy.loader import DEFAULT_PATH, PARSED_PATH, StrategyError, parsed_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 # The zip's root: where app.py, chalicelib/ and the dependencies sit.
 _ZIP_ROOT = Path(chalicelib.__file__).resolve().parents[1]
+# Run in the package's tree (its own dependencies, the standard library, an empty environment): imports the
+# modules named and writes the dataclass methods' code, then compiles the templates of the strategies named.
+_COMPILE_INSIDE = (
+    "import sys; sys.path[:0] = [sys.argv[1]]\n"
+    "from chalicelib.runtime import DATACLASS_CODE_PATH, compiled_dataclass_methods\n"
+    "DATACLASS_CODE_PATH.write_bytes(compiled_dataclass_methods(sys.argv[3:]))\n"
+    "from chalicelib.delivery.templates import COMPILED_PATH, compiled_templates\n"
+    "from chalicelib.strategy.loader import load_strategy\n"
+    "COMPILED_PATH.write_bytes(compiled_templates(load_strategy(path) for path in sys.argv[2].split(',')))\n"
+)
 # Where Lambda unpacks the zip, for a TOUCHPLAN_STRATEGY the stage names by its absolute path.
 TASK_ROOT = "/var/task"
 
@@ -111,12 +128,35 @@ def _strategies(project: Path, stage: str) -> list[PurePosixPath]:
     return paths
 
 
+def _used_model(name: str) -> bool:
+    """Whether `name` is the packaged botocore's compressed service model of a service the app calls."""
+    parts = PurePosixPath(name).parts
+    return (len(parts) == 5 and parts[:2] == ("botocore", "data") and parts[2] in SERVICES
+            and parts[4] == "service-2.json.gz")
+
+
+def _compile_inside(tree: Path, strategies: list[PurePosixPath]) -> list[Path]:
+    """DATACLASS_CODE_PATH (the app and every module of chalicelib and functions imported) and the templates'
+    COMPILED_PATH (the parsed `strategies`, already in `tree`), written in `tree` by its own Python code; returns
+    their paths."""
+    modules = ["app", *(".".join(path.relative_to(tree).with_suffix("").parts).removesuffix(".__init__")
+                        for package in ("chalicelib", "functions") for path in sorted((tree / package).rglob("*.py")))]
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _COMPILE_INSIDE, str(tree), ",".join(map(str, strategies)), *modules],
+        cwd=tree, env={}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PackageError(f"the package's modules or templates do not compile:\n{result.stderr}")
+    return [tree / path.relative_to(_ZIP_ROOT) for path in (DATACLASS_CODE_PATH, COMPILED_PATH)]
+
+
 def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
     """Rewrite `archive` with a .pyc beside every .py (any `__pycache__` it held is dropped) and the
     `strategies`, parsed, in PARSED_PATH."""
     with tempfile.TemporaryDirectory() as scratch, zipfile.ZipFile(archive) as original:
         tree = Path(scratch)
-        entries = [info for info in original.infolist() if "__pycache__/" not in info.filename]
+        models = [info for info in original.infolist() if _used_model(info.filename)]
+        entries = [info for info in original.infolist()
+                   if "__pycache__/" not in info.filename and not _used_model(info.filename)]
         names = {info.filename for info in entries}
         for missing in (str(path) for path in strategies if str(path) not in names):
             raise PackageError(f"the strategy {missing} is not in the package")
@@ -135,8 +175,16 @@ def add_bytecode(archive: Path, strategies: list[PurePosixPath]) -> None:
                 raise PackageError("the packaged botocore/__init__.py names no __version__")
             whole = json.loads(original.read("botocore/data/endpoints.json"))
             endpoints.write_text(json.dumps(cut_endpoints(whole, version.group(1))))
-        added = sorted(path for path in tree.rglob("*")
-                       if path.is_file() and (path.suffix == ".pyc" or path in (parsed, endpoints)))
+        plain_models = []
+        for info in models:
+            plain = tree / info.filename.removesuffix(".gz")
+            plain.parent.mkdir(parents=True, exist_ok=True)
+            plain.write_text(json.dumps(undocumented(json.loads(gzip.decompress(original.read(info)))),
+                                        separators=(",", ":")))
+            plain_models.append(plain)
+        compiled = _compile_inside(tree, strategies)
+        added = sorted(path for path in tree.rglob("*") if path.is_file() and (
+            path.suffix == ".pyc" or path in (parsed, endpoints, *compiled, *plain_models)))
         rebuilt = archive.with_suffix(".zip.tmp")
         with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
             for info in entries:

@@ -4,15 +4,24 @@ A message's templates see known names only (`message_context`, listed in docs/st
 that was not given (a contact without a first name, an event with only its required properties) reads as
 empty, so `{{ contact.first_name or "Hello" }}` and `|default` fall back; `None` prints as nothing. A name
 nobody declares (`contact.frist_name`) is an error naming it, which the strategy check finds before any send.
+
+Compiling a template (Jinja2's lexer, parser and code generator, then Python's compiler) costs a cold start
+about 10 ms for an email's four fields, so `touchplan package` compiles the templates of the strategies it
+ships (COMPILED_PATH, for the Python and Jinja2 that built it); any other source is compiled on first use.
 """
 
 from __future__ import annotations
 
+import marshal
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
+from pathlib import Path
+from types import CodeType
 from typing import Any
 
+import jinja2
 from jinja2 import ChainableUndefined, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
@@ -20,10 +29,13 @@ from jinja2.utils import missing
 from chalicelib.delivery.errors import TemplateRenderError
 from chalicelib.domain.catalog import Product
 from chalicelib.domain.events import CONTACT_ATTRIBUTES, EVENTS, ITEM_FIELDS, OCCASION_FIELDS, OFFER_FIELDS
-from chalicelib.domain.model import Occasion
+from chalicelib.domain.model import EmailTemplate, Occasion, SmsTemplate, Strategy
+from chalicelib.domain.model import Template as MessageTemplate
 from chalicelib.domain.purchases import PURCHASES, categories_for, interests_from, recent_items, recommendations
 
 HTML_FIELDS = frozenset({"html"})
+# Written by `touchplan package` into the deployment package only.
+COMPILED_PATH = Path(__file__).with_name("templates.marshal")
 # Category -> its first products (services.catalog.LiveCatalog.products_in), for the recommendations.
 Catalogue = Callable[[Sequence[str]], Mapping[str, Sequence[Product]]]
 
@@ -192,7 +204,10 @@ class TemplateRenderer:
 
     def _compile_uncached(self, autoescape: bool, source: str) -> Template:
         env = self._html_env if autoescape else self._text_env
-        return env.from_string(source)
+        code = _compiled().get((autoescape, source))
+        if code is None:
+            return env.from_string(source)
+        return env.template_class.from_code(env, code, env.make_globals(None), None)  # what from_string does
 
     def render(self, template_source_by_field: Mapping[str, str], context: Mapping[str, Any]) -> dict[str, str]:
         """Render every field; the first failure raises ``TemplateRenderError`` naming that field."""
@@ -208,6 +223,41 @@ class TemplateRenderer:
         # Templates are operator-edited content: any failure inside one stops this touch, not the batch.
         except Exception as exc:
             raise TemplateRenderError(field, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _fields(template: MessageTemplate) -> list[tuple[str, str]]:
+    """(field, source) of every field a template renders (services.outbound), for COMPILED_PATH."""
+    if isinstance(template, EmailTemplate):
+        return [*((field, source) for variant in template.variants
+                  for field, source in (("subject", variant.subject), ("preheader", variant.preheader))),
+                ("html", template.html), ("text", template.text)]
+    if isinstance(template, SmsTemplate):
+        return [("sms", template.text)]
+    return [("title", template.title), ("body", template.body)]
+
+
+def compiled_templates(strategies: Iterable[Strategy]) -> bytes:
+    """COMPILED_PATH's contents: the code of every template of these strategies' occasions, compiled as
+    `TemplateRenderer` compiles it, for this Python and Jinja2."""
+    environments = {True: _environment(autoescape=True), False: _environment(autoescape=False)}
+    codes: dict[tuple[bool, str], CodeType] = {}
+    for strategy in strategies:
+        for occasion in strategy.occasions.values():
+            for template in (t for by_locale in occasion.templates.values() for t in by_locale.values()):
+                for field, source in _fields(template):
+                    escaped = field in HTML_FIELDS
+                    codes[(escaped, source)] = environments[escaped].compile(source)
+    return marshal.dumps(((sys.version, jinja2.__version__), codes))
+
+
+@cache
+def _compiled() -> dict[tuple[bool, str], CodeType]:
+    try:
+        # The package's own file, trusted as its .pyc files are.
+        built_by, codes = marshal.loads(COMPILED_PATH.read_bytes())  # noqa: S302
+    except FileNotFoundError:
+        return {}
+    return codes if built_by == (sys.version, jinja2.__version__) else {}
 
 
 @lru_cache(maxsize=1)

@@ -93,6 +93,13 @@ def test_every_module_ships_bytecode_for_the_runtime_that_never_checks_the_sourc
             assert int.from_bytes(header[4:8], "little") == 0b01
         assert "chalicelib/strategy/parsed.pickle" in names
         assert "chalicelib/delivery/endpoints.json" in names
+        assert "chalicelib/dataclass_code.marshal" in names
+        assert "chalicelib/delivery/templates.marshal" in names
+        # The models of the services the app calls, plain and without documentation; the others as botocore ships.
+        model = "botocore/data/dynamodb/2012-08-10/service-2.json"
+        assert model in names and f"{model}.gz" not in names
+        assert '"documentation"' not in archive.read(model).decode()
+        assert "botocore/data/s3/2006-03-01/service-2.json.gz" in names
 
 
 def test_a_step_handler_loads_the_bytecode_and_the_parsed_strategy_not_the_sources(
@@ -109,6 +116,10 @@ def test_a_step_handler_loads_the_bytecode_and_the_parsed_strategy_not_the_sourc
         "from chalicelib import wiring; from chalicelib.strategy import loader; "
         "assert wiring.strategy().chains['welcome'] and loader._parsed(); "
         "assert 'yaml' not in sys.modules and 'email.parser' not in sys.modules, 'imported on a step cold start'; "
+        "import dataclasses; assert hasattr(dataclasses, 'exec'), 'the dataclass methods compiled again'; "
+        "from chalicelib.delivery.templates import _compiled; assert _compiled(), 'the templates compiled again'; "
+        "assert 'TransactWriteItems' in wiring.session().create_client('dynamodb').meta.service_model.operation_names; "
+        "assert 'SendEmail' in wiring.session().create_client('sesv2').meta.service_model.operation_names; "
         "print('ok')"
     )
     env = {"PATH": os.environ["PATH"], "TOUCHPLAN_STAGE": "dev", "AWS_DEFAULT_REGION": "eu-west-1"}

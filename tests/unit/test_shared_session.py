@@ -97,3 +97,25 @@ def test_endpoint_data_cut_from_another_botocore_is_not_used(monkeypatch, tmp_pa
     monkeypatch.setattr(clients, "ENDPOINTS_PATH", cut)
     client = clients.new_session().create_client("dynamodb", region_name="eu-west-1")
     assert client.meta.endpoint_url == "https://dynamodb.eu-west-1.amazonaws.com"
+
+
+def test_a_service_model_without_documentation_describes_the_same_api() -> None:
+    from botocore.loaders import create_loader
+    from botocore.model import ServiceModel
+
+    from chalicelib.delivery import clients
+
+    loader = create_loader()
+    for service in clients.SERVICES:
+        model = loader.load_service_model(service, "service-2")
+        ours, theirs = ServiceModel(clients.undocumented(model)), ServiceModel(model)
+        assert ours.operation_names == theirs.operation_names
+        for name in theirs.shape_names:
+            shape = theirs.shape_for(name)
+            assert ours.shape_for(name).serialization == shape.serialization
+            assert list(getattr(ours.shape_for(name), "members", {})) == list(getattr(shape, "members", {}))
+            assert ours.shape_for(name).documentation == ""
+    # A member named "documentation" is a shape reference, not a documentation string.
+    shape = {"type": "structure", "documentation": "<p>A page.</p>",
+             "members": {"documentation": {"shape": "String", "documentation": "<p>Its text.</p>"}}}
+    assert clients.undocumented(shape) == {"type": "structure", "members": {"documentation": {"shape": "String"}}}
