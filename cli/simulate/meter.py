@@ -95,7 +95,14 @@ def value_size(value: Any) -> int:
         return 31  # UTCDateTimeAttribute: 2026-03-02T08:00:00.000000+0000
     if kind is dict:
         return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
-    if kind is int or kind is float:
+    if kind is int:
+        found = _INT_SIZES.get(value)
+        if found is None:
+            if len(_INT_SIZES) >= REMEMBERED:
+                _INT_SIZES.clear()
+            found = _INT_SIZES[value] = _number_size(repr(value))
+        return found
+    if kind is float:
         return _number_size(repr(value))
     if kind is bool:
         return 1
@@ -120,6 +127,7 @@ def value_size(value: Any) -> int:
 
 
 Sizer = Callable[[Any], int]
+_INT_SIZES: dict[int, int] = {}  # a run's numbers are few (epochs, counts, versions) and met many times
 _SIZERS: dict[type, Sizer] = {}  # per class of stored row: its attributes' bytes (names included, nulls left out)
 _NESTED: dict[type, Sizer] = {}  # per class of object held in a row's attribute: its bytes as a map
 
@@ -140,8 +148,22 @@ def _sizer(kind: type) -> Sizer:
     found = _SIZERS.get(kind)
     if found is None:
         named = _named_values(kind)
-        found = _SIZERS[kind] = _remembered(kind, lambda row: sum(n + value_size(v) for n, v in named(row)
-                                                                  if v is not None))
+
+        def size(row: Any) -> int:
+            total = 0
+            for n, v in named(row):  # a row's attributes are mostly strings and times: sized here, not in a call
+                if v is None:
+                    continue
+                kind = type(v)
+                if kind is str:
+                    total += n + (len(v) if v.isascii() else len(v.encode()))
+                elif kind is datetime:
+                    total += n + 31
+                else:
+                    total += n + value_size(v)
+            return total
+
+        found = _SIZERS[kind] = _remembered(kind, size)
     return found
 
 
@@ -371,7 +393,7 @@ class Meter:
     _paused: int = 0
     _arns: dict[tuple[str, str], str] = field(default_factory=dict)
     _tables: dict[str, str] = field(default_factory=dict)  # logical table name -> the stage's
-    # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it
+    # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it, as ARNs
     _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
     # The memory store changes its rows in place, so the meter keeps what each row's indexes last held (keys and
     # narrow projections): how a write is known to change an index, or not.
@@ -471,17 +493,18 @@ class Meter:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
         request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
         as pynamodb stores them."""
-        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+        scope = self._scope("dynamodb", operation)
+        if operation in READS and scope == "simulator":
             return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
         table = self._table
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
             triples = [(action, table(logical), item) for action, logical, item in parts]
-            self._dynamodb(operation, triples, _absent, index=None, memory=True)
+            self._dynamodb(operation, triples, _absent, index=None, memory=True, scope=scope)
             return
         logical, *items = parts
         name = table(logical)
         self._dynamodb(operation, [(operation, name, item) for item in items or [None]], _absent, index=index,
-                       memory=True)
+                       memory=True, scope=scope)
 
     def _table(self, logical: str) -> str:
         found = self._tables.get(logical)
@@ -490,9 +513,12 @@ class Meter:
         return found
 
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
-                  *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
-        """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after)."""
-        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+                  *, index: str | None, memory: bool, consistent: bool | None = None, scope: str | None = None) -> None:
+        """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after).
+        `scope`: who asks, when the caller knows (see _scope)."""
+        if scope is None:
+            scope = self._scope("dynamodb", operation)
+        if operation in READS and scope == "simulator":
             return  # not counted: nothing to size
         size = _once(row_size if memory else item_size)
         present = _row_attr if memory else _json_attr
@@ -520,9 +546,20 @@ class Meter:
         key = (operation, index, tuple((action, table) for action, table, _ in parts))
         named = self._dynamodb_names.get(key)
         if named is None:
-            named = self._dynamodb_names[key] = _dynamodb_names(*key)
+            resource, actions = _dynamodb_names(*key)
+            resource = self.arn("dynamodb", resource)
+            named = self._dynamodb_names[key] = (resource, [(a, self.arn("dynamodb", r)) for a, r in actions])
+        if scope == "simulator":
+            return
         resource, actions = named
-        self.record("dynamodb", operation, resource, actions=actions, read_units=reads, write_units=writes)
+        if self._function is not None:
+            self._latency += LATENCY_SECONDS.get("dynamodb", 0.0)
+        self.calls[("dynamodb", operation, resource)] += 1
+        if scope != "provider":
+            for action in actions:
+                self.actions[action] += 1
+        self.usage.dynamodb_read_units += reads
+        self.usage.dynamodb_write_units += writes
 
     def _indexed_before(self, table: str, row: Any, action: str) -> SimpleNamespace | None:
         """What `row`'s indexes held before this write, as a stand-in item; the write's own kept for the next."""
