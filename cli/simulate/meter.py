@@ -28,7 +28,6 @@ from decimal import Decimal
 from functools import cache
 from operator import attrgetter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from cli.cost import LATENCY_SECONDS, Usage
@@ -295,11 +294,6 @@ def _dynamodb_names(operation: str, index: str | None,
     return resource, list(dict.fromkeys(actions))
 
 
-def _absent(table: str, item: Any) -> None:
-    """The memory store's items before a write: not looked up (a write is sized by the item it leaves)."""
-    return None
-
-
 def _once(size: Callable[[Any], int]) -> Callable[[Any], int]:
     """`size` for one request: an item it reads or writes is sized once, however many indexes it is on."""
     sizes: dict[int, int] = {}
@@ -333,6 +327,28 @@ def _table_keys(table: str) -> tuple[str, ...]:
     return ()
 
 
+@dataclass(frozen=True)
+class _RowIndexes:
+    """A table's indexes over the tuple of a memory-store row's indexed attributes (`names`, as _indexed_names):
+    per index the positions of its keys, and of its narrow projection with the names (None: ALL)."""
+
+    names: tuple[str, ...]
+    table_keys: tuple[str, ...]
+    shapes: tuple[tuple[tuple[int, ...], tuple[int, ...] | None, tuple[str, ...] | None], ...]
+
+
+@cache
+def _row_indexes(table: str) -> _RowIndexes | None:
+    shapes = table_indexes().get(table, ())
+    if not shapes:
+        return None
+    names = _indexed_names(table)
+    at = {name: i for i, name in enumerate(names)}
+    return _RowIndexes(names, _table_keys(table), tuple(
+        (tuple(at[k] for k in shape.keys), None if shape.projected is None else tuple(at[a] for a in shape.projected),
+         shape.projected) for shape in shapes))
+
+
 def _held(value: Any) -> Any:
     """A row's attribute as it stands now (lists copied: a row may be changed in place after)."""
     return list(value) if isinstance(value, list) else value
@@ -342,17 +358,9 @@ def _json_attribute_bytes(item: Mapping[str, Any], name: str) -> int:
     return len(name.encode()) + attribute_size(item[name])
 
 
-def _row_attribute_bytes(row: Any, name: str) -> int:
-    return len(name.encode()) + value_size(getattr(row, name))
-
-
 def _json_attr(item: Mapping[str, Any], name: str) -> Any:
     value = item.get(name)
     return None if value is None else json.dumps(value, sort_keys=True)
-
-
-def _row_attr(row: Any, name: str) -> Any:
-    return getattr(row, name, None)
 
 
 # --- the Lambda functions' configuration -----------------------------------------------------------------
@@ -397,7 +405,7 @@ class Meter:
     _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
     # The memory store changes its rows in place, so the meter keeps what each row's indexes last held (keys and
     # narrow projections): how a write is known to change an index, or not.
-    _indexed: dict[tuple[str, tuple[Any, ...]], SimpleNamespace] = field(default_factory=dict)
+    _indexed: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict)
 
     # --- who is asking --------------------------------------------------------------------------------------
 
@@ -492,19 +500,30 @@ class Meter:
     def memory_request(self, operation: str, parts: Sequence[Any], index: str | None = None) -> None:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
         request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
-        as pynamodb stores them."""
+        as pynamodb stores them (a write by the item it leaves: the one before is not looked up)."""
         scope = self._scope("dynamodb", operation)
         if operation in READS and scope == "simulator":
             return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
         table = self._table
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
             triples = [(action, table(logical), item) for action, logical, item in parts]
-            self._dynamodb(operation, triples, _absent, index=None, memory=True, scope=scope)
-            return
-        logical, *items = parts
-        name = table(logical)
-        self._dynamodb(operation, [(operation, name, item) for item in items or [None]], _absent, index=index,
-                       memory=True, scope=scope)
+        else:
+            logical, *items = parts
+            name = table(logical)
+            triples = [(operation, name, item) for item in items or [None]]
+        size = _once(row_size)
+        factor = 2 if operation in TRANSACTIONS else 1
+        reads = writes = 0.0
+        if operation in ("Query", "Scan"):
+            reads = read_units(sum(size(item) for _, _, item in triples if item is not None), index is None)
+        for action, name, item in triples:
+            if action in ("GetItem", "BatchGetItem", "ConditionCheckItem"):  # counted as strongly consistent reads
+                reads += read_units(size(item) if item is not None else 0, True) * factor
+            elif action in ("PutItem", "UpdateItem", "DeleteItem"):
+                stored = action != "DeleteItem" and item is not None
+                writes += (write_units(size(item)) if stored else 1) * factor
+                writes += self._row_index_writes(name.removeprefix(f"{self.stage}-"), item, action, size)
+        self._count(operation, index, triples, scope, reads, writes)
 
     def _table(self, logical: str) -> str:
         found = self._tables.get(logical)
@@ -512,16 +531,51 @@ class Meter:
             found = self._tables[logical] = f"{self.stage}-{logical}"
         return found
 
+    def _row_index_writes(self, table: str, row: Any, action: str, size: Callable[[Any], int]) -> int:
+        """Write units `table`'s indexes take for a memory-store write of `row`: what they held before is what the
+        meter kept of the row's last write (the store changes rows in place); this write's is kept for the next.
+        The same rules as index_writes, over the tuple of the row's indexed attributes."""
+        plan = _row_indexes(table)
+        if plan is None or row is None:
+            return 0
+        keys = tuple(getattr(row, k, None) for k in plan.table_keys)
+        now = tuple(getattr(row, a, None) for a in plan.names)
+        before = self._indexed.get((table, keys))
+        after: tuple[Any, ...] | None = now
+        if action == "DeleteItem":
+            self._indexed.pop((table, keys), None)
+            after = None
+        else:
+            self._indexed[(table, keys)] = tuple(_held(v) for v in now)
+        units = 0
+        for key_at, projected_at, projected in plan.shapes:
+            old_keys = None if before is None else tuple(before[i] for i in key_at)
+            new_keys = None if after is None else tuple(after[i] for i in key_at)
+            on_before = old_keys is not None and None not in old_keys
+            on_after = new_keys is not None and None not in new_keys
+            if on_after and on_before and old_keys == new_keys and projected_at is not None and all(
+                before[i] == now[i] for i in projected_at  # type: ignore[index]
+            ):
+                continue  # nothing it projects changed
+            if on_after:
+                if projected is None:
+                    units += write_units(size(row))
+                else:
+                    units += write_units(sum(len(a.encode()) + value_size(now[i])
+                                             for a, i in zip(projected, projected_at or (), strict=True)
+                                             if now[i] is not None))
+            if on_before and (not on_after or old_keys != new_keys):
+                units += 1  # the old index entry is deleted
+        return units
+
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
-                  *, index: str | None, memory: bool, consistent: bool | None = None, scope: str | None = None) -> None:
-        """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after).
-        `scope`: who asks, when the caller knows (see _scope)."""
-        if scope is None:
-            scope = self._scope("dynamodb", operation)
+                  *, index: str | None, consistent: bool | None = None) -> None:
+        """Sizes and records one DynamoDB request over (action, table, item) parts in DynamoDB JSON (for a write,
+        the item after; `old` gives the one before)."""
+        scope = self._scope("dynamodb", operation)
         if operation in READS and scope == "simulator":
             return  # not counted: nothing to size
-        size = _once(row_size if memory else item_size)
-        present = _row_attr if memory else _json_attr
+        size = _once(item_size)
         factor = 2 if operation in TRANSACTIONS else 1
         reads = writes = 0.0
         if operation in ("Query", "Scan"):
@@ -536,13 +590,16 @@ class Meter:
                 after = None if action == "DeleteItem" else item
                 sizes = [size(x) for x in (before, after) if x is not None]
                 writes += write_units(*sizes) * factor
-                logical = table.removeprefix(f"{self.stage}-")
-                if memory:
-                    before = self._indexed_before(logical, item, action)
-                writes += index_writes(logical, before, after, size, present,
-                                       _row_attribute_bytes if memory else _json_attribute_bytes)
+                writes += index_writes(table.removeprefix(f"{self.stage}-"), before, after, size, _json_attr,
+                                       _json_attribute_bytes)
             elif action == "ConditionCheckItem":
                 reads += read_units(size(item) if item is not None else 0, True) * factor
+        self._count(operation, index, parts, scope, reads, writes)
+
+    def _count(self, operation: str, index: str | None, parts: Sequence[tuple[str, str, Any]], scope: str,
+               reads: float, writes: float) -> None:
+        """Records a sized DynamoDB request as `record` would, from the ARNs its names resolve to (kept per shape of
+        request: a run makes a few dozen shapes a hundred thousand times)."""
         key = (operation, index, tuple((action, table) for action, table, _ in parts))
         named = self._dynamodb_names.get(key)
         if named is None:
@@ -560,20 +617,6 @@ class Meter:
                 self.actions[action] += 1
         self.usage.dynamodb_read_units += reads
         self.usage.dynamodb_write_units += writes
-
-    def _indexed_before(self, table: str, row: Any, action: str) -> SimpleNamespace | None:
-        """What `row`'s indexes held before this write, as a stand-in item; the write's own kept for the next."""
-        shapes = table_indexes().get(table, ())
-        if not shapes or row is None:
-            return None
-        keys = tuple(_row_attr(row, k) for k in _table_keys(table))
-        before = self._indexed.get((table, keys))
-        if action == "DeleteItem":
-            self._indexed.pop((table, keys), None)
-        else:
-            held = {a: _held(_row_attr(row, a)) for a in _indexed_names(table)}
-            self._indexed[(table, keys)] = SimpleNamespace(**held)
-        return before
 
     # --- botocore, on moto ------------------------------------------------------------------------------------
 
@@ -607,7 +650,7 @@ class Meter:
         if prefix == "dynamodb":
             parts, consistent = _dynamodb_parts(operation, params, parsed)
             self._dynamodb(operation, parts, lambda table, item: before.get((table, _key_of(table, item))),
-                           index=params.get("IndexName"), memory=False, consistent=consistent)
+                           index=params.get("IndexName"), consistent=consistent)
         elif prefix == "sqs":
             resource = params.get("QueueUrl") or params.get("QueueName") or "*"
             entries = params.get("Entries") or [params]
