@@ -382,6 +382,20 @@ def memory_mb(stage: str, function: str) -> int:
     return 128
 
 
+DYNAMODB_LATENCY = LATENCY_SECONDS.get("dynamodb", 0.0)
+
+
+@dataclass(eq=False, slots=True)
+class _RequestShape:
+    """A kind of DynamoDB request: the call it prices, the (action, ARN) pairs it needs, and how many were counted
+    since `Meter._fold` last moved them into the meter's counters."""
+
+    call: tuple[str, str, str]
+    actions: tuple[tuple[str, str], ...]
+    requests: int = 0
+    authorised: int = 0
+
+
 # --- the meter ----------------------------------------------------------------------------------------------
 
 
@@ -390,8 +404,8 @@ class Meter:
     stage: str
     region: str
     account: str = ACCOUNT
-    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # priced requests, by what they named
-    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (IAM action, resource) the role needs
+    _calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # see `calls`
+    _actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # see `actions`
     usage: Usage = field(default_factory=Usage)
     invocations: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # billed duration per function
@@ -401,11 +415,34 @@ class Meter:
     _paused: int = 0
     _arns: dict[tuple[str, str], str] = field(default_factory=dict)
     _tables: dict[str, str] = field(default_factory=dict)  # logical table name -> the stage's
-    # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it, as ARNs
-    _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+    # (operation, index, (action, table) per part) -> its ARNs and how many such requests were counted
+    _dynamodb_shapes: dict[tuple[Any, ...], _RequestShape] = field(default_factory=dict)
     # The memory store changes its rows in place, so the meter keeps what each row's indexes last held (keys and
     # narrow projections): how a write is known to change an index, or not.
     _indexed: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> Counter[tuple[str, str, str]]:
+        """Priced requests, by (service, operation, resource)."""
+        self._fold()
+        return self._calls
+
+    @property
+    def actions(self) -> Counter[tuple[str, str]]:
+        """The (IAM action, resource) pairs the role needs, with how many requests needed each."""
+        self._fold()
+        return self._actions
+
+    def _fold(self) -> None:
+        """Moves the DynamoDB requests counted per shape (see `_count`) into `calls` and `actions`."""
+        for shape in self._dynamodb_shapes.values():
+            if shape.requests:
+                self._calls[shape.call] += shape.requests
+                shape.requests = 0
+            if shape.authorised:
+                for action in shape.actions:
+                    self._actions[action] += shape.authorised
+                shape.authorised = 0
 
     # --- who is asking --------------------------------------------------------------------------------------
 
@@ -462,12 +499,12 @@ class Meter:
         resource = self.arn(service, resource)
         if scope != "provider":
             for action, named in actions or [(f"{service}:{BATCH_ACTIONS.get(operation, operation)}", resource)]:
-                self.actions[(action, self.arn(service, named))] += 1
+                self._actions[(action, self.arn(service, named))] += 1
         if self._function is not None:
             self._latency += LATENCY_SECONDS.get(service, 0.0) * requests
         if operation == "ReceiveMessage" and not units.get("messages", 1):
             return
-        self.calls[(service, operation, resource)] += requests
+        self._calls[(service, operation, resource)] += requests
         if service == "dynamodb":
             self.usage.dynamodb_read_units += units.get("read_units", 0.0)
             self.usage.dynamodb_write_units += units.get("write_units", 0.0)
@@ -505,12 +542,14 @@ class Meter:
         if operation in READS and scope == "simulator":
             return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
         table = self._table
+        shape_key = None
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
             triples = [(action, table(logical), item) for action, logical, item in parts]
         else:
             logical, *items = parts
             name = table(logical)
             triples = [(operation, name, item) for item in items or [None]]
+            shape_key = (operation, index, ((operation, name),) * len(triples))
         size = _once(row_size)
         factor = 2 if operation in TRANSACTIONS else 1
         reads = writes = 0.0
@@ -523,7 +562,7 @@ class Meter:
                 stored = action != "DeleteItem" and item is not None
                 writes += (write_units(size(item)) if stored else 1) * factor
                 writes += self._row_index_writes(name.removeprefix(f"{self.stage}-"), item, action, size)
-        self._count(operation, index, triples, scope, reads, writes)
+        self._count(operation, index, triples, scope, reads, writes, shape_key)
 
     def _table(self, logical: str) -> str:
         found = self._tables.get(logical)
@@ -597,24 +636,24 @@ class Meter:
         self._count(operation, index, parts, scope, reads, writes)
 
     def _count(self, operation: str, index: str | None, parts: Sequence[tuple[str, str, Any]], scope: str,
-               reads: float, writes: float) -> None:
-        """Records a sized DynamoDB request as `record` would, from the ARNs its names resolve to (kept per shape of
-        request: a run makes a few dozen shapes a hundred thousand times)."""
-        key = (operation, index, tuple((action, table) for action, table, _ in parts))
-        named = self._dynamodb_names.get(key)
-        if named is None:
+               reads: float, writes: float, shape_key: tuple[Any, ...] | None = None) -> None:
+        """Records a sized DynamoDB request as `record` would, as a count on its shape (operation, index and the
+        (action, table) of each part), folded into `calls` and `actions` when they are read: a run makes a few
+        dozen shapes of request a hundred thousand times."""
+        key = shape_key or (operation, index, tuple((action, table) for action, table, _ in parts))
+        shape = self._dynamodb_shapes.get(key)
+        if shape is None:
             resource, actions = _dynamodb_names(*key)
             resource = self.arn("dynamodb", resource)
-            named = self._dynamodb_names[key] = (resource, [(a, self.arn("dynamodb", r)) for a, r in actions])
+            shape = self._dynamodb_shapes[key] = _RequestShape(
+                ("dynamodb", operation, resource), tuple((a, self.arn("dynamodb", r)) for a, r in actions))
         if scope == "simulator":
             return
-        resource, actions = named
         if self._function is not None:
-            self._latency += LATENCY_SECONDS.get("dynamodb", 0.0)
-        self.calls[("dynamodb", operation, resource)] += 1
+            self._latency += DYNAMODB_LATENCY
+        shape.requests += 1
         if scope != "provider":
-            for action in actions:
-                self.actions[action] += 1
+            shape.authorised += 1
         self.usage.dynamodb_read_units += reads
         self.usage.dynamodb_write_units += writes
 
