@@ -541,28 +541,37 @@ class Meter:
         scope = self._scope("dynamodb", operation)
         if operation in READS and scope == "simulator":
             return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
-        table = self._table
-        shape_key = None
-        if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
-            triples = [(action, table(logical), item) for action, logical, item in parts]
-        else:
-            logical, *items = parts
-            name = table(logical)
-            triples = [(operation, name, item) for item in items or [None]]
-            shape_key = (operation, index, ((operation, name),) * len(triples))
-        size = _once(row_size)
         factor = 2 if operation in TRANSACTIONS else 1
         reads = writes = 0.0
+        if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
+            size = _once(row_size)  # an item twice in one request is sized once
+            triples = [(action, self._table(logical), item) for action, logical, item in parts]
+            for action, logical, item in parts:
+                if action in ("GetItem", "BatchGetItem", "ConditionCheckItem"):  # strongly consistent reads
+                    reads += read_units(size(item) if item is not None else 0, True) * factor
+                elif action in ("PutItem", "UpdateItem", "DeleteItem"):
+                    writes += self._memory_write(logical, item, action, size, factor)
+            self._count(operation, index, triples, scope, reads, writes)
+            return
+        logical, items = parts[0], parts[1:] or (None,)
+        name = self._tables.get(logical) or self._table(logical)
         if operation in ("Query", "Scan"):
-            reads = read_units(sum(size(item) for _, _, item in triples if item is not None), index is None)
-        for action, name, item in triples:
-            if action in ("GetItem", "BatchGetItem", "ConditionCheckItem"):  # counted as strongly consistent reads
-                reads += read_units(size(item) if item is not None else 0, True) * factor
-            elif action in ("PutItem", "UpdateItem", "DeleteItem"):
-                stored = action != "DeleteItem" and item is not None
-                writes += (write_units(size(item)) if stored else 1) * factor
-                writes += self._row_index_writes(name.removeprefix(f"{self.stage}-"), item, action, size)
-        self._count(operation, index, triples, scope, reads, writes, shape_key)
+            reads = read_units(sum(row_size(item) for item in items if item is not None), index is None)
+        elif operation in ("GetItem", "BatchGetItem", "ConditionCheckItem"):
+            for item in items:
+                reads += read_units(row_size(item) if item is not None else 0, True) * factor
+        elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            for item in items:
+                writes += self._memory_write(logical, item, operation, row_size, factor)
+        self._count(operation, index, (), scope, reads, writes, (operation, index, ((operation, name),) * len(items)))
+
+    def _memory_write(self, logical: str, item: Any, action: str, size: Callable[[Any], int], factor: int) -> float:
+        """Write units of one item a memory-store write leaves in `logical` (a delete, or a write of nothing, takes
+        one), times `factor`, plus what the table's indexes take for it."""
+        stored = action != "DeleteItem" and item is not None
+        row_bytes = size(item) if stored else 0
+        return (write_units(row_bytes) if stored else 1) * factor + self._row_index_writes(logical, item, action,
+                                                                                           row_bytes)
 
     def _table(self, logical: str) -> str:
         found = self._tables.get(logical)
@@ -570,7 +579,7 @@ class Meter:
             found = self._tables[logical] = f"{self.stage}-{logical}"
         return found
 
-    def _row_index_writes(self, table: str, row: Any, action: str, size: Callable[[Any], int]) -> int:
+    def _row_index_writes(self, table: str, row: Any, action: str, row_bytes: int) -> int:
         """Write units `table`'s indexes take for a memory-store write of `row`: what they held before is what the
         meter kept of the row's last write (the store changes rows in place); this write's is kept for the next.
         The same rules as index_writes, over the tuple of the row's indexed attributes."""
@@ -598,7 +607,7 @@ class Meter:
                 continue  # nothing it projects changed
             if on_after:
                 if projected is None:
-                    units += write_units(size(row))
+                    units += write_units(row_bytes)
                 else:
                     units += write_units(sum(len(a.encode()) + value_size(now[i])
                                              for a, i in zip(projected, projected_at or (), strict=True)
