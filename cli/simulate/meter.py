@@ -93,7 +93,19 @@ def value_size(value: Any) -> int:
     if kind is datetime:
         return 31  # UTCDateTimeAttribute: 2026-03-02T08:00:00.000000+0000
     if kind is dict:
-        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
+        total = 3
+        for k, v in value.items():  # a loop, not a generator: maps (reactions, context) are in most rows
+            if v is None:
+                continue
+            inner = type(v)
+            if inner is bool:
+                size = 1
+            elif inner is str:
+                size = len(v) if v.isascii() else len(v.encode())
+            else:
+                size = value_size(v)
+            total += (len(k) if type(k) is str and k.isascii() else len(str(k).encode())) + size + 1
+        return total
     if kind is int:
         found = _INT_SIZES.get(value)
         if found is None:
@@ -106,7 +118,10 @@ def value_size(value: Any) -> int:
     if kind is bool:
         return 1
     if kind is list or kind is tuple:
-        return 3 + sum(value_size(v) + 1 for v in value)
+        total = 3
+        for v in value:
+            total += (len(v) if type(v) is str and v.isascii() else value_size(v)) + 1
+        return total
     nested = _NESTED.get(kind)
     if nested is not None:
         return nested(value)
