@@ -177,7 +177,8 @@ def _sizer(kind: type) -> Sizer:
                     total += n + value_size(v)
             return total
 
-        found = _SIZERS[kind] = _remembered(kind, size)
+        frozen = getattr(getattr(kind, "__dataclass_params__", None), "frozen", True)
+        found = _SIZERS[kind] = _remembered(kind, size) if frozen else _remembered_while_unchanged(kind, size)
     return found
 
 
@@ -211,6 +212,28 @@ def _remembered(kind: type, size: Sizer) -> Sizer:
         if len(sizes) >= REMEMBERED:
             sizes.clear()
         sizes[id(obj)] = (obj, n := size(obj))
+        return n
+
+    return remembered
+
+
+def _remembered_while_unchanged(kind: type, size: Sizer) -> Sizer:
+    """`size`, kept per object of a mutable dataclass row beside its attribute values, and reused while they are
+    the same: the memory store changes such a row (a touch) in place, by setting its attributes or appending to a
+    list of them, so the kept values hold copies of its lists and maps (whose members are replaced, never changed)."""
+    names = tuple(f.name for f in fields(kind))
+    values = attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
+    sizes: dict[int, tuple[Any, tuple[Any, ...], int]] = {}
+
+    def remembered(obj: Any) -> int:
+        now = values(obj)
+        found = sizes.get(id(obj))
+        if found is not None and found[0] is obj and found[1] == now:
+            return found[2]
+        if len(sizes) >= REMEMBERED:
+            sizes.clear()
+        kept = tuple(list(v) if type(v) is list else dict(v) if type(v) is dict else v for v in now)
+        sizes[id(obj)] = (obj, kept, n := size(obj))
         return n
 
     return remembered
