@@ -28,7 +28,6 @@ from decimal import Decimal
 from functools import cache
 from operator import attrgetter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from cli.cost import LATENCY_SECONDS, Usage
@@ -94,13 +93,35 @@ def value_size(value: Any) -> int:
     if kind is datetime:
         return 31  # UTCDateTimeAttribute: 2026-03-02T08:00:00.000000+0000
     if kind is dict:
-        return 3 + sum(len(str(k).encode()) + value_size(v) + 1 for k, v in value.items() if v is not None)
-    if kind is int or kind is float:
+        total = 3
+        for k, v in value.items():  # a loop, not a generator: maps (reactions, context) are in most rows
+            if v is None:
+                continue
+            inner = type(v)
+            if inner is bool:
+                size = 1
+            elif inner is str:
+                size = len(v) if v.isascii() else len(v.encode())
+            else:
+                size = value_size(v)
+            total += (len(k) if type(k) is str and k.isascii() else len(str(k).encode())) + size + 1
+        return total
+    if kind is int:
+        found = _INT_SIZES.get(value)
+        if found is None:
+            if len(_INT_SIZES) >= REMEMBERED:
+                _INT_SIZES.clear()
+            found = _INT_SIZES[value] = _number_size(repr(value))
+        return found
+    if kind is float:
         return _number_size(repr(value))
     if kind is bool:
         return 1
     if kind is list or kind is tuple:
-        return 3 + sum(value_size(v) + 1 for v in value)
+        total = 3
+        for v in value:
+            total += (len(v) if type(v) is str and v.isascii() else value_size(v)) + 1
+        return total
     nested = _NESTED.get(kind)
     if nested is not None:
         return nested(value)
@@ -120,6 +141,7 @@ def value_size(value: Any) -> int:
 
 
 Sizer = Callable[[Any], int]
+_INT_SIZES: dict[int, int] = {}  # a run's numbers are few (epochs, counts, versions) and met many times
 _SIZERS: dict[type, Sizer] = {}  # per class of stored row: its attributes' bytes (names included, nulls left out)
 _NESTED: dict[type, Sizer] = {}  # per class of object held in a row's attribute: its bytes as a map
 
@@ -140,8 +162,23 @@ def _sizer(kind: type) -> Sizer:
     found = _SIZERS.get(kind)
     if found is None:
         named = _named_values(kind)
-        found = _SIZERS[kind] = _remembered(kind, lambda row: sum(n + value_size(v) for n, v in named(row)
-                                                                  if v is not None))
+
+        def size(row: Any) -> int:
+            total = 0
+            for n, v in named(row):  # a row's attributes are mostly strings and times: sized here, not in a call
+                if v is None:
+                    continue
+                kind = type(v)
+                if kind is str:
+                    total += n + (len(v) if v.isascii() else len(v.encode()))
+                elif kind is datetime:
+                    total += n + 31
+                else:
+                    total += n + value_size(v)
+            return total
+
+        frozen = getattr(getattr(kind, "__dataclass_params__", None), "frozen", True)
+        found = _SIZERS[kind] = _remembered(kind, size) if frozen else _remembered_while_unchanged(kind, size)
     return found
 
 
@@ -175,6 +212,28 @@ def _remembered(kind: type, size: Sizer) -> Sizer:
         if len(sizes) >= REMEMBERED:
             sizes.clear()
         sizes[id(obj)] = (obj, n := size(obj))
+        return n
+
+    return remembered
+
+
+def _remembered_while_unchanged(kind: type, size: Sizer) -> Sizer:
+    """`size`, kept per object of a mutable dataclass row beside its attribute values, and reused while they are
+    the same: the memory store changes such a row (a touch) in place, by setting its attributes or appending to a
+    list of them, so the kept values hold copies of its lists and maps (whose members are replaced, never changed)."""
+    names = tuple(f.name for f in fields(kind))
+    values = attrgetter(*names) if len(names) > 1 else lambda obj: (getattr(obj, names[0]),)
+    sizes: dict[int, tuple[Any, tuple[Any, ...], int]] = {}
+
+    def remembered(obj: Any) -> int:
+        now = values(obj)
+        found = sizes.get(id(obj))
+        if found is not None and found[0] is obj and found[1] == now:
+            return found[2]
+        if len(sizes) >= REMEMBERED:
+            sizes.clear()
+        kept = tuple(list(v) if type(v) is list else dict(v) if type(v) is dict else v for v in now)
+        sizes[id(obj)] = (obj, kept, n := size(obj))
         return n
 
     return remembered
@@ -273,11 +332,6 @@ def _dynamodb_names(operation: str, index: str | None,
     return resource, list(dict.fromkeys(actions))
 
 
-def _absent(table: str, item: Any) -> None:
-    """The memory store's items before a write: not looked up (a write is sized by the item it leaves)."""
-    return None
-
-
 def _once(size: Callable[[Any], int]) -> Callable[[Any], int]:
     """`size` for one request: an item it reads or writes is sized once, however many indexes it is on."""
     sizes: dict[int, int] = {}
@@ -311,6 +365,28 @@ def _table_keys(table: str) -> tuple[str, ...]:
     return ()
 
 
+@dataclass(frozen=True)
+class _RowIndexes:
+    """A table's indexes over the tuple of a memory-store row's indexed attributes (`names`, as _indexed_names):
+    per index the positions of its keys, and of its narrow projection with the names (None: ALL)."""
+
+    names: tuple[str, ...]
+    table_keys: tuple[str, ...]
+    shapes: tuple[tuple[tuple[int, ...], tuple[int, ...] | None, tuple[str, ...] | None], ...]
+
+
+@cache
+def _row_indexes(table: str) -> _RowIndexes | None:
+    shapes = table_indexes().get(table, ())
+    if not shapes:
+        return None
+    names = _indexed_names(table)
+    at = {name: i for i, name in enumerate(names)}
+    return _RowIndexes(names, _table_keys(table), tuple(
+        (tuple(at[k] for k in shape.keys), None if shape.projected is None else tuple(at[a] for a in shape.projected),
+         shape.projected) for shape in shapes))
+
+
 def _held(value: Any) -> Any:
     """A row's attribute as it stands now (lists copied: a row may be changed in place after)."""
     return list(value) if isinstance(value, list) else value
@@ -320,17 +396,9 @@ def _json_attribute_bytes(item: Mapping[str, Any], name: str) -> int:
     return len(name.encode()) + attribute_size(item[name])
 
 
-def _row_attribute_bytes(row: Any, name: str) -> int:
-    return len(name.encode()) + value_size(getattr(row, name))
-
-
 def _json_attr(item: Mapping[str, Any], name: str) -> Any:
     value = item.get(name)
     return None if value is None else json.dumps(value, sort_keys=True)
-
-
-def _row_attr(row: Any, name: str) -> Any:
-    return getattr(row, name, None)
 
 
 # --- the Lambda functions' configuration -----------------------------------------------------------------
@@ -352,6 +420,20 @@ def memory_mb(stage: str, function: str) -> int:
     return 128
 
 
+DYNAMODB_LATENCY = LATENCY_SECONDS.get("dynamodb", 0.0)
+
+
+@dataclass(eq=False, slots=True)
+class _RequestShape:
+    """A kind of DynamoDB request: the call it prices, the (action, ARN) pairs it needs, and how many were counted
+    since `Meter._fold` last moved them into the meter's counters."""
+
+    call: tuple[str, str, str]
+    actions: tuple[tuple[str, str], ...]
+    requests: int = 0
+    authorised: int = 0
+
+
 # --- the meter ----------------------------------------------------------------------------------------------
 
 
@@ -360,8 +442,8 @@ class Meter:
     stage: str
     region: str
     account: str = ACCOUNT
-    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # priced requests, by what they named
-    actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (IAM action, resource) the role needs
+    _calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # see `calls`
+    _actions: Counter[tuple[str, str]] = field(default_factory=Counter)  # see `actions`
     usage: Usage = field(default_factory=Usage)
     invocations: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))  # billed duration per function
@@ -371,11 +453,34 @@ class Meter:
     _paused: int = 0
     _arns: dict[tuple[str, str], str] = field(default_factory=dict)
     _tables: dict[str, str] = field(default_factory=dict)  # logical table name -> the stage's
-    # (operation, index, (action, table) per part) -> what _dynamodb_names makes of it
-    _dynamodb_names: dict[tuple[Any, ...], tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+    # (operation, index, (action, table) per part) -> its ARNs and how many such requests were counted
+    _dynamodb_shapes: dict[tuple[Any, ...], _RequestShape] = field(default_factory=dict)
     # The memory store changes its rows in place, so the meter keeps what each row's indexes last held (keys and
     # narrow projections): how a write is known to change an index, or not.
-    _indexed: dict[tuple[str, tuple[Any, ...]], SimpleNamespace] = field(default_factory=dict)
+    _indexed: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]] = field(default_factory=dict)
+
+    @property
+    def calls(self) -> Counter[tuple[str, str, str]]:
+        """Priced requests, by (service, operation, resource)."""
+        self._fold()
+        return self._calls
+
+    @property
+    def actions(self) -> Counter[tuple[str, str]]:
+        """The (IAM action, resource) pairs the role needs, with how many requests needed each."""
+        self._fold()
+        return self._actions
+
+    def _fold(self) -> None:
+        """Moves the DynamoDB requests counted per shape (see `_count`) into `calls` and `actions`."""
+        for shape in self._dynamodb_shapes.values():
+            if shape.requests:
+                self._calls[shape.call] += shape.requests
+                shape.requests = 0
+            if shape.authorised:
+                for action in shape.actions:
+                    self._actions[action] += shape.authorised
+                shape.authorised = 0
 
     # --- who is asking --------------------------------------------------------------------------------------
 
@@ -432,12 +537,12 @@ class Meter:
         resource = self.arn(service, resource)
         if scope != "provider":
             for action, named in actions or [(f"{service}:{BATCH_ACTIONS.get(operation, operation)}", resource)]:
-                self.actions[(action, self.arn(service, named))] += 1
+                self._actions[(action, self.arn(service, named))] += 1
         if self._function is not None:
             self._latency += LATENCY_SECONDS.get(service, 0.0) * requests
         if operation == "ReceiveMessage" and not units.get("messages", 1):
             return
-        self.calls[(service, operation, resource)] += requests
+        self._calls[(service, operation, resource)] += requests
         if service == "dynamodb":
             self.usage.dynamodb_read_units += units.get("read_units", 0.0)
             self.usage.dynamodb_write_units += units.get("write_units", 0.0)
@@ -470,18 +575,41 @@ class Meter:
     def memory_request(self, operation: str, parts: Sequence[Any], index: str | None = None) -> None:
         """A memory repository method's DynamoDB request: `parts` is (table, *items) for a single-table
         request, or (action, table, item) triples for a transaction or a batch over several tables. Items are sized
-        as pynamodb stores them."""
-        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+        as pynamodb stores them (a write by the item it leaves: the one before is not looked up)."""
+        scope = self._scope("dynamodb", operation)
+        if operation in READS and scope == "simulator":
             return  # not counted: nothing to size (a write still moves what the meter knows of a row's indexes)
-        table = self._table
+        factor = 2 if operation in TRANSACTIONS else 1
+        reads = writes = 0.0
         if parts and isinstance(parts[0], tuple):  # a transaction, or a BatchGetItem over several tables
-            triples = [(action, table(logical), item) for action, logical, item in parts]
-            self._dynamodb(operation, triples, _absent, index=None, memory=True)
+            size = _once(row_size)  # an item twice in one request is sized once
+            triples = [(action, self._table(logical), item) for action, logical, item in parts]
+            for action, logical, item in parts:
+                if action in ("GetItem", "BatchGetItem", "ConditionCheckItem"):  # strongly consistent reads
+                    reads += read_units(size(item) if item is not None else 0, True) * factor
+                elif action in ("PutItem", "UpdateItem", "DeleteItem"):
+                    writes += self._memory_write(logical, item, action, size, factor)
+            self._count(operation, index, triples, scope, reads, writes)
             return
-        logical, *items = parts
-        name = table(logical)
-        self._dynamodb(operation, [(operation, name, item) for item in items or [None]], _absent, index=index,
-                       memory=True)
+        logical, items = parts[0], parts[1:] or (None,)
+        name = self._tables.get(logical) or self._table(logical)
+        if operation in ("Query", "Scan"):
+            reads = read_units(sum(row_size(item) for item in items if item is not None), index is None)
+        elif operation in ("GetItem", "BatchGetItem", "ConditionCheckItem"):
+            for item in items:
+                reads += read_units(row_size(item) if item is not None else 0, True) * factor
+        elif operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            for item in items:
+                writes += self._memory_write(logical, item, operation, row_size, factor)
+        self._count(operation, index, (), scope, reads, writes, (operation, index, ((operation, name),) * len(items)))
+
+    def _memory_write(self, logical: str, item: Any, action: str, size: Callable[[Any], int], factor: int) -> float:
+        """Write units of one item a memory-store write leaves in `logical` (a delete, or a write of nothing, takes
+        one), times `factor`, plus what the table's indexes take for it."""
+        stored = action != "DeleteItem" and item is not None
+        row_bytes = size(item) if stored else 0
+        return (write_units(row_bytes) if stored else 1) * factor + self._row_index_writes(logical, item, action,
+                                                                                           row_bytes)
 
     def _table(self, logical: str) -> str:
         found = self._tables.get(logical)
@@ -489,13 +617,51 @@ class Meter:
             found = self._tables[logical] = f"{self.stage}-{logical}"
         return found
 
+    def _row_index_writes(self, table: str, row: Any, action: str, row_bytes: int) -> int:
+        """Write units `table`'s indexes take for a memory-store write of `row`: what they held before is what the
+        meter kept of the row's last write (the store changes rows in place); this write's is kept for the next.
+        The same rules as index_writes, over the tuple of the row's indexed attributes."""
+        plan = _row_indexes(table)
+        if plan is None or row is None:
+            return 0
+        keys = tuple(getattr(row, k, None) for k in plan.table_keys)
+        now = tuple(getattr(row, a, None) for a in plan.names)
+        before = self._indexed.get((table, keys))
+        after: tuple[Any, ...] | None = now
+        if action == "DeleteItem":
+            self._indexed.pop((table, keys), None)
+            after = None
+        else:
+            self._indexed[(table, keys)] = tuple(_held(v) for v in now)
+        units = 0
+        for key_at, projected_at, projected in plan.shapes:
+            old_keys = None if before is None else tuple(before[i] for i in key_at)
+            new_keys = None if after is None else tuple(after[i] for i in key_at)
+            on_before = old_keys is not None and None not in old_keys
+            on_after = new_keys is not None and None not in new_keys
+            if on_after and on_before and old_keys == new_keys and projected_at is not None and all(
+                before[i] == now[i] for i in projected_at  # type: ignore[index]
+            ):
+                continue  # nothing it projects changed
+            if on_after:
+                if projected is None:
+                    units += write_units(row_bytes)
+                else:
+                    units += write_units(sum(len(a.encode()) + value_size(now[i])
+                                             for a, i in zip(projected, projected_at or (), strict=True)
+                                             if now[i] is not None))
+            if on_before and (not on_after or old_keys != new_keys):
+                units += 1  # the old index entry is deleted
+        return units
+
     def _dynamodb(self, operation: str, parts: Sequence[tuple[str, str, Any]], old: Callable[[str, Any], Any],
-                  *, index: str | None, memory: bool, consistent: bool | None = None) -> None:
-        """Sizes and records one DynamoDB request over (action, table, item) parts (for a write, the item after)."""
-        if operation in READS and self._scope("dynamodb", operation) == "simulator":
+                  *, index: str | None, consistent: bool | None = None) -> None:
+        """Sizes and records one DynamoDB request over (action, table, item) parts in DynamoDB JSON (for a write,
+        the item after; `old` gives the one before)."""
+        scope = self._scope("dynamodb", operation)
+        if operation in READS and scope == "simulator":
             return  # not counted: nothing to size
-        size = _once(row_size if memory else item_size)
-        present = _row_attr if memory else _json_attr
+        size = _once(item_size)
         factor = 2 if operation in TRANSACTIONS else 1
         reads = writes = 0.0
         if operation in ("Query", "Scan"):
@@ -510,33 +676,33 @@ class Meter:
                 after = None if action == "DeleteItem" else item
                 sizes = [size(x) for x in (before, after) if x is not None]
                 writes += write_units(*sizes) * factor
-                logical = table.removeprefix(f"{self.stage}-")
-                if memory:
-                    before = self._indexed_before(logical, item, action)
-                writes += index_writes(logical, before, after, size, present,
-                                       _row_attribute_bytes if memory else _json_attribute_bytes)
+                writes += index_writes(table.removeprefix(f"{self.stage}-"), before, after, size, _json_attr,
+                                       _json_attribute_bytes)
             elif action == "ConditionCheckItem":
                 reads += read_units(size(item) if item is not None else 0, True) * factor
-        key = (operation, index, tuple((action, table) for action, table, _ in parts))
-        named = self._dynamodb_names.get(key)
-        if named is None:
-            named = self._dynamodb_names[key] = _dynamodb_names(*key)
-        resource, actions = named
-        self.record("dynamodb", operation, resource, actions=actions, read_units=reads, write_units=writes)
+        self._count(operation, index, parts, scope, reads, writes)
 
-    def _indexed_before(self, table: str, row: Any, action: str) -> SimpleNamespace | None:
-        """What `row`'s indexes held before this write, as a stand-in item; the write's own kept for the next."""
-        shapes = table_indexes().get(table, ())
-        if not shapes or row is None:
-            return None
-        keys = tuple(_row_attr(row, k) for k in _table_keys(table))
-        before = self._indexed.get((table, keys))
-        if action == "DeleteItem":
-            self._indexed.pop((table, keys), None)
-        else:
-            held = {a: _held(_row_attr(row, a)) for a in _indexed_names(table)}
-            self._indexed[(table, keys)] = SimpleNamespace(**held)
-        return before
+    def _count(self, operation: str, index: str | None, parts: Sequence[tuple[str, str, Any]], scope: str,
+               reads: float, writes: float, shape_key: tuple[Any, ...] | None = None) -> None:
+        """Records a sized DynamoDB request as `record` would, as a count on its shape (operation, index and the
+        (action, table) of each part), folded into `calls` and `actions` when they are read: a run makes a few
+        dozen shapes of request a hundred thousand times."""
+        key = shape_key or (operation, index, tuple((action, table) for action, table, _ in parts))
+        shape = self._dynamodb_shapes.get(key)
+        if shape is None:
+            resource, actions = _dynamodb_names(*key)
+            resource = self.arn("dynamodb", resource)
+            shape = self._dynamodb_shapes[key] = _RequestShape(
+                ("dynamodb", operation, resource), tuple((a, self.arn("dynamodb", r)) for a, r in actions))
+        if scope == "simulator":
+            return
+        if self._function is not None:
+            self._latency += DYNAMODB_LATENCY
+        shape.requests += 1
+        if scope != "provider":
+            shape.authorised += 1
+        self.usage.dynamodb_read_units += reads
+        self.usage.dynamodb_write_units += writes
 
     # --- botocore, on moto ------------------------------------------------------------------------------------
 
@@ -570,7 +736,7 @@ class Meter:
         if prefix == "dynamodb":
             parts, consistent = _dynamodb_parts(operation, params, parsed)
             self._dynamodb(operation, parts, lambda table, item: before.get((table, _key_of(table, item))),
-                           index=params.get("IndexName"), memory=False, consistent=consistent)
+                           index=params.get("IndexName"), consistent=consistent)
         elif prefix == "sqs":
             resource = params.get("QueueUrl") or params.get("QueueName") or "*"
             entries = params.get("Entries") or [params]

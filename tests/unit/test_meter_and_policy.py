@@ -122,3 +122,20 @@ class _Row:
         self.contact_id = "c1"
         self.chain_id = "welcome"
         self.__dict__.update(values)
+
+
+def test_a_row_changed_in_place_is_sized_again() -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.store.memory import _TouchRow
+    from chalicelib.store.touches import HistoryEntry
+
+    at = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    row = _TouchRow("c1", "k1", "t1", "email", "o1", "trigger", "reserved", at)
+    first = meter.row_size(row)
+    assert meter.row_size(row) == first
+
+    row.status = "sent"  # as MemoryTouches.mark changes it: four bytes shorter
+    assert meter.row_size(row) == first - 4
+    row.history.append(HistoryEntry(at=at, decision="send", status="sent"))  # a list grown where it stands
+    assert meter.row_size(row) > first - 4
