@@ -77,7 +77,8 @@ def _mails() -> int:
 def scenario_throttled_then_retried() -> tuple[int, int, int]:
     from chalicelib.clock import FixedClock
     from chalicelib.services.steps import SendHeld
-    from tests.integration.feedback.conftest import add_contact, enrol, run_due_steps
+    from tests.integration.feedback.conftest import add_contact, enrol
+    from tests.integration.helpers import due_messages
 
     add_contact("c-1")
     enrol("c-1")
@@ -88,7 +89,8 @@ def scenario_throttled_then_retried() -> tuple[int, int, int]:
     with Stubber(ses) as stub:
         stub.add_client_error("send_email", "TooManyRequestsException", http_status_code=429)
         with contextlib.suppress(SendHeld):
-            run_due_steps(clock, worker)
+            for message in due_messages(clock.now()):
+                worker.handle(message)
     from chalicelib import wiring
 
     worker.handle({"kind": "step", "contact_id": "c-1", "chain_id": "welcome",
