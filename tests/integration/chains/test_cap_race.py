@@ -51,11 +51,11 @@ def _contact(contact_id: str) -> None:
     )
 
 
-def all_read_before_any_reserves(monkeypatch: pytest.MonkeyPatch) -> None:
+def all_read_before_any_reserves(monkeypatch: pytest.MonkeyPatch, racers: int = RACERS) -> None:
     """The worst interleaving, every time: each worker's first read of the contact's history waits until all
-    20 have read it (a worker deciding again reads straight away)."""
+    `racers` have read it (a worker deciding again reads straight away)."""
     touches = wiring.touches()
-    recent, gate, waited = touches.recent, threading.Barrier(RACERS, timeout=30), threading.local()
+    recent, gate, waited = touches.recent, threading.Barrier(racers, timeout=30), threading.local()
 
     def read_together(*args, **kwargs):
         found = recent(*args, **kwargs)

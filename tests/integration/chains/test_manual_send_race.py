@@ -22,7 +22,7 @@ from chalicelib.domain.model import Cap
 from chalicelib.services.errors import ClientError
 from cli.dispatcher import LambdaContext, sqs_event
 from cli.outbox import sent_mail
-from tests.integration.chains.test_cap_race import _contact
+from tests.integration.chains.test_cap_race import _contact, all_read_before_any_reserves
 from tests.integration.helpers import NOW, due_messages
 from tests.integration.store.conftest import use_memory_store
 
@@ -45,20 +45,6 @@ def racing_strategy(aws, monkeypatch: pytest.MonkeyPatch):
     return strategy
 
 
-def all_read_before_any_writes(monkeypatch: pytest.MonkeyPatch, racers: int) -> None:
-    touches = wiring.touches()
-    recent, gate, waited = touches.recent, threading.Barrier(racers, timeout=30), threading.local()
-
-    def read_together(*args, **kwargs):
-        found = recent(*args, **kwargs)
-        if not getattr(waited, "done", False):
-            waited.done = True
-            gate.wait()
-        return found
-
-    monkeypatch.setattr(touches, "recent", read_together)
-
-
 def test_managers_sends_and_chain_sends_racing_on_one_contact_with_a_cap_of_3_send_exactly_3(
     racing_strategy, clock, monkeypatch,
 ) -> None:
@@ -71,7 +57,7 @@ def test_managers_sends_and_chain_sends_racing_on_one_contact_with_a_cap_of_3_se
         wiring.enrollments().save(state, None, NOW)
     messages = due_messages(clock.now())
     assert len(messages) == CHAIN_SENDS
-    all_read_before_any_writes(monkeypatch, CHAIN_SENDS + MANUAL_SENDS)
+    all_read_before_any_reserves(monkeypatch, CHAIN_SENDS + MANUAL_SENDS)
     manual = wiring.manual_touches()
     gate = threading.Barrier(CHAIN_SENDS + MANUAL_SENDS)
     refused: list[int] = []
