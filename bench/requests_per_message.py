@@ -21,16 +21,21 @@ The cost model prices the counted usage with cli/cost.py's dated table, without 
   whatever is queued) and GetQueueUrl (looked up once per container, then kept).
 - SNS: SES's publishes of the delivery and open events.
 
-Where a mail's cost goes (2026-12-02: $0.0193 per 1,000, 22 write units and 17.8 read units per mail):
-DynamoDB writes are 70% of it. The indexes already write nothing that their readers do not need (a mark or
-feedback writes no index entry), so what is left is the design's own: the tick's claim (the item, and the
-due index's delete and put as `due_at` moves: 3); the step's two transactions, which double every item
-(touch, enrolment and the contact's version: 6; mark and counter: 4) plus the due index moving on (2), the
-touch entering the counted and provider-message indexes (2); feedback's touch and counter per event and the
-open's reaction flag (5). The largest read is arbitration's: the step's strongly consistent BatchGetItem asks
+Where a mail's cost goes (2026-12-02: $0.0165 per 1,000, 17.3 write units and 17.8 read units per mail):
+DynamoDB writes are 66% of it. The indexes already write nothing that their readers do not need (a mark or
+feedback writes no index entry), and the stats counters are written once per batch and counter row (a batch
+of ten sends of one step: 0.1 of a request and a unit each), so what is left is the design's own: the tick's
+claim (the item, and the due index's delete and put as `due_at` moves: 3); the step's transaction, which
+doubles every item (touch, enrolment and the contact's version: 6), the mark (1), the due index moving on
+(2) and the touch entering the counted and provider-message indexes (2); feedback's touch per event and the
+open's reaction flag (3). The largest read is arbitration's: the step's strongly consistent BatchGetItem asks
 for the contact's enrolment in every chain that can send something arbitrated, and a key that does not exist
 still costs a unit (10 of the step's 13.5). SNS (SES's two publishes) and SQS (the two fan-outs into the
 feedback queue) are about $0.002.
+
+The step's requests per mail are 4 and its batch's counter write: 4.1 here, up to 5 for a batch whose sends
+are each of another step. Before 2026-12-02 the mark and the count were one transaction, 4 requests and 4
+write units a mail, with every send of a step transacting on its one counter row.
 
 Ends with `RESULT step_dynamodb_requests_per_sent_message=<v> goal=<=4` and
 `RESULT aws_cost_per_1000_emails=<v> goal=<=0.01`.

@@ -46,8 +46,9 @@ def _summary(outcome: Outcome) -> dict[str, int]:
 
 @blueprint.on_sqs_message(queue=get_settings().queue(FEEDBACK), batch_size=10)
 def on_feedback(event: SQSEvent) -> dict[str, int]:
-    outcome = run_records(record_bodies(event), FEEDBACK, handle_feedback, wiring.queues(), logger.warning,
-                          parse=json_object)
+    with wiring.stats().batched():  # a batch's deliveries and opens of one step are counted with one write
+        outcome = run_records(record_bodies(event), FEEDBACK, handle_feedback, wiring.queues(), logger.warning,
+                              parse=json_object)
     metrics.add_metric(name="FeedbackRecordsDone", unit="Count", value=outcome.done)
     return _summary(outcome)
 

@@ -1,5 +1,9 @@
 """Stats: what chain steps achieve, per chain x step x variant x day, and the same as CloudWatch metrics.
 
+Inside `batched()` (a queue handler's batch of records) the counts are summed per counter row and added once
+when the batch ends: every send of a step on a day counts on one row, so a row written once per send would be
+the hottest item of a burst, and a batch of ten sends writes it once instead of ten times.
+
 Counts land on the day the outcome happened (sent, opened, ordered...), so a period's row reads "what
 happened in it". Only chain touches are counted; DOI and other one-off messages have no step to credit.
 A conversion is an order within the strategy's attribution window after a click on a chain touch, or else
@@ -8,7 +12,10 @@ after an open; it credits that touch's step and variant with one conversion and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -69,12 +76,29 @@ class StatsService:
     touches: TouchRepository
     emit: Emit = field(default=emit_metric)
 
+    _open: threading.local = field(default_factory=threading.local, repr=False)  # this thread's batch, if any
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Counts made inside are added when the block ends, once per counter row. A row whose write fails is
+        logged with its counts (they are lost: the records that made them are done) and the others are still
+        written."""
+        if getattr(self._open, "batch", None) is not None:  # nested: the outer batch writes
+            yield
+            return
+        batch = self._open.batch = _Batch()
+        try:
+            yield
+        finally:
+            self._open.batch = None
+            batch.write(self.counters)
+
     def sent(self, touch: TouchRecord, now: datetime) -> None:
-        """The step worker's `on_sent` hook: the metric only; the step's counter was added with the mark."""
-        if touch.chain_id is not None and touch.step is not None:
-            self.emit(METRIC_NAMES["sent"], 1, _dimensions(touch))
-        elif touch.chain_id is None:
-            self.counters.add(MANUAL_SENDS, now.date(), {"sent": 1})
+        """The step worker's `on_sent` hook, once per send (the mark that moved its touch from reserved)."""
+        if touch.chain_id is None:
+            self._add(MANUAL_SENDS, now.date(), {"sent": 1})
+        else:
+            self.count(touch, {"sent": 1}, now)
 
     def unsubscribed(self, touch: TouchRecord, now: datetime) -> None:
         """The preference centre's `on_unsubscribed` hook: a one-click unsubscribe credited to `touch`."""
@@ -85,16 +109,27 @@ class StatsService:
         if touch.chain_id is None or touch.step is None or touch.status not in BY_REASON:
             return
         reason = (touch.error_code if touch.status == "failed" else touch.reason) or "unknown"
-        self.counters.add_decision(counter_key(touch.chain_id, touch.step, touch.variant), now.date(), touch.status,
-                                   reason)
+        key, day = counter_key(touch.chain_id, touch.step, touch.variant), now.date()
+        batch = getattr(self._open, "batch", None)
+        if batch is None:
+            self.counters.add_decision(key, day, touch.status, reason)
+        else:
+            batch.decisions[(key, day, touch.status, reason)] += 1
         self.emit(METRIC_NAMES[touch.status], 1, {**_dimensions(touch), "reason": reason})
 
     def count(self, touch: TouchRecord | SentTouch, counts: Mapping[str, float], at: datetime) -> None:
         if touch.chain_id is None or touch.step is None or not counts:
             return
-        self.counters.add(counter_key(touch.chain_id, touch.step, touch.variant), at.date(), counts)
+        self._add(counter_key(touch.chain_id, touch.step, touch.variant), at.date(), counts)
         for name, value in counts.items():
             self.emit(METRIC_NAMES[name], value, _dimensions(touch))
+
+    def _add(self, key: str, day: date, counts: Mapping[str, float]) -> None:
+        batch = getattr(self._open, "batch", None)
+        if batch is None:
+            self.counters.add(key, day, counts)
+        else:
+            batch.counts.setdefault((key, day), Counter()).update(counts)
 
     def attribute_order(self, contact_id: str, amount: float, at: datetime) -> TouchRecord | None:
         """Credits an order to the contact's latest clicked chain touch within the attribution window before
@@ -173,3 +208,28 @@ def report(service: StatsService, query: Mapping[str, str], today: date) -> dict
     chains = [chain] if chain else sorted(service.strategy.chains)
     rows = [row.as_dict() for chain_id in chains for row in service.read(chain_id, first, last)]
     return {"from": first.isoformat(), "to": last.isoformat(), "rows": rows}
+
+
+@dataclass
+class _Batch:
+    counts: dict[tuple[str, date], Counter[str]] = field(default_factory=dict)
+    decisions: Counter[tuple[str, date, str, str]] = field(default_factory=Counter)
+
+    def write(self, counters: StatsRepository) -> None:
+        for (key, day), counts in self.counts.items():
+            try:
+                counters.add(key, day, counts)
+            except Exception as exc:  # one row's failure must not lose the others
+                _lost(key, day, dict(counts), exc)
+        for (key, day, decision, reason), count in self.decisions.items():
+            try:
+                counters.add_decision(key, day, decision, reason, count)
+            except Exception as exc:
+                _lost(key, day, {f"{decision}:{reason}": count}, exc)
+
+
+def _lost(key: str, day: date, counts: Mapping[str, float], exc: Exception) -> None:
+    from chalicelib.observability import logger
+
+    logger.error("stats counts lost", counter=key, day=day.isoformat(), counts=counts, error=type(exc).__name__,
+                 detail=str(exc)[:200])

@@ -55,7 +55,6 @@ from chalicelib.services.outbound import Envelope, Outbound, Recipient
 from chalicelib.services.records import PermanentRecordError
 from chalicelib.store.enrollments import ContactMoved, EnrollmentConflict, EnrollmentRepository, Stored
 from chalicelib.store.snapshots import ContactSnapshot
-from chalicelib.store.stats import counter_key
 from chalicelib.store.timers import DueTimer, TimerRepository, is_timer
 from chalicelib.store.touches import TouchRecord, TouchRepository, TouchWrite
 
@@ -130,7 +129,7 @@ class StepWorker:
     timers: TimerRepository
     chain_events: ChainEvents
     suppress: Callable[[ContactSnapshot, str, datetime], None]  # (contact, reason, now): the stop-list hook
-    on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None  # counted with the mark already
+    on_sent: Callable[[TouchRecord, datetime], None] = lambda touch, now: None  # once per send
     # Deferred, skipped or failed (a failed touch carries its error code): counted by reason.
     on_decided: Callable[[TouchRecord, datetime], None] = lambda touch, now: None
     on_timer: Callable[[DueTimer, datetime], None] = lambda timer, now: None  # segment moves, erasure
@@ -333,13 +332,9 @@ class StepWorker:
             self.touches.mark(touch.contact_id, touch.touch_key, "failed", now, error_code=exc.code, error=str(exc))
             self.on_decided(replace(touch, status="failed", error_code=exc.code, error=str(exc)), now)
             return "failed", exc.code
-        # The step's counter is added with the mark, in one transaction; on_sent only reports it.
-        self.touches.mark(
-            touch.contact_id, touch.touch_key, "sent", now, provider_message_id=sent.provider_message_id,
-            cost=float(sent.cost), counter=counter_key(touch.chain_id, touch.step, touch.variant)
-            if touch.chain_id is not None and touch.step is not None else None,
-        )
-        self.on_sent(touch, now)
+        if self.touches.mark(touch.contact_id, touch.touch_key, "sent", now,
+                             provider_message_id=sent.provider_message_id, cost=float(sent.cost)):
+            self.on_sent(touch, now)  # counted once: only the mark that moved the touch from reserved
         return "sent", None
 
     def rule_context(

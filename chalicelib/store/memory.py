@@ -765,14 +765,14 @@ class MemoryTouches(TouchRepository):
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
         provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
-        error: str | None = None, counter: str | None = None,
-    ) -> None:
+        error: str | None = None,
+    ) -> bool:
         message = None if error is None else error[:ERROR_LENGTH]
         with self._db.lock:
             row = self._db.touches.get(contact_id, {}).get(touch_key)
             if row is None:
                 raise ConditionFailed(f"touch {touch_key!r} of {contact_id} was never reserved")
-            row.status, row.updated_at = status, now
+            before, row.status, row.updated_at = row.status, status, now
             if provider_message_id is not None:
                 row.provider_message_id = provider_message_id
                 self._db.provider_messages[provider_message_id] = (contact_id, touch_key)
@@ -784,12 +784,8 @@ class MemoryTouches(TouchRepository):
                 row.counted_at = row.counted_as = None
             row.history = _appended(row.history, HistoryEntry(at=now, decision="send", status=status,
                                                               error_code=error_code, error=message))
-            if counter is None:
-                self._db.request("UpdateItem", "touches", row)
-                return
-            self._db.add_counts(counter, now.date().isoformat(), {"sent": 1})
-            self._db.request("TransactWriteItems", ("UpdateItem", "touches", row),
-                             ("UpdateItem", "stats", self._db.stats[(counter, now.date().isoformat())]))
+            self._db.request("UpdateItem", "touches", row)
+            return before == "reserved"
 
     def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
         with self._db.lock:
@@ -1018,11 +1014,11 @@ class MemoryStats(StatsRepository):
             self._db.add_counts(key, day.isoformat(), counts)
             self._db.request("UpdateItem", "stats", self._db.stats[(key, day.isoformat())])
 
-    def add_decision(self, key: str, day: date, decision: str, reason: str) -> None:
+    def add_decision(self, key: str, day: date, decision: str, reason: str, count: int = 1) -> None:
         if decision not in BY_REASON:
             raise ValueError(f"not a counted decision: {decision!r}")
         with self._db.lock:
-            self._db.add_counts(key, f"{day.isoformat()}#{decision}#{reason}", {decision: 1})
+            self._db.add_counts(key, f"{day.isoformat()}#{decision}#{reason}", {decision: count})
             self._db.request("UpdateItem", "stats", self._db.stats[(key, f"{day.isoformat()}#{decision}#{reason}")])
 
     def totals(self, key: str, first: date, last: date) -> CounterTotals | None:

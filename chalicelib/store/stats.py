@@ -42,12 +42,12 @@ class StatsRepository:
             actions=[getattr(StatsModel, name).add(value) for name, value in counts.items()]
         )
 
-    def add_decision(self, key: str, day: date, decision: str, reason: str) -> None:
-        """Counts one skipped or deferred decision, or one failed send, under its reason."""
+    def add_decision(self, key: str, day: date, decision: str, reason: str, count: int = 1) -> None:
+        """Counts skipped or deferred decisions, or failed sends, under their reason."""
         if decision not in BY_REASON:
             raise ValueError(f"not a counted decision: {decision!r}")
         StatsModel(key, f"{day.isoformat()}#{decision}#{reason}").update(
-            actions=[getattr(StatsModel, decision).add(1)]
+            actions=[getattr(StatsModel, decision).add(count)]
         )
 
     def totals(self, key: str, first: date, last: date) -> CounterTotals | None:

@@ -25,7 +25,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.rules import COUNTED
 from chalicelib.store.errors import cancellation_codes
-from chalicelib.store.models import CONNECTION, ContactModel, StatsModel, TouchHistoryEntry, TouchModel
+from chalicelib.store.models import CONNECTION, ContactModel, TouchHistoryEntry, TouchModel
 
 RESERVABLE_AGAIN = ("deferred", "held")
 HISTORY_LIMIT = 50
@@ -277,10 +277,10 @@ class TouchRepository:
     def mark(
         self, contact_id: str, touch_key: str, status: str, now: datetime, *,
         provider_message_id: str | None = None, cost: float | None = None, error_code: str | None = None,
-        error: str | None = None, counter: str | None = None,
-    ) -> None:
-        """The outcome of a reserved send: sent, held or failed (with the error's code and message). With
-        `counter` (a stats counter key), the send is counted on it for `now`'s day in the same transaction."""
+        error: str | None = None,
+    ) -> bool:
+        """The outcome of a reserved send: sent, held or failed (with the error's code and message). True when
+        this write moved the touch from reserved: what a send is counted on, so a repeated mark counts nothing."""
         actions = [TouchModel.status.set(status), TouchModel.updated_at.set(now)]
         if provider_message_id is not None:
             actions.append(TouchModel.provider_message_id.set(provider_message_id))
@@ -292,20 +292,7 @@ class TouchRepository:
         if status not in COUNTED:  # held or failed: no longer counts (sent keeps what its reservation set)
             actions += [TouchModel.counted_at.remove(), TouchModel.counted_as.remove()]
         entry = TouchHistoryEntry(at=now, decision="send", status=status, error_code=error_code, error=message)
-        if counter is None:
-            self._append(contact_id, touch_key, actions, entry, None)
-            return
-        try:
-            with TransactWrite(connection=CONNECTION) as transaction:
-                appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
-                transaction.update(TouchModel(contact_id, touch_key), actions=[*actions, appended], condition=_room())
-                transaction.update(StatsModel(counter, now.date().isoformat()), actions=[StatsModel.sent.add(1)])
-        except TransactWriteError as exc:
-            if cancellation_codes(exc)[:1] != ["ConditionalCheckFailed"]:
-                raise
-            # A full history: trimmed by the write alone, then counted apart.
-            self._append(contact_id, touch_key, actions, entry, None)
-            StatsModel(counter, now.date().isoformat()).update(actions=[StatsModel.sent.add(1)])
+        return self._apply(contact_id, touch_key, actions, entry, None) == "reserved"
 
     def _append(
         self, contact_id: str, touch_key: str, actions: Sequence[Action], entry: TouchHistoryEntry,

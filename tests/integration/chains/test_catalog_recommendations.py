@@ -120,7 +120,7 @@ def test_the_catalogue_is_read_once_a_minute_per_category_so_a_send_stays_at_fou
     assert (calls["Query"], calls["GetItem"]) == (1 + 2, 1)
     calls.clear()
     worker.handle(second)
-    assert calls == {"BatchGetItem": 1, "Query": 1, "TransactWriteItems": 2}
+    assert calls == {"BatchGetItem": 1, "Query": 1, "TransactWriteItems": 1, "UpdateItem": 1}
     calls.clear()
     clock.advance(minutes=1)
     worker.handle(third)

@@ -1,5 +1,6 @@
 """What a step asks DynamoDB for: a sent chain mail is one batched read, the cap windows' query, the transaction
-that reserves the touch and advances the enrolment, and the one that marks it sent and counts it."""
+that reserves the touch and advances the enrolment, and the write that marks it sent; the handler counts a
+batch's sends of one step with one more write."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_a_sent_chain_mail_costs_four_dynamodb_requests_and_a_redelivery_one(aws
     outcome = worker.handle(message)
 
     assert outcome is not None and outcome.touch_status == "sent"
-    assert calls == {"BatchGetItem": 1, "Query": 1, "TransactWriteItems": 2}
+    assert calls == {"BatchGetItem": 1, "Query": 1, "TransactWriteItems": 1, "UpdateItem": 1}
     calls.clear()
     assert worker.handle(message) is None  # redelivered: the claim is gone, nothing is written
     assert calls == {"BatchGetItem": 1}
@@ -87,3 +88,26 @@ def test_the_step_reads_only_the_enrolments_arbitration_can_weigh(aws, clock) ->
     CONNECTION.client.meta.events.register("before-call.dynamodb.BatchGetItem", note)
     _worker(clock).handle(message)
     assert sorted(keys) == sorted(rivals)
+
+
+def test_the_handler_counts_a_batch_of_sends_of_one_step_with_one_write(aws, clock) -> None:
+    from cli.dispatcher import LambdaContext, sqs_event
+    from functions.queues import on_step
+
+    contacts = [f"c-{n}" for n in range(3)]
+    for contact_id in contacts:
+        _contact(contact_id)
+        _enrol_as_confirmed(contact_id)
+    messages = due_messages(NOW)
+    event = sqs_event("arn:aws:sqs:eu-west-1:123456789012:test-steps", [
+        {"MessageId": str(n), "ReceiptHandle": str(n), "Body": json.dumps(m)} for n, m in enumerate(messages)])
+    wiring.step_worker()  # built, and its once-a-minute reads made, before counting
+    assert wiring.strategy().occasions and wiring.live_campaigns()() == ()
+    calls = _operations()
+
+    assert on_step(event, LambdaContext()) == {"done": 3, "retried": 0, "dead_lettered": 0}
+
+    # Each send: the read, the caps' query, the reservation and the mark; then one counter write for all three.
+    assert calls == {"BatchGetItem": 3, "Query": 3, "TransactWriteItems": 3, "UpdateItem": 3 + 1}
+    [row] = wiring.stats().read("welcome", NOW.date(), NOW.date())
+    assert row.counts["sent"] == 3

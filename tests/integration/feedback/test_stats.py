@@ -127,3 +127,55 @@ def test_the_read_sums_days_and_reasons_and_leaves_out_other_periods(aws) -> Non
         "failed": 1, "failed_by_reason": {"template_render_failed": 1},
     }
     assert service.read("no-such-chain", DAY, DAY) == []
+
+
+class _RecordingCounters(StatsRepository):
+    """Counter writes as calls; the key "broken" refuses its write."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def add(self, key, day, counts) -> None:
+        if key.startswith("broken"):
+            raise RuntimeError("throttled")
+        self.calls.append(("add", key, day, dict(counts)))
+
+    def add_decision(self, key, day, decision, reason, count=1) -> None:
+        self.calls.append(("decision", key, day, decision, reason, count))
+
+
+def _chain_touch(key: str, chain: str = "welcome", status: str = "sent", reason: str | None = None) -> TouchRecord:
+    return TouchRecord("c-1", key, f"t-{key}", "email", "welcome-thanks", "trigger", status, NOW, chain_id=chain,
+                       step=0, reason=reason)
+
+
+def test_a_batch_writes_each_counter_row_once_with_its_sum() -> None:
+    counters = _RecordingCounters()
+    stats = StatsService(wiring.strategy(), counters, wiring.touches(), emit=lambda *_: None)
+
+    with stats.batched():
+        for n in range(3):
+            stats.sent(_chain_touch(f"welcome#{n}"), NOW)
+        stats.count(_chain_touch("welcome#0"), {"opened": 1}, NOW)
+        with stats.batched():  # an inner batch leaves the writing to the outer one
+            stats.decided(_chain_touch("welcome#5", status="skipped", reason="cap"), NOW)
+        stats.decided(_chain_touch("welcome#6", status="skipped", reason="cap"), NOW)
+        assert counters.calls == []
+
+    assert counters.calls == [("add", counter_key("welcome", 0, None), DAY, {"sent": 3, "opened": 1}),
+                              ("decision", counter_key("welcome", 0, None), DAY, "skipped", "cap", 2)]
+    stats.sent(_chain_touch("welcome#7"), NOW)  # outside a batch: written at once
+    assert counters.calls[-1] == ("add", counter_key("welcome", 0, None), DAY, {"sent": 1})
+
+
+def test_a_counter_row_that_fails_to_write_is_logged_and_the_others_are_written(caplog) -> None:
+    counters = _RecordingCounters()
+    stats = StatsService(wiring.strategy(), counters, wiring.touches(), emit=lambda *_: None)
+
+    with stats.batched():
+        stats.sent(_chain_touch("broken#0", chain="broken"), NOW)
+        stats.sent(_chain_touch("welcome#0"), NOW)
+
+    assert counters.calls == [("add", counter_key("welcome", 0, None), DAY, {"sent": 1})]
+    [lost] = [r for r in caplog.records if r.getMessage() == "stats counts lost"]
+    assert (lost.counter, lost.counts, lost.detail) == ("broken#0#-", {"sent": 1}, "throttled")
