@@ -7,6 +7,7 @@ authorizer included), and a dispatcher that feeds SQS messages and schedule tick
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import json
 import logging
@@ -217,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # `kill -USR1 <pid>` prints every thread's stack, from C: it answers even when Python code cannot run.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from chalicelib.domain.strategy import StrategyError
 
     try:

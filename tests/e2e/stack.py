@@ -77,14 +77,18 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
 
 
 def stop_stack(stack: RunningStack, timeout: float = 30) -> int:
-    """Ctrl-C, as a user stops `make run`; past `timeout` the whole process group is killed and this raises."""
+    """Ctrl-C, as a user stops `make run`; past `timeout` the whole process group is killed and this raises with
+    the end of the stack's output, every thread's stack included (SIGUSR1: cli/local.py)."""
     stack.process.send_signal(signal.SIGINT)
     try:
         return stack.process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        stack.process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
         os.killpg(stack.process.pid, signal.SIGKILL)
         stack.process.wait()
-        raise
+        tail = "\n".join(stack.log_text().splitlines()[-150:])
+        raise AssertionError(f"the stack did not stop within {timeout} s of Ctrl-C; its output ends:\n{tail}") from None
     finally:
         stack.log.unlink(missing_ok=True)
 
