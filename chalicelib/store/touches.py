@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from pynamodb.constants import UPDATED_OLD
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from botocore.exceptions import ClientError
+from pynamodb.constants import ALL_OLD, UPDATED_OLD
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
@@ -126,21 +127,29 @@ def _record(row: TouchModel) -> TouchRecord:
     )
 
 
-def _conditional_failure(exc: UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
+class _Update(NamedTuple):
+    written: bool
+    before: str  # written: the status it replaced ("" when the row had none)
+    current: TouchModel | None  # refused: the row as it is (None when there is none)
 
 
-def _update_old(contact_id: str, touch_key: str, actions: Sequence[Action], condition: Condition) -> str | None:
-    """One UpdateItem: the status it replaced ("" when the row had none), None when `condition` failed."""
+def _update_old(contact_id: str, touch_key: str, actions: Sequence[Action], condition: Condition) -> _Update:
+    """One UpdateItem. A refused one returns the row with its refusal (ReturnValuesOnConditionCheckFailure), so
+    telling a full history from a failed condition costs no read: repeated feedback (a mail opened again) is
+    refused every time."""
+    table = str(TouchModel.Meta.table_name)  # type: ignore[attr-defined]
+    request = CONNECTION.get_operation_kwargs(
+        table, contact_id, touch_key, actions=list(actions), condition=condition, return_values=UPDATED_OLD,
+        return_values_on_condition_failure=ALL_OLD,
+    )
     try:
-        answer = TouchModel._get_connection().update_item(
-            contact_id, touch_key, actions=list(actions), condition=condition, return_values=UPDATED_OLD,
-        )
-    except UpdateError as exc:
-        if _conditional_failure(exc):
-            return None
-        raise
-    return str(answer.get("Attributes", {}).get("status", {}).get("S", ""))
+        answer = CONNECTION.client.update_item(**request)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        row = exc.response.get("Item")
+        return _Update(False, "", TouchModel.from_raw_data(row) if row else None)
+    return _Update(True, str(answer.get("Attributes", {}).get("status", {}).get("S", "")), None)
 
 
 def _reservable() -> Condition:
@@ -307,25 +316,21 @@ class TouchRepository:
         condition: Condition | None,
     ) -> str | None:
         """As `_append`; when written, the status the row held before ("" when none), else None."""
-        room = _room()
         appended = TouchModel.history.set((TouchModel.history | []).append([entry]))
-        old = _update_old(contact_id, touch_key, [*actions, appended], _both(condition, room))
-        if old is not None:
-            return old
-        for _ in range(_TRIM_ATTEMPTS):
-            try:
-                current = TouchModel.get(contact_id, touch_key, consistent_read=True)
-            except TouchModel.DoesNotExist:
-                return None
-            held = list(current.history or [])
-            if len(held) < HISTORY_LIMIT:
-                return None  # the history had room: `condition` is what failed
+        update = _update_old(contact_id, touch_key, [*actions, appended], _both(condition, _room()))
+        trims = 0
+        while not update.written:
+            held = list(update.current.history or []) if update.current is not None else []
+            if update.current is None or len(held) < HISTORY_LIMIT:
+                return None  # no row, or the history had room: `condition` is what failed
+            if trims == _TRIM_ATTEMPTS:
+                raise RuntimeError(f"touch {touch_key!r}: its history kept changing while it was trimmed")
+            trims += 1
             trimmed = TouchModel.history.set([*held[len(held) - HISTORY_LIMIT + 1:], entry])
             # The size condition also holds the status as read: every status change appends to the history.
-            if _update_old(contact_id, touch_key, [*actions, trimmed],
-                           _both(condition, size(TouchModel.history) == len(held))) is not None:
-                return str(current.status or "")
-        raise RuntimeError(f"touch {touch_key!r}: its history kept changing while it was trimmed")
+            update = _update_old(contact_id, touch_key, [*actions, trimmed],
+                                 _both(condition, size(TouchModel.history) == len(held)))
+        return update.before
 
     def advance_status(self, contact_id: str, touch_key: str, status: str, now: datetime) -> str | None:
         """Moves a sent touch forward (delivered, opened, clicked, bounced...); never backwards. The status it

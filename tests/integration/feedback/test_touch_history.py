@@ -144,6 +144,11 @@ def test_the_history_is_written_with_one_request_per_change_and_capped(aws) -> N
     assert touches.reserve(dataclasses.replace(touch, status="reserved", decision="send", reason="clear"))
     touches.mark("c-4", touch.touch_key, "sent", NOW, provider_message_id="m-1")
     assert calls == ["UpdateItem"] * 3  # as many requests as before the history: one per change, no read
+    calls.clear()
+    assert touches.advance_status("c-4", touch.touch_key, "opened", NOW) == "sent"
+    assert touches.advance_status("c-4", touch.touch_key, "opened", NOW) is None  # a mail opened again
+    assert touches.advance_status("c-9", touch.touch_key, "opened", NOW) is None  # no such touch
+    assert calls == ["UpdateItem"] * 3  # a refused move tells why with its refusal: no read after it
 
     for minute in range(HISTORY_LIMIT + 5):
         touches.mark("c-4", touch.touch_key, "held", NOW + timedelta(minutes=minute), error_code="x",
