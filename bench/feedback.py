@@ -11,8 +11,8 @@ Runs on in-process moto with the real stack of infra/template.yaml, one run:
    reaction flags, move the touch, count it) as a ratio to one bare moto DynamoDB write: the event reads
    and writes about eight items, so it should cost about eight writes; more would mean work the event
    does not need. After the first, an open of the same mail is refused by the touch's status move, which
-   returns the row with its refusal (no read after it): 5 requests, 11.9 writes' time before that, 10.4 after
-   (2026-12-02, on a loaded machine).
+   returns the row with its refusal (no read after it): 5 requests, 11.9 writes' time before that, 8.8 after
+   (2026-12-02).
 
 Ends with `RESULT feedback_event_cost_in_writes=<ratio> goal=<=10`.
 """
